@@ -1,0 +1,56 @@
+"""
+### lifeboat_verify_weekly / lifeboat_verify_new_backups — verification of every backup
+
+* **lifeboat_verify_weekly** (inventory `schedules.verify`, Monday 06:00 UTC by default) verifies
+  every backup in the catalog of every datastore: the native verifier (`pgbackrest verify`,
+  `pgbackrest check`), WAL/oplog chain continuity, sha256 of every artifact, `pg_restore --list`.
+  Each verification is stored next to the backup. A failed check fails the task, naming the file
+  or range at fault, and alerts with severity *high*.
+* **lifeboat_verify_new_backups** runs whenever a backup DAG emits a backup asset event and verifies
+  exactly the backups named in the events, so a broken backup is known within minutes.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, AssetAny, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from lifeboat.dagkit import START, default_args, tags
+from lifeboat.inventory import load_inventory
+from lifeboat.operators import VerifyOperator, backups_asset
+
+inventory = load_inventory()
+names = [ds.name for ds in inventory.enabled_datastores()]
+
+with DAG(
+    dag_id="lifeboat_verify_weekly",
+    doc_md=__doc__,
+    schedule=CronTriggerTimetable(inventory.schedules.verify, timezone="UTC"),
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args("high", retries=1),
+    tags=tags("verify"),
+):
+    VerifyOperator.partial(task_id="verify").expand(datastore=names)
+
+with DAG(
+    dag_id="lifeboat_verify_new_backups",
+    doc_md=__doc__,
+    schedule=AssetAny(*(backups_asset(n) for n in names)),  # any datastore's new backup
+    start_date=START,
+    catchup=False,
+    default_args=default_args("high", retries=1),
+    tags=tags("verify"),
+) as verify_new:
+
+    @task
+    def new_backups(**context) -> list[dict]:
+        by_ds: dict[str, list[str]] = {}
+        for events in context["triggering_asset_events"].values():
+            for ev in events:
+                if ev.extra.get("backup_id"):
+                    by_ds.setdefault(ev.extra["datastore"], []).append(ev.extra["backup_id"])
+        return [{"datastore": ds, "backup_ids": ids} for ds, ids in by_ds.items()]
+
+    VerifyOperator.partial(task_id="verify").expand_kwargs(new_backups())

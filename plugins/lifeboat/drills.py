@@ -1,0 +1,94 @@
+"""Drill records: steps with timestamps, measured RTO/RPO, verdict against the objectives.
+
+RTO = restore start -> target ready AND verified (the clock stops only when checks passed).
+RPO = drill start -> newest heartbeat found in the restored data: how much of the recent past a real
+      recovery at this moment would have lost. Both are wall-clock measurements, never estimates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+
+from lifeboat.inventory import Objectives, format_duration
+from lifeboat.records import Drill, DrillStep, utcnow
+
+log = logging.getLogger("lifeboat.drill")
+
+
+def drill_id(datastore: str, type_: str, started_at: datetime) -> str:
+    return f"{datastore}-{type_.replace('_', '-')}-{started_at.strftime('%Y%m%dT%H%M%SZ')}"
+
+
+class DrillRecorder:
+    def __init__(self, *, datastore: str, type_: str, objectives: Objectives, repo=None, run: dict | None = None,
+                 scope: list[str] | None = None, target: str = "latest", started_at: datetime | None = None):
+        started = started_at or utcnow()
+        self.repo = repo
+        self.drill = Drill(
+            id=drill_id(datastore, type_, started),
+            type=type_,
+            datastore=datastore,
+            scope=scope or [datastore],
+            target=target,
+            started_at=started,
+            objective_rto_seconds=objectives.rto.total_seconds(),
+            objective_rpo_seconds=objectives.rpo.total_seconds(),
+            run=run or {},
+        )
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[DrillStep]:
+        s = DrillStep(name=name, started_at=utcnow())
+        self.drill.steps.append(s)
+        log.info("drill %s: step %s ...", self.drill.id, name)
+        try:
+            yield s
+        except BaseException as exc:
+            s.finished_at, s.ok = utcnow(), False
+            s.detail = (s.detail + " " if s.detail else "") + f"{type(exc).__name__}: {exc}"[:2000]
+            log.error("drill %s: step %s FAILED after %.1fs", self.drill.id, name, s.seconds)
+            raise
+        s.finished_at, s.ok = utcnow(), True
+        log.info("drill %s: step %s ok (%.1fs) %s", self.drill.id, name, s.seconds, s.detail)
+
+    def restore_started(self) -> None:
+        self.drill.restore_started_at = utcnow()
+
+    def ready(self) -> None:
+        self.drill.ready_at = utcnow()
+
+    def heartbeat_found(self, at: datetime | None) -> None:
+        self.drill.newest_heartbeat_at = at
+
+    def finish(self, error: BaseException | None = None) -> Drill:
+        d = self.drill
+        d.finished_at = utcnow()
+        reasons = []
+        if d.restore_started_at and d.ready_at:
+            d.rto_seconds = (d.ready_at - d.restore_started_at).total_seconds()
+        if d.newest_heartbeat_at:
+            d.rpo_seconds = max(0.0, (d.started_at - d.newest_heartbeat_at).total_seconds())
+        if error is not None:
+            reasons.append(f"drill failed: {type(error).__name__}: {str(error)[:500]}")
+        if d.rto_seconds is None:
+            reasons.append("RTO not measured (target never became ready and verified)")
+        elif d.rto_seconds > d.objective_rto_seconds:
+            reasons.append(f"RTO {format_duration(d.rto_seconds)} exceeds objective {format_duration(d.objective_rto_seconds)}")
+        if d.rpo_seconds is None:
+            reasons.append("RPO not measured (no heartbeat found in the restored data)")
+        elif d.rpo_seconds > d.objective_rpo_seconds:
+            reasons.append(f"RPO {format_duration(d.rpo_seconds)} exceeds objective {format_duration(d.objective_rpo_seconds)}")
+        d.reasons = reasons
+        d.verdict = "fail" if reasons else "pass"
+        if self.repo is not None:
+            self.repo.save_drill(d)
+        log.info(
+            "drill %s: %s  RTO=%s (objective %s)  RPO=%s (objective %s)%s",
+            d.id, d.verdict.upper(), format_duration(d.rto_seconds), format_duration(d.objective_rto_seconds),
+            format_duration(d.rpo_seconds), format_duration(d.objective_rpo_seconds),
+            "".join(f"\n  - {r}" for r in reasons),
+        )
+        return d

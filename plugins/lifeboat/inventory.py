@@ -1,0 +1,332 @@
+"""The inventory: one YAML file that describes the platform Lifeboat protects.
+
+`load_inventory()` reads `include/inventory.yaml` (or `$LIFEBOAT_INVENTORY`), expands `${VAR}` /
+`${VAR:-default}` in strings, validates it and returns an `Inventory`. Any problem raises
+`InventoryError` whose message names the file and the dotted field path, e.g.
+
+    include/inventory.yaml: datastores.postgres.backups.full.schedule: not a valid cron expression: '0 3 * *'
+
+This module is imported at DAG-parse time: it must stay cheap (no database drivers, no network).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lifeboat.errors import InventoryError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_INVENTORY = PROJECT_ROOT / "include" / "inventory.yaml"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'90s', '15m', '4h', '7d', '2w' or a number of seconds -> timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    raise ValueError(f"not a duration: {value!r} (use e.g. '30s', '15m', '4h', '7d')")
+
+
+def format_duration(td: timedelta | float | None) -> str:
+    if td is None:
+        return "-"
+    seconds = td.total_seconds() if isinstance(td, timedelta) else float(td)
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.2f}h"
+
+
+def _check_cron(expr: str) -> str:
+    from croniter import croniter  # shipped with Airflow
+
+    if not isinstance(expr, str) or not croniter.is_valid(expr):
+        raise ValueError(f"not a valid cron expression: {expr!r}")
+    return expr
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Objectives(_Model):
+    rto: timedelta = timedelta(hours=4)
+    rpo: timedelta = timedelta(hours=1)
+
+    @field_validator("rto", "rpo", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+
+class ObjectivesOverride(_Model):
+    rto: timedelta | None = None
+    rpo: timedelta | None = None
+
+    @field_validator("rto", "rpo", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> timedelta | None:
+        return None if v is None else parse_duration(v)
+
+
+class Regions(_Model):
+    primary: str
+    standby: str
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Regions:
+        if self.primary == self.standby:
+            raise ValueError("primary and standby must be different regions")
+        return self
+
+
+class RepositoryLocation(_Model):
+    url: str
+    connection: str | None = Field(default=None, description="Airflow connection id (aws) for s3:// URLs")
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if not (v.startswith("file://") or v.startswith("s3://")):
+            raise ValueError(f"repository url must start with file:// or s3://, got {v!r}")
+        return v.rstrip("/")
+
+
+class BackupSchedule(_Model):
+    schedule: str
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        return _check_cron(v)
+
+
+class Retention(_Model):
+    """Keep rules. A backup is kept if ANY rule keeps it; dependencies of kept backups are kept too,
+    and the newest verified backup is always kept. `enforce: false` (default) only reports the plan."""
+
+    keep_last: int = Field(default=7, ge=1)
+    keep_within: timedelta = timedelta(days=7)
+    keep_daily: int = Field(default=7, ge=0)
+    keep_weekly: int = Field(default=4, ge=0)
+    keep_monthly: int = Field(default=3, ge=0)
+    enforce: bool = False
+
+    @field_validator("keep_within", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+
+class DatastoreSpec(_Model):
+    name: str = ""
+    engine: Literal["postgres", "mongodb", "redis", "elasticsearch"]
+    connections: dict[str, str]
+    objectives: ObjectivesOverride = ObjectivesOverride()
+    backups: dict[str, BackupSchedule]
+    retention: Retention = Retention()
+    options: dict[str, Any] = {}
+    enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if v and not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", v):
+            raise ValueError(f"datastore name {v!r} must match [a-z][a-z0-9_]* (it becomes a DAG id part)")
+        return v
+
+    def connection_for(self, region: str) -> str:
+        try:
+            return self.connections[region]
+        except KeyError:
+            raise InventoryError(
+                f"datastores.{self.name}.connections: no connection for region {region!r} "
+                f"(has: {', '.join(sorted(self.connections)) or 'none'})"
+            ) from None
+
+
+class Schedules(_Model):
+    heartbeat: str = "* * * * *"
+    verify: str = "0 6 * * 1"
+    restore_test: str = "0 4 1 * *"
+
+    @field_validator("heartbeat", "verify", "restore_test")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        return _check_cron(v)
+
+
+class AlertChannel(_Model):
+    type: Literal["pagerduty", "slack", "email", "sms", "log"]
+    connection: str | None = None
+    target: str | list[str] | None = None
+
+
+class Alerts(_Model):
+    routes: dict[Literal["critical", "high", "medium", "low"], list[str]] = {
+        "critical": ["log"],
+        "high": ["log"],
+        "medium": ["log"],
+        "low": ["log"],
+    }
+    channels: dict[str, AlertChannel] = {"log": AlertChannel(type="log")}
+
+    @model_validator(mode="after")
+    def _known_channels(self) -> Alerts:
+        for severity, names in self.routes.items():
+            for n in names:
+                if n not in self.channels:
+                    raise ValueError(f"routes.{severity}: unknown channel {n!r} (define it under alerts.channels)")
+        return self
+
+
+class Inventory(_Model):
+    version: Literal[1]
+    platform: str
+    regions: Regions
+    objectives: Objectives = Objectives()
+    repository: dict[str, RepositoryLocation]
+    workdir: str = "/tmp/lifeboat"
+    owner: str = "sre"
+    schedules: Schedules = Schedules()
+    alerts: Alerts = Alerts()
+    datastores: dict[str, DatastoreSpec]
+    source: str = Field(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Inventory:
+        for region in (self.regions.primary, self.regions.standby):
+            if region not in self.repository:
+                raise ValueError(f"repository: no location for region {region!r}")
+        for name, ds in self.datastores.items():
+            if self.regions.primary not in ds.connections:
+                raise ValueError(
+                    f"datastores.{name}.connections: needs a connection id for the primary region "
+                    f"{self.regions.primary!r}"
+                )
+            if not ds.backups:
+                raise ValueError(f"datastores.{name}.backups: at least one backup kind with a schedule is required")
+        return self
+
+    # -- helpers used by DAGs and engines -------------------------------------------------------
+    def datastore(self, name: str) -> DatastoreSpec:
+        try:
+            return self.datastores[name]
+        except KeyError:
+            raise InventoryError(
+                f"{self.source}: datastores.{name}: not in the inventory "
+                f"(has: {', '.join(sorted(self.datastores))})"
+            ) from None
+
+    def enabled_datastores(self) -> list[DatastoreSpec]:
+        return [ds for ds in self.datastores.values() if ds.enabled]
+
+    def objectives_for(self, name: str) -> Objectives:
+        o = self.datastore(name).objectives
+        return Objectives(rto=o.rto or self.objectives.rto, rpo=o.rpo or self.objectives.rpo)
+
+
+def _expand_env(node: Any, path: str, source: str) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand_env(v, f"{path}.{k}" if path else str(k), source) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v, f"{path}[{i}]", source) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+
+        def repl(m: re.Match[str]) -> str:
+            var, default = m.group(1), m.group(2)
+            value = os.environ.get(var)
+            if value:
+                return value
+            if default is not None:
+                return default
+            raise InventoryError(f"{source}: {path}: environment variable ${{{var}}} is not set and has no default")
+
+        return _ENV_REF.sub(repl, node)
+    return node
+
+
+def _format_validation_error(source: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (typo?)"
+        sub = re.match(r"^([a-z_][\w.\-\[\]]*): (.*)$", msg, re.S)
+        if sub:  # a model validator naming a field below its own location
+            loc, msg = (f"{loc}.{sub.group(1)}" if loc else sub.group(1)), sub.group(2)
+        lines.append(f"{source}: {loc or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_inventory(text: str, source: str = "inventory.yaml") -> Inventory:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise InventoryError(f"{source}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise InventoryError(f"{source}: (top level): expected a mapping, got {type(raw).__name__}")
+    raw = _expand_env(raw, "", source)
+    for name, ds in (raw.get("datastores") or {}).items():
+        if isinstance(ds, dict):
+            ds.setdefault("name", name)
+    try:
+        inv = Inventory.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        raise InventoryError(_format_validation_error(source, exc)) from None
+    # Engine-specific options are validated by the engine's own model so errors name the field.
+    from lifeboat.datastores import options_model
+
+    for name, ds in inv.datastores.items():
+        model = options_model(ds.engine)
+        try:
+            model.model_validate(ds.options)
+        except ValidationError as exc:
+            raise InventoryError(
+                _format_validation_error(source, exc).replace(f"{source}: ", f"{source}: datastores.{name}.options.")
+            ) from None
+    return inv
+
+
+_CACHE: dict[tuple[str, float], Inventory] = {}
+
+
+def inventory_path() -> Path:
+    return Path(os.environ.get("LIFEBOAT_INVENTORY") or DEFAULT_INVENTORY)
+
+
+def load_inventory(path: str | os.PathLike[str] | None = None) -> Inventory:
+    p = Path(path) if path else inventory_path()
+    try:
+        mtime = p.stat().st_mtime
+    except FileNotFoundError:
+        raise InventoryError(f"{p}: inventory file not found (set LIFEBOAT_INVENTORY or create it)") from None
+    key = (str(p), mtime)
+    if key not in _CACHE:
+        try:
+            display = str(p.relative_to(PROJECT_ROOT))
+        except ValueError:
+            display = str(p)
+        _CACHE.clear()
+        _CACHE[key] = parse_inventory(p.read_text(encoding="utf-8"), source=display)
+    return _CACHE[key]

@@ -1,0 +1,148 @@
+"""The jobs: one function per DAG task, shared by the Airflow operators and the `python -m lifeboat` CLI.
+
+Each takes plain arguments, returns a JSON-safe dict (it becomes the task's XCom), logs what it
+does, and raises a LifeboatError with a clear message when it cannot do its job.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from croniter import croniter
+
+from lifeboat.catalog import Catalog
+from lifeboat.datastores import open_engine
+from lifeboat.drills import DrillRecorder
+from lifeboat.errors import BackupNotFound, Refused, VerificationFailed
+from lifeboat.inventory import Inventory, format_duration, load_inventory
+from lifeboat.records import utcnow
+
+log = logging.getLogger("lifeboat.jobs")
+
+# When several physical kinds are due at once, the biggest one covers the others.
+_PRECEDENCE = ("full", "diff", "incr")
+
+
+def due_kinds(inv: Inventory, name: str, when: datetime, requested: str = "auto") -> list[str]:
+    """Backup kinds whose cron matches `when` (the run's logical date). A manual run may name one."""
+    spec = inv.datastore(name)
+    if requested and requested != "auto":
+        if requested not in spec.backups:
+            raise Refused(f"datastores.{name}.backups: no backup kind {requested!r} (has: {', '.join(spec.backups)})")
+        return [requested]
+    due = [k for k, b in spec.backups.items() if croniter.match(b.schedule, when)]
+    physical = [k for k in _PRECEDENCE if k in due]
+    due = [k for k in due if k not in _PRECEDENCE] + physical[:1]
+    return sorted(due)
+
+
+def backup(name: str, kind: str, when: datetime, run: dict | None = None) -> dict:
+    eng = open_engine(name, run=run)
+    m = eng.backup(kind, eng.backup_id(name, kind, when))
+    log.info("backup %s complete: %s, %s, %.1fs", m.id, m.kind, m.native.get("label", ""), m.duration_seconds)
+    return {"datastore": name, "backup_id": m.id, "kind": m.kind, "series": m.series, "parent": m.parent,
+            "seconds": round(m.duration_seconds, 3), "counts": m.counts}
+
+
+def mirror(run: dict | None = None) -> dict:
+    from lifeboat.repository import Repository
+
+    inv = load_inventory()
+    report = Repository.from_inventory(inv).mirror()
+    log.info("mirrored %s -> %s: %s", inv.regions.primary, inv.regions.standby, report.as_dict())
+    return report.as_dict()
+
+
+def verify(name: str, backup_ids: list[str] | None = None, run: dict | None = None, raise_on_failure: bool = True) -> dict:
+    """Verify the given backups (default: every backup in the catalog)."""
+    eng = open_engine(name, run=run)
+    cat = Catalog(eng.ctx.repo)
+    manifests = [cat.get(name, b) for b in backup_ids] if backup_ids else cat.backups(name)
+    if not manifests:
+        raise BackupNotFound(f"{name}: nothing to verify: the catalog at {eng.ctx.repo.primary.url} has no backups")
+    results = eng.verify(manifests)
+    failed = [v for v in results if not v.ok]
+    summary = {"datastore": name, "verified": [v.backup_id for v in results if v.ok],
+               "failed": {v.backup_id: v.problems for v in failed}}
+    for v in results:
+        log.info("%s %s: %s", "OK  " if v.ok else "FAIL", v.backup_id,
+                 "; ".join(f"{c.name}: {c.detail.splitlines()[0] if c.detail else ''}" for c in v.checks))
+    if failed and raise_on_failure:
+        raise VerificationFailed(", ".join(v.backup_id for v in failed), [p for v in failed for p in v.problems])
+    return summary
+
+
+def restore_test(name: str, backup_id: str | None = None, target: str = "latest", run: dict | None = None,
+                 drill_type: str = "restore_test") -> dict:
+    """Restore into a scratch target, check it, measure RTO/RPO, record the drill. Raises if it failed."""
+    eng = open_engine(name, run=run)
+    inv = eng.ctx.inventory
+    cat = Catalog(eng.ctx.repo)
+    recorder = DrillRecorder(datastore=name, type_=drill_type, objectives=inv.objectives_for(name),
+                             repo=eng.ctx.repo, run=run, target=target or "latest")
+    error: BaseException | None = None
+    try:
+        with recorder.step("choose backup") as s:
+            if backup_id:
+                m = cat.get(name, backup_id)
+            else:
+                try:
+                    m = cat.latest(name, verified=True, series="physical")
+                    s.detail = "newest verified physical backup"
+                except BackupNotFound:
+                    m = cat.latest(name, series="physical")
+                    s.detail = "newest physical backup (none verified yet)"
+            recorder.drill.backup_id = m.id
+            s.detail = f"{m.id} ({s.detail or 'requested'})"
+        eng.restore_test(m, target, recorder)
+    except BaseException as exc:  # recorded, then re-raised below
+        error = exc
+    d = recorder.finish(error)
+    if error is not None:
+        raise error
+    result = drill_summary(d)
+    if d.verdict != "pass":
+        raise VerificationFailed(d.id, d.reasons)
+    return result
+
+
+def drill_summary(d) -> dict:
+    return {"drill_id": d.id, "datastore": d.datastore, "backup_id": d.backup_id, "verdict": d.verdict,
+            "rto_seconds": d.rto_seconds, "rpo_seconds": d.rpo_seconds,
+            "objective_rto_seconds": d.objective_rto_seconds, "objective_rpo_seconds": d.objective_rpo_seconds,
+            "rto": format_duration(d.rto_seconds), "rpo": format_duration(d.rpo_seconds), "reasons": d.reasons}
+
+
+def heartbeat(name: str, run: dict | None = None) -> dict:
+    at = open_engine(name, run=run).heartbeat()
+    return {"datastore": name, "written_at": at.isoformat()}
+
+
+def retention(name: str, apply: bool = False, run: dict | None = None) -> dict:
+    """Plan retention; delete only when `apply` (explicit) AND there is something the rules allow."""
+    eng = open_engine(name, run=run)
+    spec = eng.spec
+    plan = Catalog(eng.ctx.repo).retention_plan(name, spec.retention)
+    summary = plan.summary()
+    if not apply:
+        log.info("retention plan for %s (dry run; nothing deleted): %s", name, summary)
+        return {**summary, "applied": False}
+    for m in plan.delete:  # newest first: dependents go before what they depend on
+        log.info("retention: deleting %s (%s)", m.id, m.kind)
+        eng.delete_backup(m)
+    return {**summary, "applied": True}
+
+
+def backup_ages(inv: Inventory | None = None) -> dict:
+    """Newest backup age per datastore and series, against the RPO objective (for monitoring)."""
+    inv = inv or load_inventory()
+    out = {}
+    now = utcnow()
+    for spec in inv.enabled_datastores():
+        eng = open_engine(spec.name, inventory=inv)
+        ages = {}
+        for m in Catalog(eng.ctx.repo).backups(spec.name):
+            ages[m.series] = (now - m.finished_at).total_seconds()
+        out[spec.name] = {"ages_seconds": ages, "rpo_seconds": inv.objectives_for(spec.name).rpo.total_seconds()}
+    return out

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import Asset, BaseOperator
+
+
+def backups_asset(datastore: str) -> Asset:
+    """The Asset a datastore's backups update; verification follows it."""
+    return Asset(name=f"lifeboat_backups_{datastore}", uri=f"lifeboat://backups/{datastore}")
+
+
+def _run(context) -> dict[str, str]:
+    dr = context["dag_run"]
+    return {"dag_id": dr.dag_id, "run_id": dr.run_id, "task_id": context["ti"].task_id}
+
+
+def _when(context):
+    return context.get("logical_date") or context["dag_run"].run_after
+
+
+class _LifeboatOperator(BaseOperator):
+    ui_color = "#d8ecf7"
+
+
+class BackupOperator(_LifeboatOperator):
+    """Take one backup of `kind` for inventory datastore `datastore`; emit an asset event with its id.
+
+    The backup id is derived from the run's logical date, so a retried task finds its own finished
+    backup instead of taking a second one."""
+
+    template_fields: Sequence[str] = ("datastore", "kind")
+
+    def __init__(self, *, datastore: str, kind: str, **kwargs: Any) -> None:
+        kwargs.setdefault("outlets", [backups_asset(datastore)])
+        super().__init__(**kwargs)
+        self.datastore = datastore
+        self.kind = kind
+
+    def execute(self, context) -> dict:
+        from lifeboat import jobs
+
+        result = jobs.backup(self.datastore, self.kind, _when(context), run=_run(context))
+        for asset in self.outlets:
+            context["outlet_events"][asset].extra = {"datastore": self.datastore, "backup_id": result["backup_id"],
+                                                    "kind": result["kind"]}
+        return result
+
+
+class VerifyOperator(_LifeboatOperator):
+    """Verify backups of a datastore (default: every backup in the catalog); fail naming each problem."""
+
+    template_fields: Sequence[str] = ("datastore", "backup_ids")
+
+    def __init__(self, *, datastore: str, backup_ids: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.datastore = datastore
+        self.backup_ids = backup_ids
+
+    def execute(self, context) -> dict:
+        from lifeboat import jobs
+
+        return jobs.verify(self.datastore, list(self.backup_ids or []) or None, run=_run(context))
+
+
+class RestoreTestOperator(_LifeboatOperator):
+    """Restore into a scratch target, verify, measure RTO/RPO, record the drill."""
+
+    template_fields: Sequence[str] = ("datastore", "backup_id", "target")
+
+    def __init__(self, *, datastore: str, backup_id: str | None = None, target: str = "latest",
+                 drill_type: str = "restore_test", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.datastore = datastore
+        self.backup_id = backup_id
+        self.target = target
+        self.drill_type = drill_type
+
+    def execute(self, context) -> dict:
+        from lifeboat import jobs
+
+        return jobs.restore_test(self.datastore, self.backup_id or None, self.target or "latest",
+                                 run=_run(context), drill_type=self.drill_type)
+
+
+class HeartbeatOperator(_LifeboatOperator):
+    template_fields: Sequence[str] = ("datastore",)
+
+    def __init__(self, *, datastore: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.datastore = datastore
+
+    def execute(self, context) -> dict:
+        from lifeboat import jobs
+
+        return jobs.heartbeat(self.datastore, run=_run(context))
+
+
+class MirrorOperator(_LifeboatOperator):
+    """Copy new repository objects to the standby region (manifests last)."""
+
+    def execute(self, context) -> dict:
+        from lifeboat import jobs
+
+        return jobs.mirror(run=_run(context))
+
+
+class RetentionOperator(_LifeboatOperator):
+    """Plan retention; delete only when `apply` is true (inventory `retention.enforce`)."""
+
+    template_fields: Sequence[str] = ("datastore",)
+
+    def __init__(self, *, datastore: str, apply: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.datastore = datastore
+        self.apply = apply
+
+    def execute(self, context) -> dict:
+        from lifeboat import jobs
+
+        return jobs.retention(self.datastore, apply=bool(self.apply), run=_run(context))

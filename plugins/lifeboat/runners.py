@@ -1,0 +1,155 @@
+"""Where native tools run: on this host now; in a pod (Kubernetes exec) or over SSH in production.
+
+A runner streams the tool's output line by line to the task log, returns the exit code and the
+captured stdout, and kills the whole process group on timeout (after Airflow's SubprocessHook).
+Secrets go in through `env`, never argv, and env values are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+import shlex
+import signal
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from lifeboat.errors import CommandFailed
+
+log = logging.getLogger("lifeboat.runner")
+
+
+@dataclass
+class CommandResult:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    tail: str
+
+
+class Runner:
+    """Interface. `as_user` runs the command as that OS user (PostgreSQL tools refuse root)."""
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        as_user: str | None = None,
+        timeout: float | None = None,
+        check: bool = True,
+        capture: bool = False,
+        cwd: str | None = None,
+        quiet: bool = False,
+    ) -> CommandResult:
+        raise NotImplementedError
+
+    def start(self, argv: Sequence[str], *, env=None, as_user=None, log_path: str | None = None) -> subprocess.Popen:
+        raise NotImplementedError
+
+
+def _user_prefix(as_user: str | None) -> list[str]:
+    if not as_user:
+        return []
+    current = pwd.getpwuid(os.geteuid()).pw_name
+    if as_user == current:
+        return []
+    if os.geteuid() == 0:
+        return ["runuser", "-u", as_user, "--"]
+    return ["sudo", "-n", "-E", "-u", as_user, "--"]
+
+
+class LocalRunner(Runner):
+    def __init__(self, tail_lines: int = 40):
+        self.tail_lines = tail_lines
+
+    def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
+        merged = dict(os.environ)
+        if env:
+            merged.update(env)
+        return merged
+
+    def run(self, argv, *, env=None, as_user=None, timeout=None, check=True, capture=False, cwd=None, quiet=False):
+        argv = [str(a) for a in argv]
+        # runuser -u (not a login shell) keeps the environment, so secrets stay out of argv.
+        full = _user_prefix(as_user) + argv
+        log.info("$ %s%s", f"[{as_user}] " if as_user else "", shlex.join(argv))
+        proc = subprocess.Popen(
+            full,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if not capture else subprocess.PIPE,
+            env=self._env(env),
+            cwd=cwd,
+            start_new_session=True,
+            text=True,
+            errors="replace",
+        )
+        tail: deque[str] = deque(maxlen=self.tail_lines)
+        captured: list[str] = []
+
+        def pump(stream, sink: list[str] | None) -> None:
+            for line in stream:
+                line = line.rstrip("\n")
+                if sink is not None:
+                    sink.append(line)
+                else:
+                    tail.append(line)
+                    if not quiet:
+                        log.info("  %s", line)
+
+        threads = []
+        if capture:
+            threads.append(threading.Thread(target=pump, args=(proc.stdout, captured), daemon=True))
+            threads.append(threading.Thread(target=pump, args=(proc.stderr, None), daemon=True))
+        else:
+            threads.append(threading.Thread(target=pump, args=(proc.stdout, None), daemon=True))
+        for t in threads:
+            t.start()
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        except BaseException:
+            # The task itself is being killed: take the tool down with it.
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            raise
+        for t in threads:
+            t.join(timeout=5)
+        result = CommandResult(argv, proc.returncode, "\n".join(captured), "\n".join(tail))
+        if check and (timed_out or proc.returncode != 0):
+            raise CommandFailed(argv, proc.returncode, result.tail, timed_out=timed_out)
+        return result
+
+    def start(self, argv, *, env=None, as_user=None, log_path=None):
+        """Start a long-running process (a scratch server) detached from the task's process group."""
+        argv = [str(a) for a in argv]
+        out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        log.info("$ (background) %s", shlex.join(argv))
+        return subprocess.Popen(
+            _user_prefix(as_user) + argv, stdout=out, stderr=subprocess.STDOUT, env=self._env(env), start_new_session=True
+        )
+
+
+def chown_for(path: str, as_user: str | None) -> None:
+    """Give a scratch folder to the OS user a tool runs as (only possible, and needed, as root)."""
+    if as_user and os.geteuid() == 0:
+        pw = pwd.getpwnam(as_user)
+        for root, dirs, files in os.walk(path):
+            os.chown(root, pw.pw_uid, pw.pw_gid)
+            for n in dirs + files:
+                os.chown(os.path.join(root, n), pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+        os.chown(path, pw.pw_uid, pw.pw_gid)

@@ -1,0 +1,118 @@
+"""file:// storage: a directory tree. Atomic writes via temp file + fsync + rename."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlparse
+
+from lifeboat.errors import RepositoryError
+from lifeboat.storage import ObjectInfo, Storage
+
+_TMP_PREFIX = ".lifeboat-tmp-"
+
+
+class LocalStorage(Storage):
+    def __init__(self, url: str):
+        parsed = urlparse(url)
+        if parsed.netloc not in ("", "localhost"):
+            raise RepositoryError(f"file:// url must be absolute (file:///path), got {url!r}")
+        self.url = url
+        self.root = Path(unquote(parsed.path))
+
+    def _path(self, key: str) -> Path:
+        key = key.lstrip("/")
+        p = (self.root / key).resolve() if key else self.root
+        if p != self.root and self.root.resolve() not in p.parents and p != self.root.resolve():
+            raise RepositoryError(f"key {key!r} escapes the repository {self.url}")
+        return p
+
+    def local_path(self, key: str = "") -> Path:
+        return self._path(key)
+
+    def _atomic_write(self, key: str, writer) -> None:
+        dest = self._path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                writer(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o640)
+            os.replace(tmp, dest)
+            dir_fd = os.open(dest.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._atomic_write(key, lambda fh: fh.write(data))
+
+    def put_file(self, key: str, local: Path) -> None:
+        def copy(fh):
+            with open(local, "rb") as src:
+                shutil.copyfileobj(src, fh, 1024 * 1024)
+
+        self._atomic_write(key, copy)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise RepositoryError(f"{self.url}/{key}: not found") from None
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            return open(self._path(key), "rb")
+        except FileNotFoundError:
+            raise RepositoryError(f"{self.url}/{key}: not found") from None
+
+    def get_file(self, key: str, local: Path) -> None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        with self.open_read(key) as src, open(local, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = self._path(prefix.rsplit("/", 1)[0] if "/" in prefix else "")
+        if not base.exists():
+            return iter(())
+        out = []
+        for dirpath, _dirnames, filenames in os.walk(base):
+            for f in filenames:
+                if f.startswith(_TMP_PREFIX):
+                    continue
+                full = Path(dirpath) / f
+                key = full.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    try:
+                        out.append(ObjectInfo(key, full.stat().st_size))
+                    except FileNotFoundError:
+                        continue
+        return iter(sorted(out, key=lambda o: o.key))
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> int:
+        n = super().delete_prefix(prefix)
+        # prune empty directories left behind
+        p = self._path(prefix.rstrip("/"))
+        if p.is_dir() and p != self.root:
+            for dirpath, _d, _f in sorted(os.walk(p), key=lambda t: -len(t[0])):
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    pass
+        return n
