@@ -478,6 +478,7 @@ pg1-user={self.pg_user}
             "AIRFLOW_CONN_LIFEBOAT_PG_US_WEST_2": f"postgresql://lifeboat:{pw}@127.0.0.1:{p}/{DB_NAME}",
             "AIRFLOW_CONN_LIFEBOAT_PG_US_EAST_1": f"postgresql://lifeboat:{pw}@127.0.0.1:{s}/{DB_NAME}",
             "AIRFLOW_CONN_LIFEBOAT_S3": s3_conn,
+            **self.component_env,
         }
 
     def render_env(self) -> str:
@@ -862,6 +863,8 @@ pg1-user={self.pg_user}
     def up(self) -> dict[str, str]:
         t0 = time.monotonic()
         if self.load_config(create=False) and self.fast_ok():
+            self.components_up(quiet_when_ok=True)
+            self.write_file(self.env_file, self.render_env(), 0o600)
             p = self.ports
             self.say(f"lifeboat stack already up ({time.monotonic() - t0:.2f}s): primary :{p['pg_primary']}, "
                      f"standby :{p['pg_standby']}, s3 :{p['moto']}  -- source {self.env_file}")
@@ -889,15 +892,44 @@ pg1-user={self.pg_user}
         step("pgbackrest", lambda: (self.ensure_stanza(), f"stanza {STANZA}: stanza-create + check ok")[1])
         step("standby", self.ensure_standby, f"127.0.0.1:{p['pg_standby']}")
         step("moto", lambda: (self.moto_finish(), f"{moto_note}, buckets ok")[1], self.s3_endpoint)
+        self.components_up(quiet_when_ok=False)
         self.write_file(self.env_file, self.render_env(), 0o600)
         self.write_file(self.ready_file, self.fingerprint() + "\n", 0o644)
         self.say(f"ready in {time.monotonic() - t0:.1f}s -- source {self.env_file}")
         return self.env_mapping()
 
+    # ---- optional components: devstack/components/<name>.py (one module per datastore server)
+    component_env: dict[str, str] = {}
+
+    def components(self) -> list:
+        import importlib
+
+        folder = Path(__file__).resolve().parent / "components"
+        if str(REPO_ROOT) not in sys.path:
+            sys.path.insert(0, str(REPO_ROOT))
+        mods = []
+        for f in sorted(folder.glob("*.py")) if folder.is_dir() else []:
+            if not f.name.startswith("_"):
+                mods.append(importlib.import_module(f"devstack.components.{f.stem}"))
+        return mods
+
+    def components_up(self, quiet_when_ok: bool) -> None:
+        """Each component module offers up(state_dir, say) -> env dict (idempotent, fast when already
+        running), down(state_dir, say) -> str and status(state_dir) -> dict with a 'running' key."""
+        self.component_env = {}
+        for mod in self.components():
+            t = time.monotonic()
+            env = mod.up(self.dir, (lambda m: None) if quiet_when_ok else self.say)
+            self.component_env.update(env or {})
+            if not quiet_when_ok:
+                self.say(f"  {mod.NAME:<10} {'ok':<46} [{time.monotonic() - t:.1f}s]")
+
     def down(self, wipe: bool) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.ready_file.unlink()
         self.say(f"lifeboat stack down: {self.dir}")
+        for mod in reversed(self.components()):
+            self.say(f"  {mod.NAME:<10} {mod.down(self.dir, self.say)}")
         self.say(f"  moto       {self.stop_moto()}")
         for name, data in (("standby", self.standby), ("primary", self.primary)):
             if (data / "PG_VERSION").exists():
@@ -956,6 +988,11 @@ pg1-user={self.pg_user}
                          "endpoint": self.s3_endpoint, "log": str(self.moto_log)}
         if comps["moto"]["running"]:
             comps["moto"]["buckets"] = "ok" if self.buckets_ok() else "MISSING (run up)"
+        for mod in self.components():
+            try:
+                comps[mod.NAME] = mod.status(self.dir)
+            except Exception as e:  # a broken component must not hide the others' status
+                comps[mod.NAME] = {"running": False, "error": str(e)}
         res["ok"] = (all(c["running"] for c in comps.values())
                      and comps["standby"].get("replication") in ("streaming", "PROMOTED")
                      and comps["moto"].get("buckets") == "ok")

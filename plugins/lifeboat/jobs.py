@@ -87,12 +87,13 @@ def restore_test(name: str, backup_id: str | None = None, target: str = "latest"
             if backup_id:
                 m = cat.get(name, backup_id)
             else:
+                series = eng.restore_series
                 try:
-                    m = cat.latest(name, verified=True, series="physical")
-                    s.detail = "newest verified physical backup"
+                    m = cat.latest(name, verified=True, series=series)
+                    s.detail = f"newest verified {series} backup"
                 except BackupNotFound:
-                    m = cat.latest(name, series="physical")
-                    s.detail = "newest physical backup (none verified yet)"
+                    m = cat.latest(name, series=series)
+                    s.detail = f"newest {series} backup (none verified yet)"
             recorder.drill.backup_id = m.id
             s.detail = f"{m.id} ({s.detail or 'requested'})"
         eng.restore_test(m, target, recorder)

@@ -54,6 +54,7 @@ class Datastore(abc.ABC):
     engine: ClassVar[str]
     Options: ClassVar[type[EngineOptions]]
     kinds: ClassVar[tuple[str, ...]]
+    restore_series: ClassVar[str]  # the series a restore test starts from (e.g. "physical", "rdb")
 
     def __init__(self, ctx: EngineContext):
         self.ctx = ctx

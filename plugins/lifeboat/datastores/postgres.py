@@ -96,6 +96,7 @@ class PostgresDatastore(Datastore):
     engine = "postgres"
     Options = PostgresOptions
     kinds = (*PHYSICAL, "logical")
+    restore_series = "physical"
 
     # -- plumbing --------------------------------------------------------------------------------
     def series_of(self, kind: str) -> str:
