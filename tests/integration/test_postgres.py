@@ -266,7 +266,7 @@ def test_postgres_retention_keeps_dependencies_and_expires_with_pgbackrest(engin
     assert v.ok, v.problems
 
 
-def test_postgres_wal_gap_fails_continuity_naming_range(engine, stack_env, pg, unique):
+def test_postgres_wal_gap_fails_continuity_naming_range(engine, stack_env, pg, unique, tmp_path):
     m = engine.backup("full", f"test-walgap-{unique}")
     for _ in range(2):  # two more segments after the restore point
         jobs.heartbeat("postgres")
@@ -276,12 +276,12 @@ def test_postgres_wal_gap_fails_continuity_naming_range(engine, stack_env, pg, u
                   and p.name[:24] > m.position["restore_point_wal"])
     assert segs, "expected archived WAL after the backup"
     victim = segs[0]
-    hidden = victim.with_name(victim.name + ".hidden")
-    victim.rename(hidden)
+    hidden = tmp_path / victim.name
+    shutil.move(victim, hidden)
     try:
         (v,) = engine.verify([m])
     finally:
-        hidden.rename(victim)
+        shutil.move(hidden, victim)
     check = next(c for c in v.checks if c.name == "WAL continuity")
     assert not check.ok and victim.name[:24] in check.detail, check.detail
 
