@@ -1,4 +1,8 @@
 # Lifeboat developer entry points.  Add new targets below; keep them .PHONY.
+#   make demo                          # set up everything, run the plan end to end, print the drill summary
+#   make test                          # set up everything, run the whole suite (JUnit XML in reports/)
+#   make ui                            # Airflow UI (airflow standalone) on the demo's metadata, 127.0.0.1:8080
+#   make bench                         # benchmarks: ratios against the native tools, same run
 #   make stack-up                      # bootstrap + start the local devstack
 #   make stack-up VENV=/path/to/venv   # use another virtualenv
 #   make stack-down [WIPE=1]           # stop (WIPE=1 also deletes .stack/)
@@ -11,7 +15,7 @@ PYTHON := $(VENV)/bin/python
 STACK_PYTHON = $(if $(wildcard $(PYTHON)),$(PYTHON),python3)
 STACK := devstack/stack.py
 
-.PHONY: bootstrap stack-up stack-down stack-status
+.PHONY: bootstrap stack-up stack-down stack-status demo test ui bench
 
 bootstrap:
 	LIFEBOAT_VENV=$(VENV) bash scripts/bootstrap.sh
@@ -24,3 +28,16 @@ stack-down:
 
 stack-status:
 	$(STACK_PYTHON) $(STACK) status
+
+demo: bootstrap
+	$(PYTHON) scripts/demo.py
+
+test: bootstrap
+	@mkdir -p reports
+	$(PYTHON) -m pytest --junitxml=reports/junit.xml -p no:cacheprovider $(PYTEST_ARGS)
+
+ui: bootstrap
+	$(PYTHON) scripts/ui.py
+
+bench: bootstrap
+	$(PYTHON) bench/run.py $(BENCH)

@@ -34,8 +34,9 @@ for spec in inventory.enabled_datastores():
         max_active_runs=1,
         default_args=default_args("high"),
         tags=tags("backup", spec.engine),
-        params={"kind": Param("auto", enum=["auto", *spec.backups], title="Backup kind",
-                              description="'auto' takes what the schedule says is due now")},
+        params={"kind": Param("auto", enum=["auto", "all", *spec.backups], title="Backup kind",
+                              description="'auto': what the schedule says is due now; 'all': one backup "
+                                          "of every series (e.g. full + logical)")},
     ) as dag:
 
         @task(task_id="plan")

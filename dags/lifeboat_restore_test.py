@@ -19,7 +19,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from lifeboat.dagkit import START, default_args, tags
 from lifeboat.inventory import load_inventory
-from lifeboat.operators import RestoreTestOperator
+from lifeboat.operators import MirrorOperator, RestoreTestOperator
 
 inventory = load_inventory()
 
@@ -35,6 +35,8 @@ with DAG(
     params={"target": Param("latest", type="string", title="Recovery target",
                             description="'latest' or an ISO-8601 time with zone, e.g. 2026-11-27T03:00:00+00:00")},
 ):
-    RestoreTestOperator.partial(task_id="restore_test", target="{{ params.target }}").expand(
+    drills = RestoreTestOperator.partial(task_id="restore_test", target="{{ params.target }}").expand(
         datastore=[ds.name for ds in inventory.enabled_datastores()]
     )
+    # Drill records go to the standby region too, whatever the verdicts.
+    drills >> MirrorOperator(task_id="mirror", trigger_rule="all_done")

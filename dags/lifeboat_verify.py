@@ -17,7 +17,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from lifeboat.dagkit import START, default_args, tags
 from lifeboat.inventory import load_inventory
-from lifeboat.operators import VerifyOperator, backups_asset
+from lifeboat.operators import MirrorOperator, VerifyOperator, backups_asset
 
 inventory = load_inventory()
 names = [ds.name for ds in inventory.enabled_datastores()]
@@ -32,7 +32,9 @@ with DAG(
     default_args=default_args("high", retries=1),
     tags=tags("verify"),
 ):
-    VerifyOperator.partial(task_id="verify").expand(datastore=names)
+    VerifyOperator.partial(task_id="verify").expand(datastore=names) >> MirrorOperator(
+        task_id="mirror", trigger_rule="all_done"
+    )
 
 with DAG(
     dag_id="lifeboat_verify_new_backups",
@@ -53,4 +55,6 @@ with DAG(
                     by_ds.setdefault(ev.extra["datastore"], []).append(ev.extra["backup_id"])
         return [{"datastore": ds, "backup_ids": ids} for ds, ids in by_ds.items()]
 
-    VerifyOperator.partial(task_id="verify").expand_kwargs(new_backups())
+    VerifyOperator.partial(task_id="verify").expand_kwargs(new_backups()) >> MirrorOperator(
+        task_id="mirror", trigger_rule="all_done"
+    )

@@ -20,21 +20,29 @@ from lifeboat.records import utcnow
 
 log = logging.getLogger("lifeboat.jobs")
 
-# When several physical kinds are due at once, the biggest one covers the others.
-_PRECEDENCE = ("full", "diff", "incr")
-
-
 def due_kinds(inv: Inventory, name: str, when: datetime, requested: str = "auto") -> list[str]:
-    """Backup kinds whose cron matches `when` (the run's logical date). A manual run may name one."""
+    """Backup kinds to take in a run.
+
+    auto: the kinds whose cron matches `when` (the run's logical date); when several kinds of one
+    series fall due together (full and incr at 03:00), only the first listed in the inventory runs,
+    since it covers the others. all: one backup of every series (the first kind listed for it).
+    Any other value names one kind (manual runs)."""
+    from lifeboat.datastores import engine_class
+
     spec = inv.datastore(name)
-    if requested and requested != "auto":
+    series_of = engine_class(spec.engine).series_of
+    if requested == "all":
+        candidates = list(spec.backups)
+    elif requested and requested != "auto":
         if requested not in spec.backups:
             raise Refused(f"datastores.{name}.backups: no backup kind {requested!r} (has: {', '.join(spec.backups)})")
         return [requested]
-    due = [k for k, b in spec.backups.items() if croniter.match(b.schedule, when)]
-    physical = [k for k in _PRECEDENCE if k in due]
-    due = [k for k in due if k not in _PRECEDENCE] + physical[:1]
-    return sorted(due)
+    else:
+        candidates = [k for k, b in spec.backups.items() if croniter.match(b.schedule, when)]
+    chosen: dict[str, str] = {}
+    for kind in candidates:  # inventory order: full before diff before incr
+        chosen.setdefault(series_of(kind), kind)
+    return sorted(chosen.values())
 
 
 def backup(name: str, kind: str, when: datetime, run: dict | None = None) -> dict:

@@ -30,3 +30,7 @@ def test_schedule_manual_kind_must_exist():
     assert due_kinds(INV, "postgres", datetime(2026, 11, 27, 14, 5, tzinfo=UTC), "full") == ["full"]
     with pytest.raises(Refused, match="no backup kind 'rdb'"):
         due_kinds(INV, "postgres", datetime(2026, 11, 27, 14, 5, tzinfo=UTC), "rdb")
+
+
+def test_schedule_all_takes_one_backup_per_series():
+    assert due_kinds(INV, "postgres", datetime(2026, 11, 27, 14, 5, tzinfo=UTC), "all") == ["full", "logical"]

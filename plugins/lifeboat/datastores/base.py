@@ -78,7 +78,10 @@ class Datastore(abc.ABC):
             s.bind(("127.0.0.1", 0))
             return s.getsockname()[1]
 
-    def series_of(self, kind: str) -> str:
+    @classmethod
+    def series_of(cls, kind: str) -> str:
+        """Backups of one series chain to each other (full <- diff <- incr); retention and the
+        scheduler treat series separately."""
         return kind
 
     def check_kind(self, kind: str) -> None:

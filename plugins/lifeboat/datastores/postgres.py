@@ -99,7 +99,8 @@ class PostgresDatastore(Datastore):
     restore_series = "physical"
 
     # -- plumbing --------------------------------------------------------------------------------
-    def series_of(self, kind: str) -> str:
+    @classmethod
+    def series_of(cls, kind: str) -> str:
         return "physical" if kind in PHYSICAL else "logical"
 
     def _bin(self, tool: str) -> str:
