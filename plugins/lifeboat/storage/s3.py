@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlparse
 
-from lifeboat.errors import RepositoryError
+from lifeboat.errors import LifeboatError, RepositoryError
 from lifeboat.storage import ObjectInfo, Storage
 
 
@@ -50,7 +50,9 @@ class S3Storage(Storage):
         key = key.lstrip("/")
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def _err(self, key: str, exc: Exception) -> RepositoryError:
+    def _err(self, key: str, exc: Exception) -> Exception:
+        if isinstance(exc, LifeboatError):  # e.g. the connection itself is missing: already explained
+            return exc
         return RepositoryError(f"{self.url}/{key}: {type(exc).__name__}: {exc}")
 
     def put_bytes(self, key: str, data: bytes) -> None:

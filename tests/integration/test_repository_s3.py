@@ -1,0 +1,65 @@
+"""The repository on an S3-compatible endpoint (moto server, two regions), through an Airflow aws connection."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from lifeboat.catalog import Catalog
+from lifeboat.errors import BackupNotFound, RepositoryError
+from lifeboat.records import Drill, Manifest
+from lifeboat.repository import Repository
+from lifeboat.storage import open_storage
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def s3_repo(stack_env, unique, monkeypatch):
+    # one Airflow connection per region, as the inventory's repository section names them
+    monkeypatch.setenv("AIRFLOW_CONN_LIFEBOAT_S3_US_WEST_2", stack_env["AIRFLOW_CONN_LIFEBOAT_S3"])
+    monkeypatch.setenv("AIRFLOW_CONN_LIFEBOAT_S3_US_EAST_1",
+                       stack_env["AIRFLOW_CONN_LIFEBOAT_S3"].replace("us-west-2", "us-east-1"))
+    return Repository(open_storage(f"s3://lifeboat-us-west-2/t-{unique}", "lifeboat_s3_us_west_2"),
+                      open_storage(f"s3://lifeboat-us-east-1/t-{unique}", "lifeboat_s3_us_east_1"),
+                      region="us-west-2", mirror_region="us-east-1")
+
+
+def test_s3_repository_catalog_mirror_and_interrupted_backups(s3_repo, tmp_path):
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    art = tmp_path / "a.bin"
+    art.write_bytes(b"x" * 5000)
+    a = s3_repo.put_artifact("pg", "b1", "data/a.bin", art)
+    s3_repo.commit(Manifest(id="b1", datastore="pg", engine="postgres", kind="full", series="physical",
+                            region="us-west-2", started_at=at, finished_at=at + timedelta(minutes=1), artifacts=[a]))
+    s3_repo.put_artifact("pg", "b2", "data/a.bin", art)  # interrupted: no manifest
+    s3_repo.save_drill(Drill(id="d1", type="restore_test", datastore="pg", started_at=at,
+                             objective_rto_seconds=1, objective_rpo_seconds=1))
+    cat = Catalog(s3_repo)
+    assert [m.id for m in cat.backups("pg")] == ["b1"]
+    assert s3_repo.incomplete("pg") == ["b2"]
+    with pytest.raises(BackupNotFound):
+        cat.get("pg", "b2")
+    report = s3_repo.mirror()
+    assert report.copied == 4
+    east = Repository(s3_repo.mirror_storage)
+    assert [m.id for m in Catalog(east).backups("pg")] == ["b1"]
+    assert [d.id for d in east.drills()] == ["d1"]
+    assert east.primary.get_bytes("pg/backups/b1/data/a.bin") == b"x" * 5000
+    # the region really is the other one: the two buckets are separate objects
+    s3_repo.delete_backup("pg", "b1")
+    assert Catalog(s3_repo).backups("pg") == [] and [m.id for m in Catalog(east).backups("pg")] == ["b1"]
+
+
+def test_s3_repository_errors_name_the_object(s3_repo):
+    with pytest.raises(RepositoryError, match=r"s3://lifeboat-us-west-2/t-\w+/nope/x.json"):
+        s3_repo.primary.get_bytes("nope/x.json")
+
+
+def test_s3_repository_missing_connection_is_named(stack_env, monkeypatch):
+    from lifeboat.errors import ConnectionConfigError
+
+    monkeypatch.delenv("AIRFLOW_CONN_LIFEBOAT_S3_NOPE", raising=False)
+    with pytest.raises(ConnectionConfigError, match="lifeboat_s3_nope"):
+        list(open_storage("s3://lifeboat-us-west-2/x", "lifeboat_s3_nope").list(""))
