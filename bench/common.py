@@ -1,0 +1,54 @@
+"""Shared by the benchmarks: a dedicated stack (.stack-bench/) so gigabyte-sized test data never lands
+in the demo's or the tests' repositories, timing helpers and the result file."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
+
+
+def bench_stack() -> dict[str, str]:
+    from devstack import stack
+
+    state = Path(os.environ.get("LIFEBOAT_BENCH_STACK_DIR") or ROOT / ".stack-bench")
+    env = stack.up(state_dir=state)
+    os.environ.update(env)
+    os.environ["LIFEBOAT_WORKDIR"] = str(state / "work")
+    return env
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def operator_context(dag_id: str = "bench") -> dict:
+    """The part of an Airflow task context the Lifeboat operators read."""
+    from collections import defaultdict
+
+    return {
+        "dag_run": SimpleNamespace(dag_id=dag_id, run_id=f"bench__{time.time_ns()}", run_after=None),
+        "ti": SimpleNamespace(task_id="bench"),
+        "logical_date": None,
+        "outlet_events": defaultdict(SimpleNamespace),
+    }
+
+
+def report(name: str, native_label: str, native: list[float], ours: list[float], extra: dict | None = None) -> None:
+    n, o = statistics.median(native), statistics.median(ours)
+    ratio = o / n
+    print(f"{native_label:40} median {n:8.2f}s  runs {', '.join(f'{x:.2f}' for x in native)}")
+    print(f"{'through the Lifeboat operator':40} median {o:8.2f}s  runs {', '.join(f'{x:.2f}' for x in ours)}")
+    print(f"overhead ratio (operator / native): {ratio:.3f}")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps({"native": native, "ours": ours, "ratio": ratio, **(extra or {})}, indent=2))

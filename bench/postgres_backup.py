@@ -1,0 +1,60 @@
+"""pgBackRest full backup of a ~1 GB pgbench database: through BackupOperator vs the same pgBackRest
+command alone, alternating, in the same run. Prints the overhead ratio.
+
+What the operator adds on top of pgBackRest: `pgbackrest info` before/after, the SHARE-lock count of
+the inventory's tables and a named restore point, waiting for that WAL segment to be archived, the
+sha256 of pgBackRest's backup.manifest, and the manifest commit.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from common import bench_stack, operator_context, report, timed
+
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+SCALE = int(os.environ.get("BENCH_PGBENCH_SCALE", "68"))  # ~1 GB
+
+
+def main() -> int:
+    env = bench_stack()
+    import psycopg
+
+    dsn = env["AIRFLOW_CONN_LIFEBOAT_PG_US_WEST_2"]
+    subprocess.run([sys.executable, "scripts/seed_community.py"], check=True, env=os.environ.copy(),
+                   cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        have = conn.execute("SELECT to_regclass('pgbench_accounts') IS NOT NULL").fetchone()[0]
+        rows = conn.execute("SELECT count(*) FROM pgbench_accounts").fetchone()[0] if have else 0
+    if rows != SCALE * 100000:
+        print(f"pgbench -i -s {SCALE} (once; kept in .stack-bench) ...", flush=True)
+        subprocess.run([f"{env['LIFEBOAT_PG_BIN']}/pgbench", "-i", "-q", "-s", str(SCALE), "--no-vacuum", dsn], check=True)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        size = conn.execute("SELECT pg_database_size('community')").fetchone()[0]
+    print(f"database size: {size / 1e9:.2f} GB", flush=True)
+
+    from lifeboat.operators import BackupOperator
+
+    native_cmd = ["runuser", "-u", "postgres", "--", "pgbackrest", f"--config={env['LIFEBOAT_PGBACKREST_CONF']}",
+                  "--stanza=community", "--type=full", "--log-level-console=warn", "backup"]
+    native, ours = [], []
+    for i in range(RUNS):
+        native.append(timed(lambda: subprocess.run(native_cmd, check=True)))
+        op = BackupOperator(task_id="bench", datastore="postgres", kind="full")
+        ctx = operator_context()
+        from datetime import UTC, datetime, timedelta
+
+        ctx["logical_date"] = datetime(2031, 1, 1, tzinfo=UTC) + timedelta(minutes=i, seconds=os.getpid() % 60)
+        ours.append(timed(lambda: op.execute(ctx)))
+        print(f"run {i + 1}/{RUNS}: native {native[-1]:.2f}s, operator {ours[-1]:.2f}s", flush=True)
+    report("postgres_backup", "pgbackrest --type=full backup (native)", native, ours, {"database_bytes": size})
+    # keep the bench repository small: expire all but the newest full backup
+    subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", f"--config={env['LIFEBOAT_PGBACKREST_CONF']}",
+                    "--stanza=community", "--repo1-retention-full=1", "--log-level-console=warn", "expire"], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
