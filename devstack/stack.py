@@ -907,9 +907,11 @@ pg1-user={self.pg_user}
         folder = Path(__file__).resolve().parent / "components"
         if str(REPO_ROOT) not in sys.path:
             sys.path.insert(0, str(REPO_ROOT))
+        # LIFEBOAT_STACK_COMPONENTS=redis,platform_api limits a stack to some components (default: all)
+        wanted = {c.strip() for c in os.environ.get("LIFEBOAT_STACK_COMPONENTS", "").split(",") if c.strip()}
         mods = []
         for f in sorted(folder.glob("*.py")) if folder.is_dir() else []:
-            if not f.name.startswith("_"):
+            if not f.name.startswith("_") and (not wanted or f.stem in wanted):
                 mods.append(importlib.import_module(f"devstack.components.{f.stem}"))
         return mods
 
