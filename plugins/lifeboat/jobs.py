@@ -62,14 +62,16 @@ def mirror(run: dict | None = None) -> dict:
     return report.as_dict()
 
 
-def verify(name: str, backup_ids: list[str] | None = None, run: dict | None = None, raise_on_failure: bool = True) -> dict:
-    """Verify the given backups (default: every backup in the catalog)."""
+def verify(name: str, backup_ids: list[str] | None = None, run: dict | None = None, raise_on_failure: bool = True,
+           deep: bool = True) -> dict:
+    """Verify the given backups (default: every backup in the catalog). `deep=False` is the quick
+    verification right after a backup (the engine skips repository-wide reads)."""
     eng = open_engine(name, run=run)
     cat = Catalog(eng.ctx.repo)
     manifests = [cat.get(name, b) for b in backup_ids] if backup_ids else cat.backups(name)
     if not manifests:
         raise BackupNotFound(f"{name}: nothing to verify: the catalog at {eng.ctx.repo.primary.url} has no backups")
-    results = eng.verify(manifests)
+    results = eng.verify(manifests) if deep else eng.verify_new(manifests)
     failed = [v for v in results if not v.ok]
     summary = {"datastore": name, "verified": [v.backup_id for v in results if v.ok],
                "failed": {v.backup_id: v.problems for v in failed}}

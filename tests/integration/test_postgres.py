@@ -317,3 +317,11 @@ def test_postgres_drill_record_is_mirrored_to_standby(engine, unique):
     east = Repository.from_inventory(load_inventory(), "us-east-1")
     assert rec.drill.id in [d.id for d in east.drills()]
     assert {m.id for m in Catalog(east).backups("postgres")} == {m.id for m in Catalog(engine.ctx.repo).backups("postgres")}
+
+
+def test_postgres_quick_verification_of_a_new_backup_skips_the_repository_wide_read(engine, unique):
+    m = engine.backup("incr", f"test-quick-{unique}")
+    (v,) = engine.verify_new([m])
+    names = {c.name for c in v.checks}
+    assert v.ok, v.problems
+    assert "pgbackrest verify" not in names and {"WAL continuity", "backup.manifest checksum", "chain"} <= names

@@ -53,15 +53,16 @@ class VerifyOperator(_LifeboatOperator):
 
     template_fields: Sequence[str] = ("datastore", "backup_ids")
 
-    def __init__(self, *, datastore: str, backup_ids: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, datastore: str, backup_ids: list[str] | None = None, deep: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.datastore = datastore
         self.backup_ids = backup_ids
+        self.deep = deep
 
     def execute(self, context) -> dict:
         from lifeboat import jobs
 
-        return jobs.verify(self.datastore, list(self.backup_ids or []) or None, run=_run(context))
+        return jobs.verify(self.datastore, list(self.backup_ids or []) or None, run=_run(context), deep=self.deep)
 
 
 class RestoreTestOperator(_LifeboatOperator):
