@@ -145,15 +145,8 @@ def retention(name: str, apply: bool = False, run: dict | None = None) -> dict:
     return {**summary, "applied": True}
 
 
-def backup_ages(inv: Inventory | None = None) -> dict:
-    """Newest backup age per datastore and series, against the RPO objective (for monitoring)."""
-    inv = inv or load_inventory()
-    out = {}
-    now = utcnow()
-    for spec in inv.enabled_datastores():
-        eng = open_engine(spec.name, inventory=inv)
-        ages = {}
-        for m in Catalog(eng.ctx.repo).backups(spec.name):
-            ages[m.series] = (now - m.finished_at).total_seconds()
-        out[spec.name] = {"ages_seconds": ages, "rpo_seconds": inv.objectives_for(spec.name).rpo.total_seconds()}
-    return out
+def monitor(name: str, run: dict | None = None, send_alerts: bool = True) -> dict:
+    from lifeboat import monitor as mon
+
+    eng = open_engine(name, run=run)
+    return mon.run(eng.ctx.inventory, eng, send_alerts=send_alerts)

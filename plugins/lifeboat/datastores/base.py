@@ -112,5 +112,10 @@ class Datastore(abc.ABC):
     @abc.abstractmethod
     def heartbeat(self) -> datetime: ...
 
+    def exposure(self) -> dict[str, float | None]:
+        """Seconds of data a failure right now would lose, per mechanism (archive lag, replica lag).
+        Engines that can measure it override this; lifeboat.monitor compares it with the RPO."""
+        return {}
+
     def delete_backup(self, manifest: Manifest) -> None:
         self.ctx.repo.delete_backup(self.name, manifest.id)

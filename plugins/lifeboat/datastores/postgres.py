@@ -600,6 +600,41 @@ class PostgresDatastore(Datastore):
             conn.execute("INSERT INTO lifeboat_heartbeat (region, written_at) VALUES (%s, %s)", (self.region, now))
         return now
 
+    # -- monitoring ------------------------------------------------------------------------------
+    def exposure(self) -> dict[str, float | None]:
+        """WAL archive lag (what a restore from the repository would lose) and the standby's replay
+        lag (what a promotion would lose), in seconds."""
+        out: dict[str, float | None] = {}
+        with self._connect(autocommit=True) as conn:
+            last, failed_at, last_at, current = conn.execute(
+                "SELECT last_archived_wal, last_failed_time, last_archived_time, "
+                "pg_walfile_name(pg_current_wal_lsn()) FROM pg_stat_archiver").fetchone()
+            if last and last[:24] >= _prev_segment(current):
+                out["WAL archive lag"] = 0.0  # everything but the segment being written is archived
+            elif last_at is not None:
+                out["WAL archive lag"] = (utcnow() - last_at).total_seconds()
+            else:
+                out["WAL archive lag"] = None
+            if failed_at is not None and (last_at is None or failed_at > last_at):
+                out["WAL archive lag"] = max(out["WAL archive lag"] or 0.0, (utcnow() - (last_at or failed_at)).total_seconds())
+        standby_conn = self.spec.connections.get(self.ctx.inventory.regions.standby)
+        if standby_conn:
+            import psycopg
+
+            from lifeboat.connections import resolve
+
+            ep = resolve(standby_conn)
+            with psycopg.connect(host=ep.host, port=ep.port or 5432, user=ep.login, password=ep.password,
+                                 dbname=ep.schema or self.options.databases[0], connect_timeout=10,
+                                 autocommit=True) as sc:
+                in_recovery, lag, receive, replay = sc.execute(
+                    "SELECT pg_is_in_recovery(), extract(epoch FROM now() - pg_last_xact_replay_timestamp()), "
+                    "pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()").fetchone()
+            if in_recovery:
+                # Nothing to replay means no lag, however long ago the last transaction was.
+                out["standby replay lag"] = 0.0 if receive == replay else (float(lag) if lag is not None else None)
+        return out
+
     # -- retention -------------------------------------------------------------------------------
     def delete_backup(self, manifest: Manifest) -> None:
         # Manifest first: from here on the catalog no longer lists it, whatever happens next.
@@ -609,6 +644,11 @@ class PostgresDatastore(Datastore):
             if label in {b["label"] for b in self._info().get("backup", [])}:
                 self._pgbr(f"--set={label}", "expire", timeout=3600)
         self.ctx.repo.delete_backup(self.name, manifest.id)
+
+
+def _prev_segment(walname: str) -> str:
+    tli, no = _seg_no(walname)
+    return _seg_name(tli, max(no - 1, 0))
 
 
 def _ranges(nums: list[int]) -> list[tuple[int, int]]:

@@ -121,3 +121,20 @@ class RetentionOperator(_LifeboatOperator):
         from lifeboat import jobs
 
         return jobs.retention(self.datastore, apply=bool(self.apply), run=_run(context))
+
+
+class MonitorOperator(_LifeboatOperator):
+    """Compare a datastore's live exposure, backup ages, verification and drills with its objectives;
+    route findings by severity. Never fails on findings (alerts are the output); fails only when the
+    check itself cannot run."""
+
+    template_fields: Sequence[str] = ("datastore",)
+
+    def __init__(self, *, datastore: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.datastore = datastore
+
+    def execute(self, context) -> dict:
+        from lifeboat import jobs
+
+        return jobs.monitor(self.datastore, run=_run(context))

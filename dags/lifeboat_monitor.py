@@ -1,0 +1,35 @@
+"""
+### lifeboat_monitor — distance from the objectives, every 5 minutes, with severity-routed alerts
+
+For every datastore: the data a failure right now would lose (PostgreSQL: WAL archive lag and the
+standby's replay lag) against the RPO — over the RPO is **critical** (PagerDuty/SMS), over half of it
+**high** (Slack + e-mail); the newest backup of each series against its schedule (older than two
+intervals: **high**); the newest verified backup (older than 8 days: **medium**); the newest restore
+test (failed: **high**, older than 35 days: **low**). Routes and channels: inventory `alerts`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import DAG
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from lifeboat.dagkit import START, default_args, tags
+from lifeboat.inventory import load_inventory
+from lifeboat.operators import MonitorOperator
+
+inventory = load_inventory()
+
+with DAG(
+    dag_id="lifeboat_monitor",
+    doc_md=__doc__,
+    schedule=CronTriggerTimetable("*/5 * * * *", timezone="UTC"),
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=10),
+    default_args={**default_args("high", retries=1), "retry_delay": timedelta(seconds=30)},
+    tags=tags("monitor"),
+):
+    MonitorOperator.partial(task_id="monitor").expand(datastore=[ds.name for ds in inventory.enabled_datastores()])

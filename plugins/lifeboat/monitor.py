@@ -1,0 +1,121 @@
+"""Monitoring: how far is each datastore from its objectives right now?
+
+Checks, per datastore, every run of `lifeboat_monitor` (every 5 minutes):
+- data-loss exposure the engine reports (PostgreSQL: WAL archive lag, standby replay lag) against RPO:
+  over the RPO -> critical, over half of it -> high;
+- newest backup of each series against its own schedule: older than two intervals -> high;
+- newest *verified* backup older than 8 days -> medium (the weekly verification did not happen or failed);
+- newest restore-test drill older than 35 days -> low; the newest one failed -> high.
+Each finding is routed by severity through lifeboat.alerts (DR plan: critical -> PagerDuty/SMS,
+high -> Slack + e-mail, medium/low -> e-mail).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from croniter import croniter
+
+from lifeboat.catalog import Catalog
+from lifeboat.inventory import Inventory, format_duration
+from lifeboat.records import utcnow
+
+log = logging.getLogger("lifeboat.monitor")
+
+
+@dataclass
+class Finding:
+    datastore: str
+    check: str
+    severity: str  # critical / high / medium / low / ok
+    value: str
+    threshold: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def schedule_interval(cron: str, now: datetime) -> timedelta:
+    it = croniter(cron, now)
+    prev1 = it.get_prev(datetime)
+    prev2 = it.get_prev(datetime)
+    return prev1 - prev2
+
+
+def evaluate(inv: Inventory, engine, now: datetime | None = None) -> list[Finding]:
+    now = now or utcnow()
+    name = engine.name
+    spec = inv.datastore(name)
+    rpo = inv.objectives_for(name).rpo
+    out: list[Finding] = []
+
+    def add(check: str, severity: str, value: str, threshold: str, message: str) -> None:
+        out.append(Finding(name, check, severity, value, threshold, message))
+
+    # 1. exposure the engine can measure live (seconds of data a failure now would lose)
+    try:
+        exposure = engine.exposure()
+    except Exception as exc:  # the datastore itself is unreachable: that is the finding
+        add("reachable", "critical", "no", "yes", f"{name}: cannot measure replication/archiving: {exc}")
+        exposure = {}
+    for check, seconds in exposure.items():
+        if seconds is None:
+            add(check, "high", "unknown", format_duration(rpo), f"{name}: {check} cannot be measured")
+            continue
+        sev = "critical" if seconds > rpo.total_seconds() else "high" if seconds > rpo.total_seconds() / 2 else "ok"
+        add(check, sev, format_duration(seconds), format_duration(rpo), f"{name}: {check} {format_duration(seconds)} (RPO {format_duration(rpo)})")
+
+    # 2. newest backup per series against its schedule
+    cat = Catalog(engine.ctx.repo)
+    backups = cat.backups(name)
+    series_kinds: dict[str, list[str]] = {}
+    for kind in spec.backups:
+        series_kinds.setdefault(engine.series_of(kind), []).append(kind)
+    for series, kinds in series_kinds.items():
+        interval = min(schedule_interval(spec.backups[k].schedule, now) for k in kinds)
+        newest = [m for m in backups if m.series == series]
+        limit = 2 * interval
+        if not newest:
+            add(f"{series} backup age", "high", "none", format_duration(limit), f"{name}: no {series} backup at all")
+            continue
+        age = now - newest[-1].finished_at
+        sev = "high" if age > limit else "ok"
+        add(f"{series} backup age", sev, format_duration(age), format_duration(limit),
+            f"{name}: newest {series} backup {newest[-1].id} is {format_duration(age)} old")
+
+    # 3. verification and drills
+    vmap = cat.verification_map(name)
+    verified = [m for m in backups if vmap.get(m.id) is not None and vmap[m.id].ok]
+    v_age = (now - verified[-1].finished_at) if verified else None
+    add("verified backup age", "medium" if v_age is None or v_age > timedelta(days=8) else "ok",
+        format_duration(v_age) if v_age else "none", "8 days",
+        f"{name}: newest verified backup {'is ' + format_duration(v_age) + ' old' if v_age else 'missing'}")
+    drills = [d for d in engine.ctx.repo.drills() if d.datastore == name and d.type == "restore_test"]
+    if not drills:
+        add("restore test", "low", "none", "35 days", f"{name}: never restore-tested")
+    else:
+        d = drills[-1]
+        d_age = now - d.started_at
+        sev = "high" if d.verdict == "fail" else "low" if d_age > timedelta(days=35) else "ok"
+        add("restore test", sev, f"{d.verdict}, {format_duration(d_age)} ago", "pass within 35 days",
+            f"{name}: newest restore test {d.id}: {d.verdict}" + (f" ({'; '.join(d.reasons)})" if d.reasons else ""))
+    return out
+
+
+def run(inv: Inventory, engine, send_alerts: bool = True) -> dict:
+    from lifeboat import alerts
+
+    findings = evaluate(inv, engine)
+    for f in findings:
+        (log.warning if f.severity != "ok" else log.info)("[%s] %s", f.severity, f.message)
+    if send_alerts:
+        for severity in ("critical", "high", "medium", "low"):
+            hits = [f for f in findings if f.severity == severity]
+            if hits:
+                alerts.send(severity, f"lifeboat: {engine.name}: {len(hits)} {severity} finding(s)",
+                            "\n".join(f.message for f in hits), inventory=inv)
+    return {"datastore": engine.name, "findings": [f.as_dict() for f in findings],
+            "worst": next((s for s in ("critical", "high", "medium", "low") if any(f.severity == s for f in findings)), "ok")}
