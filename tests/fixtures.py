@@ -72,3 +72,33 @@ def scratch_dir(stack_env):
     p = Path(stack_env["LIFEBOAT_STACK_DIR"]) / "work" / f"plain-{uuid.uuid4().hex[:6]}"
     yield p
     shutil.rmtree(p, ignore_errors=True)
+
+
+# -- redis ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def redis_url(stack_env) -> str:
+    # An inventory parsed before stack_env exported the stack's variables (DAG imports at collection
+    # time) is cached with the production defaults (s3:// repositories): parse it again.
+    from lifeboat import inventory
+
+    inventory._CACHE.clear()
+    return stack_env["AIRFLOW_CONN_LIFEBOAT_REDIS_US_WEST_2"]
+
+
+@pytest.fixture
+def rds(redis_url):
+    """A client on the live test primary (db 0). The test stack's Redis belongs to the Redis tests."""
+    import redis
+
+    c = redis.Redis.from_url(redis_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def redis_engine(redis_url):
+    from lifeboat.datastores import open_engine
+    from lifeboat.inventory import load_inventory
+
+    return open_engine("redis", inventory=load_inventory(), run={"dag_id": "pytest", "run_id": "pytest"})

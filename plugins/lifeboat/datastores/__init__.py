@@ -12,6 +12,7 @@ from lifeboat.errors import InventoryError
 
 ENGINES = {
     "postgres": "lifeboat.datastores.postgres:PostgresDatastore",
+    "redis": "lifeboat.datastores.redis:RedisDatastore",
 }
 
 

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Benchmark: an RDB backup through Lifeboat's BackupOperator vs plain `redis-cli --rdb`, same run.
+
+    .venv/bin/python bench/redis_rdb_backup.py [--mb 150] [--runs 3]
+
+Starts a private redis-server (127.0.0.1, free port, password, in a temp folder -- not the devstack's),
+fills it with ~--mb MiB of keys (mostly incompressible strings, plus hashes, lists, sets and zsets),
+then alternates, --runs times each:
+
+  plain     redis-cli --rdb <file>                     (what an operator would type)
+  lifeboat  BackupOperator(kind="rdb").execute(ctx)    (the task the backup DAG runs: INFO checks,
+            redis-cli --rdb, loading the snapshot in a scratch redis-server for exact counts and the
+            key-sample digest, sha256 + upload to a file:// repository, manifest written last)
+
+and prints the medians and the overhead ratio lifeboat/plain, with where the extra time goes.
+Everything it started is stopped and its temp folder deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
+
+INVENTORY = """
+version: 1
+platform: bench
+regions: {{primary: us-west-2, standby: us-east-1}}
+repository:
+  us-west-2: {{url: "file://{tmp}/repo-w2"}}
+  us-east-1: {{url: "file://{tmp}/repo-e1"}}
+workdir: {tmp}/work
+datastores:
+  redis:
+    engine: redis
+    connections: {{us-west-2: lifeboat_bench_redis, us-east-1: lifeboat_bench_redis}}
+    backups: {{rdb: {{schedule: "15 * * * *"}}}}
+    options: {{sample_size: 1000}}
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(tmp: Path, password: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    data = tmp / "live"
+    data.mkdir()
+    conf = tmp / "live.conf"
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f'bind 127.0.0.1\nport {port}\ndir "{data}"\nlogfile "{tmp / "live.log"}"\nsave ""\n'
+                 f"appendonly no\nrequirepass {password}\nrepl-diskless-sync-delay 0\n")
+    proc = subprocess.Popen(["redis-server", str(conf)])
+    import redis
+
+    c = redis.Redis(port=port, password=password)
+    deadline = time.time() + 20
+    while True:
+        try:
+            c.ping()
+            return proc, port
+        except redis.RedisError:
+            if time.time() > deadline or proc.poll() is not None:
+                raise SystemExit(f"bench redis-server did not start; see {tmp / 'live.log'}") from None
+            time.sleep(0.05)
+
+
+def fill(port: int, password: str, mib: int) -> dict:
+    import redis
+
+    c = redis.Redis(port=port, password=password)
+    rnd = os.urandom
+    target = mib * 1024 * 1024
+    strings = int(target * 0.8) // 1024
+    p = c.pipeline(transaction=False)
+    for i in range(strings):
+        p.set(f"str:{i}", rnd(1000))
+        if i % 2000 == 1999:
+            p.execute()
+    for i in range(int(target * 0.07) // (50 * 100)):
+        p.hset(f"hash:{i}", mapping={f"f{j}": rnd(100) for j in range(50)})
+    p.execute()
+    for i in range(int(target * 0.07) // (100 * 100)):
+        p.rpush(f"list:{i}", *[rnd(100) for _ in range(100)])
+    p.execute()
+    for i in range(int(target * 0.03) // (100 * 60)):
+        p.sadd(f"set:{i}", *[rnd(40) for _ in range(100)])
+        p.zadd(f"zset:{i}", {rnd(40): j for j in range(100)})
+        p.set(f"ttl:{i}", "x", ex=86400)
+    p.execute()
+    return {"keys": c.dbsize(), "used_memory": c.info("memory")["used_memory"]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mb", type=int, default=150, help="approximate dataset size in MiB (default 150)")
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    for tool in ("redis-server", "redis-cli", "redis-check-rdb"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} not on PATH (apt-get install redis-server redis-tools)")
+
+    tmp = Path(tempfile.mkdtemp(prefix="lifeboat-bench-redis-"))
+    password = secrets.token_urlsafe(18)
+    proc = None
+    try:
+        proc, port = start_server(tmp, password)
+        os.environ.update({
+            "AIRFLOW_HOME": str(tmp / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+            "AIRFLOW_CONN_LIFEBOAT_BENCH_REDIS": f"redis://:{password}@127.0.0.1:{port}/0",
+            "LIFEBOAT_INVENTORY": str(tmp / "inventory.yaml"),
+        })
+        (tmp / "inventory.yaml").write_text(INVENTORY.format(tmp=tmp))
+        t = time.monotonic()
+        facts = fill(port, password, args.mb)
+        print(f"filled {facts['keys']} keys, used_memory {facts['used_memory'] / 1048576:.0f} MiB "
+              f"in {time.monotonic() - t:.1f}s")
+
+        from lifeboat.datastores import redis as engine_mod
+        from lifeboat.operators import BackupOperator
+
+        phases: dict[str, list[float]] = {"inspect (scratch load + sample)": [], "upload + sha256": []}
+
+        def timed(name, fn):
+            def wrapper(*a, **kw):
+                t0 = time.monotonic()
+                try:
+                    return fn(*a, **kw)
+                finally:
+                    phases[name].append(time.monotonic() - t0)
+            return wrapper
+
+        real_inspect = engine_mod.RedisDatastore._inspect
+        engine_mod.RedisDatastore._inspect = timed("inspect (scratch load + sample)", real_inspect)
+        from lifeboat.repository import Repository
+
+        Repository.put_artifact = timed("upload + sha256", Repository.put_artifact)
+
+        plain, lifeboat, sizes = [], [], []
+        base = datetime(2030, 1, 1, tzinfo=UTC)
+        env = {**os.environ, "REDISCLI_AUTH": password}
+        for i in range(args.runs):
+            out = tmp / f"plain-{i}.rdb"
+            t = time.monotonic()
+            subprocess.run(["redis-cli", "-p", str(port), "--rdb", str(out)], env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            plain.append(time.monotonic() - t)
+            sizes.append(out.stat().st_size)
+            out.unlink()
+
+            when = base + timedelta(hours=i)
+            ctx = {"logical_date": when,
+                   "dag_run": SimpleNamespace(dag_id="bench", run_id=f"bench-{i}", run_after=when),
+                   "ti": SimpleNamespace(task_id="backup"), "outlet_events": {}}
+            op = BackupOperator(task_id="backup", datastore="redis", kind="rdb")
+            ctx["outlet_events"] = {a: SimpleNamespace(extra={}) for a in op.outlets}
+            t = time.monotonic()
+            result = op.execute(ctx)
+            lifeboat.append(time.monotonic() - t)
+            print(f"run {i + 1}: plain {plain[-1]:.2f}s  lifeboat {lifeboat[-1]:.2f}s  ({result['backup_id']})")
+
+        p, lb = statistics.median(plain), statistics.median(lifeboat)
+        print(f"\nRDB {statistics.median(sizes) / 1048576:.0f} MiB, {facts['keys']} keys, medians of {args.runs} runs:")
+        print(f"  plain redis-cli --rdb      {p:6.2f}s")
+        print(f"  BackupOperator (rdb)       {lb:6.2f}s   (redis-cli --rdb, then, side by side:)")
+        for name, vals in phases.items():
+            if vals:
+                per_run = sum(vals) / args.runs
+                print(f"    {name:<34} {per_run:6.2f}s")
+        paired = sorted(b / a for a, b in zip(plain, lifeboat))
+        print(f"  overhead ratio lifeboat/plain = {lb / p:.2f}x (medians); per run: "
+              + ", ".join(f"{r:.2f}x" for r in paired))
+        return 0
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
