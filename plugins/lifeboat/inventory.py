@@ -197,6 +197,57 @@ class Alerts(_Model):
         return self
 
 
+class FailoverRecord(_Model):
+    """One DNS record the failover points at the active region (Route 53 UPSERT)."""
+
+    name: str
+    type: Literal["CNAME", "A", "AAAA"] = "CNAME"
+    ttl: int = Field(default=60, ge=1, le=86400)
+    targets: dict[str, str] = Field(min_length=1, description="region -> record value in that region")
+
+
+class FailoverTraffic(_Model):
+    connection: str = Field(description="Airflow aws connection for the Route 53 API (extra endpoint_url locally)")
+    zone: str
+    records: list[FailoverRecord] = Field(min_length=1)
+
+
+class FailoverService(_Model):
+    """A platform service (Kubernetes deployment) scaled up in the region taking over."""
+
+    name: str
+    namespace: str = "default"
+    deployment: str = ""  # default: name
+    kubernetes: dict[str, str] = {}  # region -> Airflow kubernetes connection id (absent: not scaled)
+    replicas: int = Field(default=2, ge=1, description="replicas in the active region")
+    standby_replicas: int = Field(default=0, ge=0, description="replicas in the standby region")
+    health: dict[str, str] = {}  # region -> URL answering 200 when the process is up
+    ready: dict[str, str] = {}  # region -> URL answering 200 when it can serve (writes to its datastores)
+    ready_timeout: timedelta = timedelta(minutes=5)
+
+    @field_validator("ready_timeout", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+
+class FailoverSpec(_Model):
+    """`failover:` -- what lifeboat_failover / lifeboat_failback act on. Cross-references (datastore
+    names, regions) are checked by lifeboat.failover.check_inventory, whose errors name the field."""
+
+    order: list[str] = []  # datastores in promotion order (default: inventory order)
+    datastores: dict[str, dict[str, Any]] = {}  # per-datastore failover options (validated per engine)
+    traffic: FailoverTraffic | None = None
+    services: list[FailoverService] = []
+    approval_timeout: timedelta = timedelta(hours=1)
+    approvers: list[str] = []  # Airflow user ids allowed to approve (empty: anyone allowed to edit the DAG)
+
+    @field_validator("approval_timeout", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+
 class Inventory(_Model):
     version: Literal[1]
     platform: str
@@ -208,6 +259,7 @@ class Inventory(_Model):
     schedules: Schedules = Schedules()
     alerts: Alerts = Alerts()
     datastores: dict[str, DatastoreSpec]
+    failover: FailoverSpec | None = None
     source: str = Field(default="", exclude=True)
 
     @model_validator(mode="after")
@@ -252,6 +304,7 @@ def _expand_env(node: Any, path: str, source: str) -> Any:
 
         def repl(m: re.Match[str]) -> str:
             var, default = m.group(1), m.group(2)
+            _ENV_SEEN[var] = os.environ.get(var)
             value = os.environ.get(var)
             if value:
                 return value
@@ -308,7 +361,8 @@ def parse_inventory(text: str, source: str = "inventory.yaml") -> Inventory:
     return inv
 
 
-_CACHE: dict[tuple[str, float], Inventory] = {}
+_CACHE: dict[tuple[str, float], tuple[Inventory, dict[str, str | None]]] = {}
+_ENV_SEEN: dict[str, str | None] = {}
 
 
 def inventory_path() -> Path:
@@ -322,11 +376,15 @@ def load_inventory(path: str | os.PathLike[str] | None = None) -> Inventory:
     except FileNotFoundError:
         raise InventoryError(f"{p}: inventory file not found (set LIFEBOAT_INVENTORY or create it)") from None
     key = (str(p), mtime)
-    if key not in _CACHE:
+    cached = _CACHE.get(key)
+    # A cached inventory is reused only while the environment variables it referenced are unchanged.
+    if cached is None or any(os.environ.get(k) != v for k, v in cached[1].items()):
         try:
             display = str(p.relative_to(PROJECT_ROOT))
         except ValueError:
             display = str(p)
         _CACHE.clear()
-        _CACHE[key] = parse_inventory(p.read_text(encoding="utf-8"), source=display)
-    return _CACHE[key]
+        _ENV_SEEN.clear()
+        inv = parse_inventory(p.read_text(encoding="utf-8"), source=display)
+        _CACHE[key] = (inv, dict(_ENV_SEEN))
+    return _CACHE[key][0]

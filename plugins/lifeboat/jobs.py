@@ -48,7 +48,7 @@ def due_kinds(inv: Inventory, name: str, when: datetime, requested: str = "auto"
 def backup(name: str, kind: str, when: datetime, run: dict | None = None) -> dict:
     eng = open_engine(name, run=run)
     m = eng.backup(kind, eng.backup_id(name, kind, when))
-    log.info("backup %s complete: %s, %s, %.1fs", m.id, m.kind, m.native.get("label", ""), m.duration_seconds)
+    log.info("backup %s complete: %s, %.1fs, %d artifact(s)", m.id, m.kind, m.duration_seconds, len(m.artifacts))
     return {"datastore": name, "backup_id": m.id, "kind": m.kind, "series": m.series, "parent": m.parent,
             "seconds": round(m.duration_seconds, 3), "counts": m.counts}
 

@@ -139,9 +139,14 @@ class LocalRunner(Runner):
         argv = [str(a) for a in argv]
         out = open(log_path, "ab") if log_path else subprocess.DEVNULL
         log.info("$ (background) %s", shlex.join(argv))
-        return subprocess.Popen(
-            _user_prefix(as_user) + argv, stdout=out, stderr=subprocess.STDOUT, env=self._env(env), start_new_session=True
-        )
+        try:
+            return subprocess.Popen(
+                _user_prefix(as_user) + argv, stdout=out, stderr=subprocess.STDOUT, env=self._env(env),
+                start_new_session=True,
+            )
+        finally:
+            if log_path:
+                out.close()  # the child has its own copy of the descriptor
 
 
 def chown_for(path: str, as_user: str | None) -> None:

@@ -73,11 +73,7 @@ def test_airflow_dags_restore_test_fails_loudly_when_nothing_to_restore(dags, st
     monkeypatch.setenv("LIFEBOAT_REPO_STANDBY", f"file://{tmp_path}/east")
     from lifeboat import inventory
 
-    inventory._CACHE.clear()
-    try:
-        dr = dags.get_dag("lifeboat_restore_test_monthly").test()
-    finally:
-        inventory._CACHE.clear()
+    dr = dags.get_dag("lifeboat_restore_test_monthly").test()  # the inventory follows the changed env
     assert dr.state == "failed"
     from lifeboat.repository import Repository
 

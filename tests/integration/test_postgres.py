@@ -208,7 +208,7 @@ def test_postgres_killed_backup_is_not_listed_as_complete(engine, stack_env, uni
     os.killpg(proc.pid, signal.SIGKILL)  # every artifact is written; only the manifest is missing
     proc.wait()
     try:
-        assert engine.ctx.repo.primary.list(f"postgres/backups/{backup_id}/"), "artifacts were written"
+        assert list(engine.ctx.repo.primary.list(f"postgres/backups/{backup_id}/")), "artifacts were written"
         assert backup_id not in [m.id for m in Catalog(engine.ctx.repo).backups("postgres")]
         assert backup_id in engine.ctx.repo.incomplete("postgres")
         out = subprocess.run([sys.executable, "-m", "lifeboat", "catalog", "postgres"], env={**env, "LIFEBOAT_TEST_PAUSE_BEFORE_COMMIT": ""},
