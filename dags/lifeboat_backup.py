@@ -18,7 +18,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, Param, task
 from airflow.timetables.trigger import MultipleCronTriggerTimetable
 
-from lifeboat.dagkit import START, default_args, tags
+from lifeboat.dagkit import START, default_args, gate, tags
 from lifeboat.inventory import load_inventory
 from lifeboat.operators import BackupOperator, MirrorOperator, RetentionOperator, backups_asset
 
@@ -52,4 +52,5 @@ for spec in inventory.enabled_datastores():
         mirror = MirrorOperator(task_id="mirror", trigger_rule="all_done")
         retention = RetentionOperator(task_id="retention", datastore=spec.name, apply=spec.retention.enforce)
         backups >> mirror >> retention
+        gate("all_backups_complete", backups, retention)
     globals()[dag.dag_id] = dag

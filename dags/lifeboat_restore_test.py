@@ -17,7 +17,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, Param
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from lifeboat.dagkit import START, default_args, tags
+from lifeboat.dagkit import START, default_args, gate, tags
 from lifeboat.inventory import load_inventory
 from lifeboat.operators import MirrorOperator, RestoreTestOperator
 
@@ -40,3 +40,4 @@ with DAG(
     )
     # Drill records go to the standby region too, whatever the verdicts.
     drills >> MirrorOperator(task_id="mirror", trigger_rule="all_done")
+    gate("all_drills_passed", drills)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, AssetAny, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from lifeboat.dagkit import START, default_args, tags
+from lifeboat.dagkit import START, default_args, gate, tags
 from lifeboat.inventory import load_inventory
 from lifeboat.operators import MirrorOperator, VerifyOperator, backups_asset
 
@@ -33,9 +33,9 @@ with DAG(
     default_args=default_args("high", retries=1),
     tags=tags("verify"),
 ):
-    VerifyOperator.partial(task_id="verify").expand(datastore=names) >> MirrorOperator(
-        task_id="mirror", trigger_rule="all_done"
-    )
+    verified = VerifyOperator.partial(task_id="verify").expand(datastore=names)
+    verified >> MirrorOperator(task_id="mirror", trigger_rule="all_done")
+    gate("all_backups_verified", verified)
 
 with DAG(
     dag_id="lifeboat_verify_new_backups",
@@ -56,6 +56,6 @@ with DAG(
                     by_ds.setdefault(ev.extra["datastore"], []).append(ev.extra["backup_id"])
         return [{"datastore": ds, "backup_ids": ids} for ds, ids in by_ds.items()]
 
-    VerifyOperator.partial(task_id="verify", deep=False).expand_kwargs(new_backups()) >> MirrorOperator(
-        task_id="mirror", trigger_rule="all_done"
-    )
+    verified_new = VerifyOperator.partial(task_id="verify", deep=False).expand_kwargs(new_backups())
+    verified_new >> MirrorOperator(task_id="mirror", trigger_rule="all_done")
+    gate("all_backups_verified", verified_new)

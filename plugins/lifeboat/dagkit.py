@@ -23,3 +23,14 @@ def default_args(severity: str = "high", retries: int = 2) -> dict:
 
 def tags(*extra: str) -> list[str]:
     return ["lifeboat", "dr", *extra]
+
+
+def gate(task_id: str, *upstream):
+    """A leaf that fails the run when any `upstream` task failed. Needed wherever an `all_done`
+    housekeeping task (mirror) would otherwise be the only leaf and mark a failed run successful."""
+    from airflow.providers.standard.operators.empty import EmptyOperator
+
+    leaf = EmptyOperator(task_id=task_id, trigger_rule="all_success")
+    for u in upstream:
+        u >> leaf
+    return leaf

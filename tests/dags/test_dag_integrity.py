@@ -63,8 +63,9 @@ def test_dag_every_dag_has_tags_owner_retries_doc(dagbag_cls):
 def test_dag_backup_graph_plan_backup_mirror_retention(dagbag_cls):
     dag = _all_dags(dagbag_cls)["lifeboat_backup_postgres"]
     assert dag.get_task("plan").downstream_task_ids == {"backup"}
-    assert dag.get_task("backup").downstream_task_ids == {"mirror"}
+    assert dag.get_task("backup").downstream_task_ids == {"mirror", "all_backups_complete"}
     assert dag.get_task("mirror").downstream_task_ids == {"retention"}
+    assert dag.get_task("retention").downstream_task_ids == {"all_backups_complete"}
     assert dag.get_task("backup").outlets, "backup tasks must emit an asset event"
 
 
@@ -76,3 +77,11 @@ def test_dag_broken_inventory_fails_parsing_with_file_and_field(dagbag_cls, tmp_
     bag = dagbag_cls(dag_folder=str(DAGS / "lifeboat_backup.py"))
     (err,) = bag.import_errors.values()
     assert f"{bad}: datastores.postgres.backups.full.schedule: not a valid cron expression: 'every sunday'" in err
+
+
+def test_dag_a_failed_task_cannot_end_in_a_successful_run(dagbag_cls):
+    """Housekeeping leaves run `all_done`; every DAG with one also has an all_success leaf (a gate)."""
+    for dag_id, dag in _all_dags(dagbag_cls).items():
+        leaves = [t for t in dag.tasks if not t.downstream_task_ids]
+        if any(t.trigger_rule == "all_done" for t in leaves):
+            assert any(t.trigger_rule == "all_success" for t in leaves), dag_id

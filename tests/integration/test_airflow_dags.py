@@ -42,6 +42,7 @@ def test_airflow_dags_backup_verify_restore_test_end_to_end(dags, seeded):
 
     inv = load_inventory()
     names = [ds.name for ds in inv.enabled_datastores()]
+    assert dags.get_dag("lifeboat_heartbeat").test().state == "success"  # RPO is measured from heartbeats
     for name in names:
         dr = dags.get_dag(f"lifeboat_backup_{name}").test(run_conf={"kind": "all"})
         assert dr.state == "success", f"lifeboat_backup_{name}: {dr.state}"
