@@ -34,3 +34,10 @@ def test_schedule_manual_kind_must_exist():
 
 def test_schedule_all_takes_one_backup_per_series():
     assert due_kinds(INV, "postgres", datetime(2026, 11, 27, 14, 5, tzinfo=UTC), "all") == ["full", "logical"]
+
+
+@pytest.mark.parametrize("name", sorted(INV.datastores))
+def test_schedule_every_inventory_datastore_plans_all_and_auto(name):
+    """Every engine's series_of works as the scheduler calls it (on the class, before any connection)."""
+    kinds = due_kinds(INV, name, datetime(2026, 11, 27, 14, 5, tzinfo=UTC), "all")
+    assert kinds and set(kinds) <= set(INV.datastore(name).backups)

@@ -563,9 +563,6 @@ class RedisDatastore(Datastore):
     kinds = ("rdb", "aof")
     restore_series = "rdb"
 
-    def series_of(self, kind: str) -> str:
-        return kind
-
     # -- plumbing --------------------------------------------------------------------------------
     def _ssl(self, ep) -> bool:
         return ep.conn_type == "rediss" or str(ep.extra.get("ssl", "")).lower() in ("1", "true", "yes")
