@@ -35,7 +35,11 @@ with DAG(
     params={"target": Param("latest", type="string", title="Recovery target",
                             description="'latest' or an ISO-8601 time with zone, e.g. 2026-11-27T03:00:00+00:00")},
 ):
-    drills = RestoreTestOperator.partial(task_id="restore_test", target="{{ params.target }}").expand(
+    drills = RestoreTestOperator.partial(
+        task_id="restore_test",
+        target="{{ params.target }}",
+        map_index_template="{{ task.datastore }} · {{ task.drill_summary or 'running' }}",
+    ).expand(
         datastore=[ds.name for ds in inventory.enabled_datastores()]
     )
     # Drill records go to the standby region too, whatever the verdicts.

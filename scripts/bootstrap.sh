@@ -112,4 +112,11 @@ else
 fi
 [ -x "$VENV/bin/moto_server" ] || die "moto_server missing in $VENV/bin (moto[server] in requirements-dev.txt?)"
 
+# ---------------------------------------------------------------- Elasticsearch prerequisites
+# The local Elasticsearch node needs a JDK >= 21 (Debian 12 has none: Temurin in /usr/lib/jvm or
+# JAVA_HOME) and Maven (the zip comes from Maven Central); the check names what is missing.
+"$VENV/bin/python" "$REPO/devstack/components/elasticsearch.py" check >/dev/null \
+  || die "Elasticsearch prerequisites missing (see above): install a JDK >= 21 and maven"
+log "elasticsearch: JDK >= 21 and maven present"
+
 log "ok: venv=$VENV  next: make stack-up"

@@ -97,7 +97,10 @@ def summary(inv, names: list[str], since: datetime) -> int:
     print("RTO = restore start -> scratch target ready and verified; RPO = drill start -> newest heartbeat "
           "found in the restored data.")
     print(f"Drill records: {repo.primary.url}/drills/ (mirrored to {repo.mirror_storage.url if repo.mirror_storage else '-'})")
-    print(f"Airflow UI on the same metadata: make ui   (then open http://127.0.0.1:8080)")
+    from lifeboat.ui.links import page_url
+
+    print("Airflow UI on the same metadata: make ui   (then open http://127.0.0.1:8080)")
+    print(f"Disaster Recovery page: http://127.0.0.1:8080{page_url()}")
     print("=" * 100)
     if failed:
         print(f"demo: {failed} datastore(s) without a passing drill", file=sys.stderr)

@@ -101,6 +101,7 @@ def resolve(conn_id: str) -> Endpoint:
     env = _from_env(conn_id)
     if env is not None:
         return env
+    c = None
     if _in_airflow_task():
         try:
             from airflow.sdk import BaseHook
@@ -108,6 +109,16 @@ def resolve(conn_id: str) -> Endpoint:
             c = BaseHook.get_connection(conn_id)
         except Exception as exc:
             raise ConnectionConfigError(f"Airflow connection {conn_id!r} not found: {exc}") from None
+    else:
+        # Inside an Airflow component that is not a task (the API server serving the DR page):
+        # the configured secrets backends and the metadata database.
+        try:
+            from airflow.models.connection import Connection
+
+            c = Connection.get_connection_from_secrets(conn_id)
+        except Exception:
+            c = None
+    if c is not None:
         return Endpoint(
             conn_id=conn_id,
             conn_type=c.conn_type or "",

@@ -110,11 +110,14 @@ def restore_test(name: str, backup_id: str | None = None, target: str = "latest"
     except BaseException as exc:  # recorded, then re-raised below
         error = exc
     d = recorder.finish(error)
-    if error is not None:
-        raise error
     result = drill_summary(d)
+    if error is not None:
+        error.lifeboat_drill = result  # the operator shows the verdict even when the drill blew up
+        raise error
     if d.verdict != "pass":
-        raise VerificationFailed(d.id, d.reasons)
+        failure = VerificationFailed(d.id, d.reasons)
+        failure.lifeboat_drill = result
+        raise failure
     return result
 
 
@@ -133,8 +136,7 @@ def heartbeat(name: str, run: dict | None = None) -> dict:
 def retention(name: str, apply: bool = False, run: dict | None = None) -> dict:
     """Plan retention; delete only when `apply` (explicit) AND there is something the rules allow."""
     eng = open_engine(name, run=run)
-    spec = eng.spec
-    plan = Catalog(eng.ctx.repo).retention_plan(name, spec.retention)
+    plan = eng.retention_plan()
     summary = plan.summary()
     if not apply:
         log.info("retention plan for %s (dry run; nothing deleted): %s", name, summary)

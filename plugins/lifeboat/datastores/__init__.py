@@ -13,6 +13,7 @@ from lifeboat.errors import InventoryError
 ENGINES = {
     "postgres": "lifeboat.datastores.postgres:PostgresDatastore",
     "redis": "lifeboat.datastores.redis:RedisDatastore",
+    "elasticsearch": "lifeboat.datastores.elasticsearch:ElasticsearchDatastore",
 }
 
 

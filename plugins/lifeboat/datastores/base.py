@@ -117,5 +117,12 @@ class Datastore(abc.ABC):
         Engines that can measure it override this; lifeboat.monitor compares it with the RPO."""
         return {}
 
+    def retention_plan(self, now: datetime | None = None):
+        """What retention may delete. Default: the inventory's keep rules over the catalog; an engine
+        with native retention semantics (Elasticsearch's SLM-style rules) overrides it."""
+        from lifeboat.catalog import Catalog
+
+        return Catalog(self.ctx.repo).retention_plan(self.name, self.spec.retention, now)
+
     def delete_backup(self, manifest: Manifest) -> None:
         self.ctx.repo.delete_backup(self.name, manifest.id)

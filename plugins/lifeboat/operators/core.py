@@ -12,8 +12,12 @@ def backups_asset(datastore: str) -> Asset:
 
 
 def _run(context) -> dict[str, str]:
-    dr = context["dag_run"]
-    return {"dag_id": dr.dag_id, "run_id": dr.run_id, "task_id": context["ti"].task_id}
+    """Where a record came from: the DR page links back to this (mapped) task instance."""
+    dr, ti = context["dag_run"], context["ti"]
+    run = {"dag_id": dr.dag_id, "run_id": dr.run_id, "task_id": ti.task_id}
+    if getattr(ti, "map_index", -1) not in (None, -1):
+        run["map_index"] = str(ti.map_index)
+    return run
 
 
 def _when(context):
@@ -66,9 +70,14 @@ class VerifyOperator(_LifeboatOperator):
 
 
 class RestoreTestOperator(_LifeboatOperator):
-    """Restore into a scratch target, verify, measure RTO/RPO, record the drill."""
+    """Restore into a scratch target, verify, measure RTO/RPO, record the drill.
 
-    template_fields: Sequence[str] = ("datastore", "backup_id", "target")
+    The verdict is shown in Airflow itself: `drill_summary` is a rendered field (re-sent after
+    execution), used as the mapped task's label in the grid, and the task's extra link opens the
+    drill's record on the DR page."""
+
+    template_fields: Sequence[str] = ("datastore", "backup_id", "target", "drill_summary")
+    overwrite_rtif_after_execution = True
 
     def __init__(self, *, datastore: str, backup_id: str | None = None, target: str = "latest",
                  drill_type: str = "restore_test", **kwargs: Any) -> None:
@@ -77,12 +86,29 @@ class RestoreTestOperator(_LifeboatOperator):
         self.backup_id = backup_id
         self.target = target
         self.drill_type = drill_type
+        self.drill_summary = ""
+        self.drill_id: str | None = None
+
+    @property
+    def operator_extra_links(self):
+        from lifeboat.ui.links import DrillRecordLink
+
+        return (DrillRecordLink(),)
 
     def execute(self, context) -> dict:
         from lifeboat import jobs
 
-        return jobs.restore_test(self.datastore, self.backup_id or None, self.target or "latest",
-                                 run=_run(context), drill_type=self.drill_type)
+        try:
+            result = jobs.restore_test(self.datastore, self.backup_id or None, self.target or "latest",
+                                       run=_run(context), drill_type=self.drill_type)
+        except Exception as exc:
+            d = getattr(exc, "lifeboat_drill", None)
+            self.drill_id = d["drill_id"] if d else None
+            self.drill_summary = "FAIL: " + ("; ".join(d["reasons"]) if d else f"{type(exc).__name__}: {exc}")[:400]
+            raise
+        self.drill_id = result["drill_id"]
+        self.drill_summary = f"{result['verdict'].upper()}: RTO {result['rto']}, RPO {result['rpo']}"
+        return result
 
 
 class HeartbeatOperator(_LifeboatOperator):

@@ -1,0 +1,618 @@
+"""Elasticsearch 9 single node for the Lifeboat devstack (stdlib only).
+
+The distribution is Maven Central's `org.elasticsearch.distribution.integ-test-zip:elasticsearch`
+(a real, minimal Elasticsearch: core + x-pack-core/security + transport-netty4), fetched by Maven
+coordinates into the local Maven repository (~/.m2/repository, or $LIFEBOAT_M2_REPO), so a second
+machine-wide `up` never downloads it again. It runs on an installed JDK >= 21 (Temurin or OpenJDK,
+found under $LIFEBOAT_ES_JAVA_HOME, $ES_JAVA_HOME, $JAVA_HOME or /usr/lib/jvm/*).
+
+    <state>/elasticsearch/es.json               version and ports, picked free once and kept
+    <state>/elasticsearch/elasticsearch-<v>/    the unzipped distribution
+    <state>/elasticsearch/config/               ES_PATH_CONF: elasticsearch.yml, jvm.options.d/
+    <state>/elasticsearch/data/ logs/ tmp/ run/es.pid
+    <state>/elasticsearch/snapshots/            path.repo #1: the "us-west-2" fs snapshot repositories
+    <state>/elasticsearch/snapshots-us-east-1/  path.repo #2: a "standby region" location
+    <state>/elasticsearch/console.log           stdout/stderr of the launcher (first place to look)
+
+Single node (discovery.type=single-node), 127.0.0.1 only, 512 MiB heap, security off (local stack
+only: nothing but loopback can reach it), disk watermarks off (a nearly full dev disk must not turn
+indices read-only mid-test), C1-only JIT (`-XX:TieredStopAtLevel=1`: halves the first start on two
+shared cores; throughput matters little here). Elasticsearch refuses to run as root: as root the node
+runs as the unprivileged OS user `lifeboat-es` (created with useradd when missing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+NAME = "elasticsearch"
+ES_VERSION = os.environ.get("LIFEBOAT_ES_VERSION") or "9.5.4"  # newest 9.x Maven Central serves (checked 2026-11)
+GROUP = "org.elasticsearch.distribution.integ-test-zip"
+ARTIFACT = "elasticsearch"
+OS_USER = "lifeboat-es"
+MIN_JAVA = 21
+HEAP = os.environ.get("LIFEBOAT_ES_HEAP") or "512m"
+WAIT_S = float(os.environ.get("LIFEBOAT_ES_WAIT") or 180)  # first start ~15 s idle, ~30-60 s on busy cores
+STANDBY_REGION = "us-east-1"
+
+_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+
+
+# --------------------------------------------------------------------------- errors
+
+def _error(message: str, log: Path | None = None, detail: str = "") -> Exception:
+    """The devstack's StackError (whichever copy is loaded: script or package), else RuntimeError."""
+    cls = None
+    main = sys.modules.get("__main__")
+    if main is not None and Path(getattr(main, "__file__", "") or "").name == "stack.py":
+        cls = getattr(main, "StackError", None)
+    if cls is None:
+        try:
+            from devstack.stack import StackError as cls  # noqa: N813
+        except Exception:  # noqa: BLE001 - stdlib-only fallback
+            cls = None
+    if cls is not None:
+        return cls(NAME, message, log, detail)
+    text = f"[{NAME}] {message}" + (f"\n    {detail.strip()}" if detail.strip() else "") + (f"\n  log: {log}" if log else "")
+    return RuntimeError(text)
+
+
+# --------------------------------------------------------------------------- small helpers
+
+class _Paths:
+    def __init__(self, state_dir: Path):
+        self.root = Path(state_dir).resolve() / NAME
+        self.cfg = self.root / "es.json"
+        self.conf = self.root / "config"
+        self.data = self.root / "data"
+        self.logs = self.root / "logs"
+        self.tmp = self.root / "tmp"
+        self.run = self.root / "run"
+        self.pid = self.run / "es.pid"
+        self.launcher_pid = self.run / "launcher.pid"
+        self.console = self.root / "console.log"
+        self.repo = self.root / "snapshots"
+        self.repo_standby = self.root / f"snapshots-{STANDBY_REGION}"
+        self.fingerprint = self.run / "fingerprint"
+
+    def home(self, version: str) -> Path:
+        return self.root / f"elasticsearch-{version}"
+
+
+def _free_port(exclude: set[int]) -> int:
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in exclude:
+            return port
+
+
+def _alive(pid: int | None) -> bool:
+    """pid exists, is not a zombie, and is an Elasticsearch JVM."""
+    if not pid or pid <= 0:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
+            return False
+        return b"org.elasticsearch" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, IndexError):
+        return False
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _tail(path: Path, n: int = 12) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            return "\n".join(f.read().decode(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def _health(port: int, timeout: float = 2.0) -> dict | None:
+    try:
+        with _HTTP.open(f"http://127.0.0.1:{port}/_cluster/health", timeout=timeout) as r:
+            return json.loads(r.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
+def _write(path: Path, content: str, mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(content)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- prerequisites
+
+def _java_major(home: Path) -> int | None:
+    """Major version from <home>/release (no JVM start); None when it is not a JDK/JRE."""
+    if not (home / "bin" / "java").is_file():
+        return None
+    try:
+        text = (home / "release").read_text(errors="replace")
+    except OSError:
+        return None
+    m = re.search(r'^JAVA_VERSION="(\d+)(?:\.(\d+))?', text, re.M)
+    if not m:
+        return None
+    major = int(m.group(1))
+    return int(m.group(2) or 0) if major == 1 else major
+
+
+def find_java() -> tuple[Path, int]:
+    """The JDK to run Elasticsearch on: the first >= 21 of the explicit variables, else the newest
+    >= 21 under /usr/lib/jvm. Raises naming every candidate and what to install."""
+    seen: list[str] = []
+    for var in ("LIFEBOAT_ES_JAVA_HOME", "ES_JAVA_HOME", "JAVA_HOME"):
+        value = os.environ.get(var)
+        if value:
+            major = _java_major(Path(value))
+            seen.append(f"${var}={value} (Java {major or 'not found'})")
+            if major and major >= MIN_JAVA:
+                return Path(value), major
+    best: tuple[Path, int] | None = None
+    jvm = Path("/usr/lib/jvm")
+    for home in sorted(jvm.iterdir()) if jvm.is_dir() else []:
+        if home.is_symlink() or not home.is_dir():
+            continue
+        major = _java_major(home)
+        seen.append(f"{home} (Java {major or '?'})")
+        if major and major >= MIN_JAVA and (best is None or major > best[1]):
+            best = (home, major)
+    if best:
+        return best
+    raise _error(
+        f"no JDK >= {MIN_JAVA} found for Elasticsearch {ES_VERSION}; looked at: {'; '.join(seen) or 'nothing'}. "
+        "Install one and/or point LIFEBOAT_ES_JAVA_HOME at it: Debian 12 ships only OpenJDK 17, so use "
+        "Eclipse Temurin (apt package `temurin-21-jdk` or `temurin-25-jdk` from packages.adoptium.net, "
+        "installed under /usr/lib/jvm/temurin-*) or Debian 13's `openjdk-21-jdk-headless`."
+    )
+
+
+def _m2_repo() -> Path:
+    return Path(os.environ.get("LIFEBOAT_M2_REPO") or Path.home() / ".m2" / "repository").expanduser()
+
+
+def fetch_distribution(version: str, say) -> Path:
+    """The integ-test-zip from the local Maven repository, downloaded with Maven when missing."""
+    m2 = _m2_repo()
+    zip_path = m2 / GROUP.replace(".", "/") / ARTIFACT / version / f"{ARTIFACT}-{version}.zip"
+    if zip_path.is_file() and zipfile.is_zipfile(zip_path):
+        return zip_path
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise _error(f"`mvn` not found: Maven fetches Elasticsearch {version} from Maven Central. "
+                     "Install it: apt-get install -y maven  (or `make bootstrap` once packages.txt lists maven)")
+    coords = f"{GROUP}:{ARTIFACT}:{version}:zip"
+    say(f"  {NAME:<10} downloading {coords} with Maven (~95 MB, once per machine) ...")
+    t = time.monotonic()
+    java_home, _ = find_java()  # Maven 3.8 itself runs on any JDK; prefer the one we run ES on
+    env = {**os.environ, "JAVA_HOME": os.environ.get("JAVA_HOME") or str(java_home)}
+    try:
+        p = subprocess.run([mvn, "-B", "-q", "--strict-checksums", f"-Dmaven.repo.local={m2}",
+                            "org.apache.maven.plugins:maven-dependency-plugin:2.8:get",
+                            f"-Dartifact={coords}", "-Dtransitive=false"],
+                           capture_output=True, text=True, timeout=1800, env=env, cwd="/")
+    except subprocess.TimeoutExpired:
+        raise _error(f"`mvn dependency:get {coords}` timed out after 30 min") from None
+    if p.returncode != 0 or not zip_path.is_file():
+        raise _error(f"`mvn dependency:get -Dartifact={coords}` failed (rc={p.returncode}); is Maven Central "
+                     "reachable and does it serve that version? (set LIFEBOAT_ES_VERSION to another 9.x)",
+                     detail=(p.stdout + p.stderr)[-3000:])
+    say(f"  {NAME:<10} downloaded {zip_path.stat().st_size / 1e6:.0f} MB in {time.monotonic() - t:.0f}s -> {zip_path}")
+    return zip_path
+
+
+def _unzip(zip_path: Path, dest: Path, version: str) -> Path:
+    """Unzip keeping the executable bits (zipfile drops them); atomic via a temp folder."""
+    home = dest / f"elasticsearch-{version}"
+    if (home / "bin" / "elasticsearch").is_file() and (home / "lib").is_dir():
+        return home
+    tmp = dest / f".unzip-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with zipfile.ZipFile(zip_path) as zf:
+        for info in zf.infolist():
+            target = tmp / info.filename
+            if not target.resolve().is_relative_to(tmp.resolve()):
+                raise _error(f"{zip_path}: refusing unsafe path {info.filename!r}")
+            zf.extract(info, tmp)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode and not info.is_dir():
+                os.chmod(target, mode)
+    inner = tmp / f"elasticsearch-{version}"
+    if not (inner / "bin" / "elasticsearch").is_file():
+        raise _error(f"{zip_path}: no elasticsearch-{version}/bin/elasticsearch inside (corrupt download? delete it)")
+    shutil.rmtree(home, ignore_errors=True)
+    os.replace(inner, home)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return home
+
+
+def _ensure_user() -> tuple[int, int] | None:
+    """(uid, gid) of the OS user the node runs as; None when not root (runs as the current user)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pw = pwd.getpwnam(OS_USER)
+    except KeyError:
+        r = subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+                            "--shell", "/usr/sbin/nologin", OS_USER], capture_output=True, text=True)
+        if r.returncode != 0 and "already exists" not in r.stderr:
+            raise _error(f"cannot create OS user {OS_USER!r} (Elasticsearch refuses to run as root)",
+                         detail=r.stderr) from None
+        pw = pwd.getpwnam(OS_USER)
+    return pw.pw_uid, pw.pw_gid
+
+
+def _chown_tree(root: Path, ids: tuple[int, int] | None) -> None:
+    if ids is None or not root.exists():
+        return
+    uid, gid = ids
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+            st = os.lstat(name)
+            if st.st_uid != uid or st.st_gid != gid:
+                os.lchown(name, uid, gid)
+
+
+def _ensure_traversable(path: Path, say) -> None:
+    """The node's user must be able to reach its folders under the state dir."""
+    if os.geteuid() != 0:
+        return
+    for p in reversed([path, *path.parents]):
+        st = os.stat(p)
+        if not st.st_mode & 0o001:
+            os.chmod(p, st.st_mode | 0o001)
+            say(f"  note: chmod o+x {p} (so {OS_USER} can reach {path})")
+
+
+# --------------------------------------------------------------------------- config
+
+def _load_cfg(paths: _Paths) -> dict:
+    try:
+        cfg = json.loads(paths.cfg.read_text())
+    except (OSError, ValueError):
+        cfg = {}
+    if not cfg.get("http_port") or not cfg.get("transport_port"):
+        http = _free_port(set())
+        cfg = {"version": ES_VERSION, "http_port": http, "transport_port": _free_port({http})}
+    cfg["version"] = ES_VERSION
+    paths.root.mkdir(parents=True, exist_ok=True)
+    _write(paths.cfg, json.dumps(cfg, indent=2) + "\n")
+    return cfg
+
+
+def _render_yml(paths: _Paths, cfg: dict, home: Path) -> str:
+    has_security = (home / "modules" / "x-pack-security").is_dir()
+    repos = json.dumps([str(paths.repo), str(paths.repo_standby)])
+    return f"""# Managed by devstack/components/elasticsearch.py -- rewritten on every `up`.
+cluster.name: lifeboat-devstack
+node.name: lifeboat-es
+network.host: 127.0.0.1
+http.port: {cfg['http_port']}
+transport.port: {cfg['transport_port']}
+discovery.type: single-node
+path.data: {paths.data}
+path.logs: {paths.logs}
+# fs snapshot repositories may only live under these folders (the "path.repo whitelist")
+path.repo: {repos}
+# a nearly full dev disk must not flip indices to read-only in the middle of a test
+cluster.routing.allocation.disk.threshold_enabled: false
+action.destructive_requires_name: true
+""" + ("# local stack only: loopback, no TLS/auth\nxpack.security.enabled: false\n" if has_security else "")
+
+
+def _render_jvm() -> str:
+    return f"""# Managed by devstack/components/elasticsearch.py
+-Xms{HEAP}
+-Xmx{HEAP}
+-XX:-AlwaysPreTouch
+-XX:TieredStopAtLevel=1
+"""
+
+
+def _write_config(paths: _Paths, cfg: dict, home: Path) -> str:
+    paths.conf.mkdir(parents=True, exist_ok=True)
+    for name in ("jvm.options", "log4j2.properties"):
+        src = home / "config" / name
+        if src.is_file():
+            shutil.copyfile(src, paths.conf / name)
+    (paths.conf / "jvm.options.d").mkdir(exist_ok=True)
+    yml, jvm = _render_yml(paths, cfg, home), _render_jvm()
+    _write(paths.conf / "elasticsearch.yml", yml, 0o640)
+    _write(paths.conf / "jvm.options.d" / "lifeboat.options", jvm, 0o640)
+    return hashlib.sha256(f"{cfg['version']}\0{yml}\0{jvm}".encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- process
+
+def _running_pid(paths: _Paths) -> int | None:
+    pid = _read_pid(paths.pid)
+    return pid if _alive(pid) else None
+
+
+def _start(paths: _Paths, home: Path, java_home: Path, ids) -> subprocess.Popen:
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+        "LANG": "C.UTF-8",
+        "ES_JAVA_HOME": str(java_home),
+        "ES_PATH_CONF": str(paths.conf),
+        "ES_TMPDIR": str(paths.tmp),
+        "CLI_JAVA_OPTS": "-XX:TieredStopAtLevel=1",  # the launcher JVM: start fast, it only spawns the node
+    }
+    argv = [str(home / "bin" / "elasticsearch"), "-p", str(paths.pid)]
+    if ids is not None:
+        runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin") or "/usr/sbin/runuser"
+        argv = [runuser, "-u", OS_USER, "--", *argv]
+    with contextlib.suppress(FileNotFoundError):
+        paths.pid.unlink()
+    out = open(paths.console, "ab")
+    try:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, cwd=str(paths.root), start_new_session=True)
+    finally:
+        out.close()
+    _write(paths.launcher_pid, f"{proc.pid}\n")
+    return proc
+
+
+def _wait_ready(paths: _Paths, port: int, proc: subprocess.Popen | None) -> dict:
+    deadline = time.monotonic() + WAIT_S
+    last = None
+    red_since = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise _error(f"Elasticsearch exited during start-up (rc={proc.returncode})", paths.console,
+                         _tail(paths.console, 20))
+        h = _health(port)
+        if h is not None:
+            last = h
+            if h.get("status") in ("green", "yellow"):
+                return h
+            # An index whose primaries cannot be allocated keeps the cluster red for good: after
+            # 20 s with nothing left initializing, report it instead of waiting for the timeout.
+            if h.get("initializing_shards", 1) == 0 and h.get("number_of_pending_tasks", 1) == 0:
+                red_since = red_since or time.monotonic()
+                if time.monotonic() - red_since > 20:
+                    return h
+            else:
+                red_since = None
+        time.sleep(0.25)
+    raise _error(f"timed out after {WAIT_S:.0f}s waiting for http://127.0.0.1:{port}/_cluster/health to be "
+                 f"green/yellow (last: {last.get('status') if last else 'no HTTP answer'})", paths.console,
+                 _tail(paths.console, 20))
+
+
+def _stop_pid(pid: int, timeout: float = 30.0) -> str:
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+            if not _alive(pid):
+                return "stopped" if sig == signal.SIGTERM else "killed"
+            time.sleep(0.1)
+    raise _error(f"could not stop Elasticsearch pid {pid}")
+
+
+def _stop(paths: _Paths) -> str:
+    result = "not running"
+    pid = _running_pid(paths)
+    if pid:
+        result = _stop_pid(pid)
+    launcher = _read_pid(paths.launcher_pid)
+    if launcher:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(launcher, signal.SIGTERM)
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(launcher, os.WNOHANG)
+    for p in (paths.pid, paths.launcher_pid, paths.fingerprint):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+    return result
+
+
+@contextlib.contextmanager
+def _locked(paths: _Paths, say):
+    """One up/down at a time per state dir (stack.py holds its own lock, the CLI below does not)."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with open(paths.root / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"  {NAME:<10} waiting for another up/down holding {paths.root / '.lock'} ...")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+# --------------------------------------------------------------------------- contract
+
+def _env(paths: _Paths, cfg: dict, home: Path) -> dict[str, str]:
+    url = f"http://127.0.0.1:{cfg['http_port']}"
+    return {
+        "LIFEBOAT_ES_PORT": str(cfg["http_port"]),
+        "LIFEBOAT_ES_URL": url,
+        "LIFEBOAT_ES_VERSION": cfg["version"],
+        "LIFEBOAT_ES_HOME": str(home),
+        "LIFEBOAT_ES_LOG": str(paths.console),
+        "LIFEBOAT_ES_REPO_TYPE": "fs",
+        "LIFEBOAT_ES_REPO_PATH": str(paths.repo),
+        "LIFEBOAT_ES_STANDBY_REPO_PATH": str(paths.repo_standby),
+        # Airflow connections (URI form): http[s]://[user:password@]host:port
+        "AIRFLOW_CONN_LIFEBOAT_ES_US_WEST_2": url,
+        # The standby region is the same local node for now (one node is all two cores can spare).
+        "AIRFLOW_CONN_LIFEBOAT_ES_US_EAST_1": url,
+    }
+
+
+def up(state_dir: Path, say) -> dict[str, str]:
+    paths = _Paths(state_dir)
+    with _locked(paths, say):
+        return _up(paths, say)
+
+
+def _up(paths: _Paths, say) -> dict[str, str]:
+    cfg = _load_cfg(paths)
+    home = paths.home(cfg["version"])
+    pid = _running_pid(paths)
+    if pid and home.is_dir():
+        want = hashlib.sha256(f"{cfg['version']}\0{_render_yml(paths, cfg, home)}\0{_render_jvm()}".encode()).hexdigest()
+        have = paths.fingerprint.read_text().strip() if paths.fingerprint.exists() else ""
+        # Any answer will do (a red index left by someone is no reason to restart the node).
+        if want == have and _health(cfg["http_port"], timeout=5.0) is not None:
+            _ensure_sample(cfg, say)
+            return _env(paths, cfg, home)
+        say(f"  {NAME:<10} configuration changed or node not answering HTTP: restarting pid {pid}")
+        _stop(paths)
+    t = time.monotonic()
+    java_home, major = find_java()
+    ids = _ensure_user()
+    zip_path = fetch_distribution(cfg["version"], say)
+    home = _unzip(zip_path, paths.root, cfg["version"])
+    for d in (paths.data, paths.logs, paths.tmp, paths.run, paths.repo, paths.repo_standby):
+        d.mkdir(parents=True, exist_ok=True)
+    fingerprint = _write_config(paths, cfg, home)
+    _ensure_traversable(paths.root, say)
+    os.chmod(paths.root, 0o755)
+    _chown_tree(paths.root, ids)
+    proc = _start(paths, home, java_home, ids)
+    h = _wait_ready(paths, cfg["http_port"], proc)
+    _write(paths.fingerprint, fingerprint + "\n")
+    _ensure_sample(cfg, say)
+    say(f"  {NAME:<10} {cfg['version']} on Java {major} ({java_home.name}), 127.0.0.1:{cfg['http_port']}, "
+        f"health {h['status']} [{time.monotonic() - t:.1f}s]  log: {paths.console}")
+    return _env(paths, cfg, home)
+
+
+def down(state_dir: Path, say) -> str:
+    paths = _Paths(state_dir)
+    if not paths.root.exists():
+        return "not installed"
+    with _locked(paths, say):
+        return _stop(paths)
+
+
+def status(state_dir: Path) -> dict:
+    paths = _Paths(state_dir)
+    try:
+        cfg = json.loads(paths.cfg.read_text())
+    except (OSError, ValueError):
+        return {"running": False, "error": "not initialised (run `stack.py up`)", "log": str(paths.console)}
+    pid = _running_pid(paths)
+    h = _health(cfg["http_port"]) if pid else None
+    return {"running": bool(pid and h and h.get("status") in ("green", "yellow")), "pid": pid,
+            "port": cfg["http_port"], "version": cfg.get("version"), "status": (h or {}).get("status", "down"),
+            "log": str(paths.console)}
+
+
+# --------------------------------------------------------------------------- sample data
+
+SAMPLE_INDICES = {"community-posts": 600, "community-users": 200}  # the inventory's covered indices
+
+
+def _request(method: str, url: str, body: bytes | None = None, ctype: str = "application/json") -> dict:
+    req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": ctype})
+    try:
+        with _HTTP.open(req, timeout=120) as r:
+            return json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        if method == "DELETE" and e.code == 404:
+            return {}
+        raise _error(f"{method} {url} failed: HTTP {e.code}", detail=e.read().decode(errors="replace")[:2000]) from None
+
+
+def _exists(url: str, index: str) -> bool:
+    try:
+        with _HTTP.open(urllib.request.Request(f"{url}/{index}", method="HEAD"), timeout=30) as r:
+            return r.status == 200
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return False
+        raise
+
+
+def seed_indices(url: str, docs: dict[str, int] | None = None) -> dict[str, int]:
+    """(Re)create the Community Platform sample indices with deterministic documents."""
+    for index, n in (docs or SAMPLE_INDICES).items():
+        _request("DELETE", f"{url}/{index}")
+        _request("PUT", f"{url}/{index}", json.dumps({"settings": {
+            "number_of_shards": 2 if "posts" in index else 1, "number_of_replicas": 0}}).encode())
+        for start in range(0, n, 1000):
+            lines = []
+            for i in range(start, min(n, start + 1000)):
+                lines.append(json.dumps({"index": {"_index": index, "_id": f"{index}-{i}"}}))
+                lines.append(json.dumps({"n": i, "title": f"{index} #{i}", "body": "lorem ipsum " * (i % 7 + 1),
+                                         "tags": [f"t{i % 5}", f"g{i % 3}"]}))
+            r = _request("POST", f"{url}/_bulk?refresh=wait_for", ("\n".join(lines) + "\n").encode(),
+                         "application/x-ndjson")
+            if r.get("errors"):
+                raise _error(f"bulk load of {index} reported errors",
+                             detail=json.dumps([i for i in r["items"] if "error" in next(iter(i.values()))][:3]))
+    return dict(docs or SAMPLE_INDICES)
+
+
+def _ensure_sample(cfg: dict, say) -> None:
+    """The node always has the Community Platform's sample indices (the inventory's covered ones):
+    created with deterministic documents when missing, never touched when present."""
+    url = f"http://127.0.0.1:{cfg['http_port']}"
+    missing = {i: n for i, n in SAMPLE_INDICES.items() if not _exists(url, i)}
+    if missing:
+        seed_indices(url, missing)
+        say(f"  {NAME:<10} seeded sample indices {', '.join(f'{i} ({n} docs)' for i, n in missing.items())}")
+
+
+def seed(state_dir: Path) -> dict[str, int]:
+    cfg = json.loads(_Paths(state_dir).cfg.read_text())
+    return seed_indices(f"http://127.0.0.1:{cfg['http_port']}")
+
+
+def check() -> dict[str, str]:
+    """What a fresh machine needs (for bootstrap): a JDK >= 21 and Maven (or the cached zip)."""
+    java_home, major = find_java()
+    return {"java_home": str(java_home), "java": str(major), "mvn": shutil.which("mvn") or "missing",
+            "version": ES_VERSION}
+
+
+if __name__ == "__main__":
+    # python devstack/components/elasticsearch.py up|down|status|seed [state_dir]   |   check|fetch
+    cmd = sys.argv[1] if len(sys.argv) > 1 else "status"
+    state = Path(sys.argv[2] if len(sys.argv) > 2 else Path(__file__).resolve().parents[2] / ".stack")
+    fn = {"up": lambda: up(state, print), "down": lambda: down(state, print), "status": lambda: status(state),
+          "seed": lambda: seed(state), "check": check,
+          "fetch": lambda: str(fetch_distribution(ES_VERSION, print))}[cmd]
+    try:
+        res = fn()
+    except Exception as exc:  # noqa: BLE001 - one clear line for scripts
+        print(f"ERROR {exc}", file=sys.stderr)
+        sys.exit(1)
+    print(json.dumps(res, indent=2) if isinstance(res, dict) else res)
