@@ -55,10 +55,9 @@ def _discard_backups_broken_on_purpose(request):
             vmap = cat.verification_map(name)
             for m in reversed(cat.backups(name)):
                 if m.finished_at >= started and vmap.get(m.id) is not None and not vmap[m.id].ok:
-                    try:
-                        eng.delete_backup(m)
-                    except Exception:  # the native copy may be gone already; the catalog entry must go
-                        eng.ctx.repo.delete_backup(name, m.id)
+                    # The catalog entry only: the tests repair what they broke in native repositories,
+                    # and pgBackRest refuses new incrementals once the newest full set is expired.
+                    eng.ctx.repo.delete_backup(name, m.id)
         except Exception as exc:  # a datastore this test session does not run
             print(f"cleanup of {name} skipped: {exc}")
 
