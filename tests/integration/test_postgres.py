@@ -186,6 +186,8 @@ def test_postgres_flipped_byte_in_pgbackrest_file_fails_verification_naming_file
         (v,) = engine.verify([m])
     finally:
         victim.write_bytes(original)
+    (repaired,) = engine.verify([m])
+    assert repaired.ok, repaired.problems  # the same backup verifies again once the byte is back
     assert not v.ok
     check = next(c for c in v.checks if c.name == "pgbackrest verify")
     assert not check.ok
@@ -282,6 +284,8 @@ def test_postgres_wal_gap_fails_continuity_naming_range(engine, stack_env, pg, u
         (v,) = engine.verify([m])
     finally:
         shutil.move(hidden, victim)
+    (repaired,) = engine.verify_new([m])
+    assert repaired.ok, repaired.problems
     check = next(c for c in v.checks if c.name == "WAL continuity")
     assert not check.ok and victim.name[:24] in check.detail, check.detail
 

@@ -452,6 +452,10 @@ class PostgresDatastore(Datastore):
     def _verify_physical(self, m: Manifest, info: dict, archive: dict[int, set[int]]) -> list[Check]:
         checks = []
         label = m.native["label"]
+        if m.native.get("prior") and not m.parent:
+            checks.append(Check(name="pgBackRest prior set", ok=False,
+                                detail=f"{m.kind} backup {label} depends on pgBackRest set {m.native['prior']}, "
+                                       "which no backup in the catalog describes (taken outside Lifeboat?)"))
         listed = {b["label"] for b in info.get("backup", [])}
         checks.append(Check(name="pgbackrest info", ok=label in listed,
                             detail=f"backup set {label} {'is' if label in listed else 'is NOT'} in the repository"))
