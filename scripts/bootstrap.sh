@@ -119,4 +119,10 @@ fi
   || die "Elasticsearch prerequisites missing (see above): install a JDK >= 21 and maven"
 log "elasticsearch: JDK >= 21 and maven present"
 
+# ---------------------------------------------------------------- FerretDB (the local MongoDB-wire server)
+# Built once from the Go module proxy (needs Go >= 1.24, as on these machines in /usr/local/go) and
+# cached in ~/.cache/lifeboat/bin: 4-5 minutes the first time, instant afterwards.
+(cd "$REPO" && "$VENV/bin/python" -c "import sys; sys.path.insert(0, '.'); from devstack.components import mongodb; mongodb.ensure_binary(lambda m: print('[bootstrap] ferretdb:', m))") \
+  || die "FerretDB build failed (see above): needs Go >= 1.24 on PATH or in /usr/local/go"
+
 log "ok: venv=$VENV  next: make stack-up"

@@ -44,6 +44,27 @@ def seed(conn, users: int, posts: int, comments: int) -> None:
     print(f"seed: {users} users, {posts} posts, {comments} comments")
 
 
+def seed_mongo(users: int, posts: int) -> None:
+    """The platform's document side (activity feed) in MongoDB, when the stack runs one."""
+    uri = os.environ.get("AIRFLOW_CONN_LIFEBOAT_MONGO_US_WEST_2")
+    if not uri:
+        return
+    import pymongo
+
+    client = pymongo.MongoClient(uri.replace("mongo://", "mongodb://", 1), serverSelectionTimeoutMS=10000)
+    db = client["community"]
+    have = db["feed"].estimated_document_count()
+    if have >= posts // 10:
+        print(f"seed: mongodb already seeded ({have} feed items)")
+        return
+    db["profiles"].insert_many([{"_id": i, "handle": f"user{i}", "badges": ["early"] if i % 7 == 0 else []}
+                                for i in range(1, users // 10 + 1)])
+    db["feed"].insert_many([{"user": 1 + (i * 31) % (users // 10), "kind": "post", "post_id": i,
+                             "text": f"post {i}", "likes": i % 13} for i in range(posts // 10)])
+    db["feed"].create_index("user")
+    print(f"seed: mongodb {users // 10} profiles, {posts // 10} feed items")
+
+
 def traffic(conn, seconds: float, rate: float) -> None:
     end = time.monotonic() + seconds if seconds else None
     n = 0
@@ -68,6 +89,7 @@ def main() -> None:
     with connect() as conn:
         if args.traffic is None:
             seed(conn, args.users, args.posts, args.comments)
+            seed_mongo(args.users, args.posts)
         else:
             traffic(conn, args.traffic, args.rate)
 

@@ -193,3 +193,86 @@ def es_engine_with(es_seeded):
         return ElasticsearchDatastore(ctx)
 
     return make
+
+
+# -- mongodb ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def mongo_uri(stack_env) -> str:
+    return stack_env["AIRFLOW_CONN_LIFEBOAT_MONGO_US_WEST_2"]
+
+
+@pytest.fixture
+def mongo(mongo_uri):
+    """A plain pymongo client on the test stack's FerretDB (tests use their own t_<unique> databases)."""
+    import pymongo
+
+    c = pymongo.MongoClient(mongo_uri, tz_aware=True)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def mongo_engine_with(stack_env):
+    """Factory: the inventory's MongoDB engine with option overrides and, usually, its own datastore
+    name (= its own catalog folder): mongo_engine_with(name="mongodb_x", databases=["t_x"])."""
+    from lifeboat.datastores.base import EngineContext
+    from lifeboat.datastores.mongodb import MongoDatastore
+    from lifeboat.inventory import load_inventory
+    from lifeboat.repository import Repository
+
+    def make(name: str | None = None, schedules: dict[str, str] | None = None, **options):
+        from lifeboat.inventory import BackupSchedule
+
+        inv = load_inventory()
+        spec = inv.datastore("mongodb")
+        backups = {k: BackupSchedule(schedule=v) for k, v in schedules.items()} if schedules else spec.backups
+        spec = spec.model_copy(update={"options": {**spec.options, **options}, "name": name or spec.name,
+                                       "backups": backups})
+        ctx = EngineContext(inventory=inv, spec=spec, repo=Repository.from_inventory(inv),
+                            run={"dag_id": "pytest", "run_id": "pytest"})
+        return MongoDatastore(ctx)
+
+    return make
+
+
+@pytest.fixture
+def ferretdb_instance(stack_env, tmp_path):
+    """Factory for throw-away FerretDB servers (own port and SQLite folder), stopped at teardown:
+    ferretdb_instance(replset=None) -> mongodb:// URI without credentials."""
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    from devstack.components import mongodb as comp
+
+    procs = []
+
+    def start(replset: str | None = None) -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        d = tmp_path / f"ferretdb-{port}"
+        (d / "data").mkdir(parents=True)
+        argv = comp.ferretdb_argv(Path(stack_env["LIFEBOAT_FERRETDB_BIN"]), d / "data", port, state=d, replset=replset)
+        p = subprocess.Popen(argv, stdout=open(d / "log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append(p)
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.3).close()
+                break
+            except OSError:
+                assert p.poll() is None and time.time() < deadline, (d / "log").read_text()
+                time.sleep(0.1)
+        return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+
+    yield start
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()

@@ -14,6 +14,7 @@ ENGINES = {
     "postgres": "lifeboat.datastores.postgres:PostgresDatastore",
     "redis": "lifeboat.datastores.redis:RedisDatastore",
     "elasticsearch": "lifeboat.datastores.elasticsearch:ElasticsearchDatastore",
+    "mongodb": "lifeboat.datastores.mongodb:MongoDatastore",
 }
 
 

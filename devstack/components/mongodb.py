@@ -1,0 +1,355 @@
+"""MongoDB-wire server for the local stack: FerretDB v1.24 on SQLite, with its basic OpLog.
+
+No MongoDB server package is reachable from these machines, so the stack runs FerretDB built from
+the Go module proxy. The binary is cached outside the repository ($LIFEBOAT_CACHE_DIR, default
+~/.cache/lifeboat/bin/ferretdb-<version>), so only the first `up` on a machine pays for the build
+(about 4-5 minutes on 2 cores; a warm Go build cache makes it ~20 s).
+
+Why not plain `go install .../cmd/ferretdb@v1.24.2`: it builds, but the binary panics at start
+("Invalid build/version/version.txt file content"): FerretDB's build/version package embeds a
+version.txt that its Taskfile generates and the module zip does not contain. So we take the very
+same module source from the proxy (`go mod download`), copy it to the cache, write version.txt
+and `go build ./cmd/ferretdb` there.
+
+What runs (all on 127.0.0.1, state under <state>/mongodb/):
+  * ferretdb --handler=sqlite --sqlite-url=file:<state>/mongodb/data/ on a port picked once;
+  * --repl-set-name=lifeboat: `hello` reports setName (what the engine checks for "replica set");
+  * the capped collection local.oplog.rs, created here: FerretDB v1 writes its OpLog (i/u/d
+    entries with ts, wall, ns, o, o2) only when that collection exists;
+  * authentication: FerretDB's SCRAM authentication (--test-enable-new-auth) with one user
+    `lifeboat` in `admin` made at first start (--setup-*). FerretDB v1 has no roles: every
+    authenticated user may do everything, unauthenticated commands are refused.
+
+Env (merged into <state>/env):
+  AIRFLOW_CONN_LIFEBOAT_MONGO_US_WEST_2  mongodb://lifeboat:...@127.0.0.1:<port>/?authSource=admin&directConnection=true
+  AIRFLOW_CONN_LIFEBOAT_MONGO_US_EAST_1  the SAME server (locally there is no second region's replica)
+  LIFEBOAT_MONGO_PORT, LIFEBOAT_MONGO_REPLSET, LIFEBOAT_FERRETDB_BIN (for tests that start extra instances)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+from pathlib import Path
+
+NAME = "mongodb"
+FERRETDB_VERSION = "v1.24.2"
+FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
+REPLSET = "lifeboat"
+USER = "lifeboat"
+# Small on purpose: FerretDB v1 answers an oplog range or newest-entry query by reading the whole
+# oplog (no pushdown for Timestamp filters or sorted limits), so its size is the cost of every
+# backup. 2 MiB holds a day of heartbeats; test traffic rolls it in minutes. Override with
+# LIFEBOAT_MONGO_OPLOG_MB (the collection is recreated when the size differs).
+OPLOG_BYTES = int(float(os.environ.get("LIFEBOAT_MONGO_OPLOG_MB") or 2) * 1024 * 1024)
+WAIT_S = 60.0
+
+
+class ComponentError(RuntimeError):
+    """Names the component and its log, like devstack.stack.StackError."""
+
+    def __init__(self, message: str, log: Path | None = None, detail: str = ""):
+        text = f"[{NAME}] {message}"
+        if detail.strip():
+            text += "\n" + "\n".join("    " + ln for ln in detail.strip().splitlines()[-12:])
+        if log:
+            text += f"\n  log: {log}"
+        super().__init__(text)
+
+
+# ----------------------------------------------------------------------------------------- paths
+
+def _dir(state_dir: Path) -> Path:
+    return Path(state_dir) / NAME
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("LIFEBOAT_CACHE_DIR") or Path.home() / ".cache" / "lifeboat")
+
+
+def binary_path() -> Path:
+    return cache_dir() / "bin" / f"ferretdb-{FERRETDB_VERSION}"
+
+
+def _go() -> str:
+    for cand in (shutil.which("go"), "/usr/local/go/bin/go", "/usr/lib/go/bin/go"):
+        if cand and Path(cand).exists():
+            return cand
+    raise ComponentError("the `go` command is not installed (needed once, to build FerretDB): install Go >= 1.22 "
+                         "(`make bootstrap`) or put go on PATH")
+
+
+# ----------------------------------------------------------------------------------------- build
+
+def ensure_binary(say) -> Path:
+    """Build FerretDB once per machine (cached outside the repo); instant when already built."""
+    exe = binary_path()
+    if exe.exists():
+        return exe
+    exe.parent.mkdir(parents=True, exist_ok=True)
+    with open(exe.parent / ".ferretdb-build.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"  {NAME:<10} another process is building FerretDB; waiting for it ...")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if exe.exists():
+            return exe
+        _build(exe, say)
+    return exe
+
+
+def _build(exe: Path, say) -> None:
+    go = _go()
+    log = exe.parent / f"ferretdb-{FERRETDB_VERSION}.build.log"
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
+    env.setdefault("GOPROXY", "https://proxy.golang.org")
+    t0 = time.monotonic()
+    say(f"  {NAME:<10} building FerretDB {FERRETDB_VERSION} from the Go module proxy (first time on this "
+        f"machine; takes a few minutes) -> {exe}")
+
+    def run(argv: list[str], cwd: Path | None = None, timeout: float = 1800) -> str:
+        with open(log, "a") as fh:
+            fh.write(f"$ {' '.join(argv)}\n")
+        p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        with open(log, "a") as fh:
+            fh.write(p.stdout + p.stderr)
+        if p.returncode != 0:
+            raise ComponentError(f"`{' '.join(argv[:3])} ...` failed (rc={p.returncode}) while building FerretDB",
+                                 log, p.stderr or p.stdout)
+        return p.stdout
+
+    say(f"  {NAME:<10}   go mod download {FERRETDB_MODULE}@{FERRETDB_VERSION}")
+    info = json.loads(run([go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"], cwd=Path("/")))
+    src = cache_dir() / "src" / f"ferretdb-{FERRETDB_VERSION}"
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.copytree(info["Dir"], src)
+    for root, dirs, files in os.walk(src):  # the module cache is read-only
+        for n in dirs + files:
+            p = os.path.join(root, n)
+            os.chmod(p, os.stat(p).st_mode | 0o200)
+    os.chmod(src, 0o755)
+    (src / "build" / "version" / "version.txt").write_text(FERRETDB_VERSION + "\n")
+    (src / "build" / "version" / "package.txt").write_text("lifeboat-devstack\n")
+    say(f"  {NAME:<10}   go build ./cmd/ferretdb (compiling; output in {log})")
+    tmp = exe.with_name(exe.name + f".tmp{os.getpid()}")
+    run([go, "build", "-trimpath", "-o", str(tmp), "./cmd/ferretdb"], cwd=src)
+    os.replace(tmp, exe)
+    say(f"  {NAME:<10}   built in {time.monotonic() - t0:.0f}s")
+
+
+# ----------------------------------------------------------------------------------------- state
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
+            return False
+        return b"ferretdb" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, IndexError):
+        return False
+
+
+def _load(state_dir: Path) -> dict:
+    d = _dir(state_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    cfg_file, sec_file = d / "mongodb.json", d / "secrets.json"
+    if cfg_file.exists():
+        cfg = json.loads(cfg_file.read_text())
+    else:
+        cfg = {"port": _free_port(), "version": FERRETDB_VERSION, "replset": REPLSET}
+        cfg_file.write_text(json.dumps(cfg, indent=2) + "\n")
+    if sec_file.exists():
+        sec = json.loads(sec_file.read_text())
+    else:
+        sec = {"lifeboat": secrets.token_urlsafe(24)}
+        fd = os.open(sec_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(sec, fh)
+    return {**cfg, "password": sec["lifeboat"]}
+
+
+def _pid(state_dir: Path) -> int | None:
+    try:
+        pid = int((_dir(state_dir) / "ferretdb.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def uri(port: int, password: str) -> str:
+    pw = urllib.parse.quote(password, safe="")
+    return f"mongodb://{USER}:{pw}@127.0.0.1:{port}/?authSource=admin&directConnection=true"
+
+
+def env_for(state_dir: Path, cfg: dict) -> dict[str, str]:
+    u = uri(cfg["port"], cfg["password"])
+    return {
+        "AIRFLOW_CONN_LIFEBOAT_MONGO_US_WEST_2": u,
+        # Locally both regions point at the one FerretDB: there is no cross-region replica here.
+        "AIRFLOW_CONN_LIFEBOAT_MONGO_US_EAST_1": u,
+        "LIFEBOAT_MONGO_PORT": str(cfg["port"]),
+        "LIFEBOAT_MONGO_REPLSET": cfg.get("replset", REPLSET),
+        "LIFEBOAT_FERRETDB_BIN": str(binary_path()),
+    }
+
+
+def ferretdb_argv(exe: Path, data: Path, port: int, *, state: Path, replset: str | None = REPLSET,
+                  auth: bool = False, setup: tuple[str, str] | None = None) -> list[str]:
+    """The command line (also used by tests to start throw-away instances). `setup` (user, password)
+    creates the user on the first start only; later starts do not carry the password."""
+    argv = [str(exe), "--handler=sqlite", f"--sqlite-url=file:{data}/", f"--listen-addr=127.0.0.1:{port}",
+            f"--state-dir={state}", "--debug-addr=-", "--telemetry=disable", "--log-level=info",
+            "--test-capped-cleanup-interval=10s"]  # trim capped collections (the oplog) every 10 s
+    if replset:
+        argv.append(f"--repl-set-name={replset}")
+    if auth:
+        argv.append("--test-enable-new-auth")
+    if setup:
+        argv += ["--setup-database=admin", f"--setup-username={setup[0]}", f"--setup-password={setup[1]}"]
+    return argv
+
+
+def _tail(path: Path, n: int = 12) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def _ensure_oplog(port: int, password: str, log: Path) -> str:
+    try:
+        import pymongo
+    except ImportError:
+        raise ComponentError("pymongo is needed to create local.oplog.rs: run the stack with the project's "
+                             "virtualenv (`make stack-up`)") from None
+    deadline = time.monotonic() + WAIT_S
+    last = ""
+    while True:
+        try:
+            with pymongo.MongoClient(uri(port, password), serverSelectionTimeoutMS=2000) as c:
+                hello = c.admin.command("hello")
+                if hello.get("setName") != REPLSET:
+                    raise ComponentError(f"server on :{port} does not report setName={REPLSET!r}", log)
+                note = ""
+                if "oplog.rs" in c.local.list_collection_names():
+                    have = int(c.local.command("collStats", "oplog.rs").get("maxSize") or 0)
+                    if have == OPLOG_BYTES:
+                        return "oplog present"
+                    # Recreating it cuts every oplog chain of this stack: the next oplog backup
+                    # reports "oplog window too short" until a full backup starts a new chain.
+                    c.local.drop_collection("oplog.rs")
+                    note = f" (was {have // 2**20} MiB: dropped and recreated)"
+                c.local.create_collection("oplog.rs", capped=True, size=OPLOG_BYTES)
+                return f"created capped local.oplog.rs ({OPLOG_BYTES / 2**20:g} MiB){note}"
+        except ComponentError:
+            raise
+        except Exception as exc:  # still starting, or auth not set up yet
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() > deadline:
+            raise ComponentError(f"FerretDB on 127.0.0.1:{port} did not answer within {WAIT_S:.0f}s", log,
+                                 last + "\n" + _tail(log))
+        time.sleep(0.2)
+
+
+# ----------------------------------------------------------------------------------------- contract
+
+def up(state_dir: Path, say) -> dict[str, str]:
+    state_dir = Path(state_dir)
+    d = _dir(state_dir)
+    cfg = _load(state_dir)
+    log = d / "ferretdb.log"
+    pid = _pid(state_dir)
+    exe = binary_path()
+    first_start = not (d / "data" / "admin.sqlite").exists()
+    argv = ferretdb_argv(exe, d / "data", cfg["port"], state=d / "state", auth=True,
+                         setup=(USER, cfg["password"]) if first_start else None)
+    # The running server's identity: its command line without the first-start-only --setup-* flags.
+    steady = ferretdb_argv(exe, d / "data", cfg["port"], state=d / "state", auth=True)
+    fingerprint = hashlib.sha256("\0".join(steady).encode()).hexdigest()
+    started_with = (d / "ferretdb.argv.sha256").read_text().strip() if (d / "ferretdb.argv.sha256").exists() else ""
+    if pid and _port_open(cfg["port"]):
+        if started_with == fingerprint:
+            _ensure_oplog(cfg["port"], cfg["password"], log)
+            return env_for(state_dir, cfg)
+        say(f"  {NAME:<10} {down(state_dir, say)} FerretDB pid {pid}: its command line changed, restarting")
+    exe = ensure_binary(say)
+    if _port_open(cfg["port"]):
+        raise ComponentError(f"port {cfg['port']} is in use by another process; free it or edit "
+                             f"{d / 'mongodb.json'}", log)
+    data = d / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    (d / "state").mkdir(exist_ok=True)
+    with open(log, "ab") as out:
+        # On the first start only, the password reaches FerretDB as --setup-password (to create the
+        # user); later starts carry no secret on the command line.
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=d)
+    (d / "ferretdb.pid").write_text(f"{proc.pid}\n")
+    (d / "ferretdb.argv.sha256").write_text(fingerprint + "\n")
+    deadline = time.monotonic() + WAIT_S
+    while not _port_open(cfg["port"]):
+        if proc.poll() is not None:
+            raise ComponentError(f"ferretdb exited with rc={proc.returncode} at start", log, _tail(log))
+        if time.monotonic() > deadline:
+            raise ComponentError(f"ferretdb did not listen on 127.0.0.1:{cfg['port']} within {WAIT_S:.0f}s", log,
+                                 _tail(log))
+        time.sleep(0.1)
+    note = _ensure_oplog(cfg["port"], cfg["password"], log)
+    say(f"  {NAME:<10} FerretDB {FERRETDB_VERSION} (SQLite, replSet {REPLSET}) on 127.0.0.1:{cfg['port']}, {note}")
+    return env_for(state_dir, cfg)
+
+
+def down(state_dir: Path, say) -> str:
+    pid = _pid(Path(state_dir))
+    if not pid:
+        return "not running"
+    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+            if not _alive(pid):
+                with contextlib.suppress(FileNotFoundError):
+                    (_dir(Path(state_dir)) / "ferretdb.pid").unlink()
+                return "stopped" if sig == signal.SIGTERM else "killed"
+            time.sleep(0.1)
+    raise ComponentError(f"could not stop ferretdb pid {pid}", _dir(Path(state_dir)) / "ferretdb.log")
+
+
+def status(state_dir: Path) -> dict:
+    d = _dir(Path(state_dir))
+    port = None
+    with contextlib.suppress(OSError, ValueError):
+        port = json.loads((d / "mongodb.json").read_text())["port"]
+    pid = _pid(Path(state_dir))
+    return {"running": bool(pid and port and _port_open(port)), "pid": pid, "port": port,
+            "version": FERRETDB_VERSION, "binary": str(binary_path()), "log": str(d / "ferretdb.log")}
