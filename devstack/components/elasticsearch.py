@@ -41,6 +41,12 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+try:
+    from devstack.components import _common
+except ImportError:  # run as a script: python devstack/components/<name>.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from devstack.components import _common
+
 NAME = "elasticsearch"
 ES_VERSION = os.environ.get("LIFEBOAT_ES_VERSION") or "9.5.4"  # newest 9.x Maven Central serves (checked 2026-11)
 GROUP = "org.elasticsearch.distribution.integ-test-zip"
@@ -57,20 +63,7 @@ _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback
 # --------------------------------------------------------------------------- errors
 
 def _error(message: str, log: Path | None = None, detail: str = "") -> Exception:
-    """The devstack's StackError (whichever copy is loaded: script or package), else RuntimeError."""
-    cls = None
-    main = sys.modules.get("__main__")
-    if main is not None and Path(getattr(main, "__file__", "") or "").name == "stack.py":
-        cls = getattr(main, "StackError", None)
-    if cls is None:
-        try:
-            from devstack.stack import StackError as cls  # noqa: N813
-        except Exception:  # noqa: BLE001 - stdlib-only fallback
-            cls = None
-    if cls is not None:
-        return cls(NAME, message, log, detail)
-    text = f"[{NAME}] {message}" + (f"\n    {detail.strip()}" if detail.strip() else "") + (f"\n  log: {log}" if log else "")
-    return RuntimeError(text)
+    return _common.component_error(NAME, message, log, detail)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -96,25 +89,12 @@ class _Paths:
 
 
 def _free_port(exclude: set[int]) -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in exclude:
-            return port
+    return _common.free_port(exclude)
 
 
 def _alive(pid: int | None) -> bool:
     """pid exists, is not a zombie, and is an Elasticsearch JVM."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
-            return False
-        return b"org.elasticsearch" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, IndexError):
-        return False
+    return _common.proc_alive(pid, b"org.elasticsearch")
 
 
 def _read_pid(path: Path) -> int | None:
@@ -125,13 +105,7 @@ def _read_pid(path: Path) -> int | None:
 
 
 def _tail(path: Path, n: int = 12) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 16384))
-            return "\n".join(f.read().decode(errors="replace").splitlines()[-n:])
-    except OSError:
-        return ""
+    return _common.tail(path, n)
 
 
 def _health(port: int, timeout: float = 2.0) -> dict | None:

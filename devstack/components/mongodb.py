@@ -38,9 +38,16 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 from pathlib import Path
+
+try:
+    from devstack.components import _common
+except ImportError:  # run as a script: python devstack/components/<name>.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from devstack.components import _common
 
 NAME = "mongodb"
 FERRETDB_VERSION = "v1.24.2"
@@ -151,29 +158,15 @@ def _build(exe: Path, say) -> None:
 # ----------------------------------------------------------------------------------------- state
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return _common.free_port()
 
 
 def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+    return _common.port_open(port)
 
 
 def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
-            return False
-        return b"ferretdb" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, IndexError):
-        return False
+    return _common.proc_alive(pid, b"ferretdb")
 
 
 def _load(state_dir: Path) -> dict:
@@ -237,10 +230,7 @@ def ferretdb_argv(exe: Path, data: Path, port: int, *, state: Path, replset: str
 
 
 def _tail(path: Path, n: int = 12) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return ""
+    return _common.tail(path, n)
 
 
 def _ensure_oplog(port: int, password: str, log: Path) -> str:

@@ -29,6 +29,12 @@ import time
 import urllib.parse
 from pathlib import Path
 
+try:
+    from devstack.components import _common
+except ImportError:  # run as a script: python devstack/components/<name>.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from devstack.components import _common
+
 NAME = "redis"
 ROLES = ("primary", "replica")
 WAIT_S = 30.0
@@ -37,21 +43,7 @@ WAIT_S = 30.0
 # --------------------------------------------------------------------------- errors
 
 def _error(message: str, log: Path | None = None, detail: str = "") -> Exception:
-    """The devstack's StackError (whichever copy is loaded: script or package), else RuntimeError."""
-    cls = None
-    main = sys.modules.get("__main__")
-    if main is not None and Path(getattr(main, "__file__", "") or "").name == "stack.py":
-        cls = getattr(main, "StackError", None)
-    if cls is None:
-        try:
-            from devstack.stack import StackError as cls  # noqa: N813
-        except Exception:  # noqa: BLE001 - stdlib-only fallback
-            cls = None
-    if cls is not None:
-        return cls(NAME, message, log, detail)
-    text = f"[{NAME}] {message}" + (f"\n    {detail.strip()}" if detail.strip() else "")
-    text += f"\n  log: {log}" if log else ""
-    return RuntimeError(text)
+    return _common.component_error(NAME, message, log, detail)
 
 
 # --------------------------------------------------------------------------- tiny RESP client
@@ -125,12 +117,7 @@ def _write(path: Path, content: str, mode: int) -> bool:
 
 
 def _free_port(exclude: set[int]) -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in exclude:
-            return port
+    return _common.free_port(exclude)
 
 
 def _used_ports(state_dir: Path) -> set[int]:
@@ -215,10 +202,7 @@ def _pid(d: Path) -> int | None:
 
 
 def _tail(path: Path, n: int = 10) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return ""
+    return _common.tail(path, n)
 
 
 def _ping(port: int, password: str) -> bool:
