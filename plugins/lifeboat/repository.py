@@ -112,6 +112,30 @@ class Repository:
         self.primary.put_bytes(prefix + MANIFEST, manifest.to_json())
         return manifest
 
+    def check_artifacts(self, manifest: Manifest):
+        """The `artifact checksums` check: every artifact is readable, has the recorded size and sha256.
+        Each problem names the object by its full URL."""
+        from lifeboat.records import Check
+
+        prefix = self.backup_prefix(manifest.datastore, manifest.id)
+        bad = []
+        for a in manifest.artifacts:
+            name = f"{self.primary.url}/{prefix}{a.path}"
+            h = hashlib.sha256()
+            size = 0
+            try:
+                with self.primary.open_read(prefix + a.path) as fh:
+                    while chunk := fh.read(1024 * 1024):
+                        h.update(chunk)
+                        size += len(chunk)
+            except Exception as exc:  # reported as a failed check, not raised
+                bad.append(f"{name}: unreadable ({exc})")
+                continue
+            if size != a.size or h.hexdigest() != a.sha256:
+                bad.append(f"{name}: sha256 {h.hexdigest()[:16]}… size {size} != recorded {a.sha256[:16]}… size {a.size}")
+        return Check(name="artifact checksums", ok=not bad,
+                     detail="; ".join(bad) if bad else f"{len(manifest.artifacts)} files match their sha256")
+
     def manifest(self, datastore: str, backup_id: str) -> Manifest | None:
         key = self.backup_prefix(datastore, backup_id) + MANIFEST
         if not self.primary.exists(key):

@@ -889,25 +889,7 @@ class MongoDatastore(Datastore):
         return self.ctx.repo.backup_prefix(self.name, m.id) + rel
 
     def _check_checksums(self, m: Manifest) -> Check:
-        repo = self.ctx.repo.primary
-        bad = []
-        for a in m.artifacts:
-            key = self._key_of(m, a.path)
-            h = hashlib.sha256()
-            size = 0
-            try:
-                with repo.open_read(key) as fh:
-                    while chunk := fh.read(1024 * 1024):
-                        h.update(chunk)
-                        size += len(chunk)
-            except Exception as exc:
-                bad.append(f"{repo.url}/{key}: unreadable ({exc})")
-                continue
-            if size != a.size or h.hexdigest() != a.sha256:
-                bad.append(f"{repo.url}/{key}: sha256 {h.hexdigest()[:16]}… size {size} != recorded "
-                           f"{a.sha256[:16]}… size {a.size}")
-        return Check(name="artifact checksums", ok=not bad,
-                     detail="; ".join(bad) if bad else f"{len(m.artifacts)} files match their sha256")
+        return self.ctx.repo.check_artifacts(m)
 
     def _check_bson(self, m: Manifest) -> list[Check]:
         """Every BSON file decompresses and parses to its end, with the document counts recorded."""

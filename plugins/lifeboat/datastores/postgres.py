@@ -492,28 +492,9 @@ class PostgresDatastore(Datastore):
         return checks
 
     def _verify_logical(self, m: Manifest) -> list[Check]:
-        import hashlib
-
-        checks = []
+        checks = [self.ctx.repo.check_artifacts(m)]
         repo = self.ctx.repo.primary
         prefix = self.ctx.repo.backup_prefix(self.name, m.id)
-        bad = []
-        for a in m.artifacts:
-            h = hashlib.sha256()
-            size = 0
-            try:
-                with repo.open_read(prefix + a.path) as fh:
-                    while chunk := fh.read(1024 * 1024):
-                        h.update(chunk)
-                        size += len(chunk)
-            except Exception as exc:
-                bad.append(f"{prefix}{a.path}: unreadable ({exc})")
-                continue
-            if size != a.size or h.hexdigest() != a.sha256:
-                bad.append(f"{prefix}{a.path}: sha256 {h.hexdigest()[:16]}… size {size} "
-                           f"!= recorded {a.sha256[:16]}… size {a.size}")
-        checks.append(Check(name="artifact checksums", ok=not bad,
-                            detail="; ".join(bad) if bad else f"{len(m.artifacts)} files match their sha256"))
         local = repo.local_path(prefix)
         tmp = None
         if local is None:

@@ -907,25 +907,7 @@ class RedisDatastore(Datastore):
         return tmp, tmp
 
     def _check_artifacts(self, m: Manifest) -> Check:
-        repo = self.ctx.repo.primary
-        prefix = self.ctx.repo.backup_prefix(self.name, m.id)
-        bad = []
-        for a in m.artifacts:
-            h = hashlib.sha256()
-            size = 0
-            try:
-                with repo.open_read(prefix + a.path) as fh:
-                    while chunk := fh.read(1024 * 1024):
-                        h.update(chunk)
-                        size += len(chunk)
-            except Exception as exc:  # noqa: BLE001 - reported, not raised
-                bad.append(f"{self._repo_name(m, a.path)}: unreadable ({exc})")
-                continue
-            if size != a.size or h.hexdigest() != a.sha256:
-                bad.append(f"{self._repo_name(m, a.path)}: sha256 {h.hexdigest()[:16]}… size {size} "
-                           f"!= recorded {a.sha256[:16]}… size {a.size}")
-        return Check(name="artifact checksums", ok=not bad,
-                     detail="; ".join(bad) if bad else f"{len(m.artifacts)} files match their sha256")
+        return self.ctx.repo.check_artifacts(m)
 
     def _check_rdb(self, m: Manifest, local: Path) -> Check:
         path = local / RDB_FILE
