@@ -15,10 +15,10 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lifeboat.errors import InventoryError
 
@@ -41,6 +41,15 @@ def parse_duration(value: Any) -> timedelta:
         if m:
             return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
     raise ValueError(f"not a duration: {value!r} (use e.g. '30s', '15m', '4h', '7d')")
+
+
+def _valid_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+# An option kept as written ("10s", "4h") but validated as a duration when the inventory is loaded.
+DurationStr = Annotated[str, AfterValidator(_valid_duration)]
 
 
 def format_duration(td: timedelta | float | None) -> str:

@@ -30,6 +30,8 @@ def test_inventory_shipped_file_is_valid_and_has_both_regions():
         (("primary: us-west-2", "primary: us-east-1"), "regions: primary and standby must be different"),
         (("engine: postgres", "engine: oracle"), "datastores.postgres.engine"),
         (("keep_last: 24", "keep_last: 0"), "datastores.postgres.retention.keep_last"),
+        (("dump_jobs: 2", "dump_jobs: 2\n      lock_timeout: ten seconds"),
+         "datastores.postgres.options.lock_timeout: not a duration: 'ten seconds'"),
         (("count_tables: [public.users", "count_tables: [users"), "datastores.postgres.options.count_tables"),
         (("      us-west-2: lifeboat_pg_us_west_2\n", ""), "datastores.postgres.connections: needs a connection id"),
         (("critical: [pagerduty, sms]", "critical: [pager]"), "alerts.routes.critical: unknown channel 'pager'"),

@@ -61,7 +61,7 @@ from pydantic import Field, field_validator, model_validator
 from lifeboat.datastores.base import Datastore, EngineOptions
 from lifeboat.drills import DrillRecorder
 from lifeboat.errors import BackupNotFound, ConnectionConfigError, Refused, RestoreFailed
-from lifeboat.inventory import format_duration, parse_duration
+from lifeboat.inventory import DurationStr, format_duration, parse_duration
 from lifeboat.records import Check, Manifest, Verification, utcnow
 
 log = logging.getLogger("lifeboat.mongodb")
@@ -82,20 +82,14 @@ class MongoOptions(EngineOptions):
                                            "(default: the first of `databases`, else 'lifeboat')")
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     gzip_level: int = Field(default=6, ge=1, le=9)
-    oplog_alert_margin: str = Field(default="6h", description="alert when the server's oplog would roll past "
+    oplog_alert_margin: DurationStr = Field(default="6h", description="alert when the server's oplog would roll past "
                                     "the last captured point in less than this")
-    headroom_min_history: str = Field(default="1h", description="extrapolate a not-yet-full oplog's window only "
+    headroom_min_history: DurationStr = Field(default="1h", description="extrapolate a not-yet-full oplog's window only "
                                       "from at least this much history")
     consistent_point_attempts: int = Field(default=10, ge=1, le=100)
-    settle: str = Field(default="0.25s", description="quiet time that makes a count read exact")
+    settle: DurationStr = Field(default="0.25s", description="quiet time that makes a count read exact")
     hash_documents: bool = Field(default=True, description="compare content hashes after a restore")
-    server_timeout: str = "20s"
-
-    @field_validator("oplog_alert_margin", "headroom_min_history", "settle", "server_timeout")
-    @classmethod
-    def _dur(cls, v: str) -> str:
-        parse_duration(v)
-        return v
+    server_timeout: DurationStr = "20s"
 
     @field_validator("databases")
     @classmethod

@@ -35,7 +35,7 @@ from pydantic import Field, field_validator
 from lifeboat.datastores.base import Datastore, EngineOptions
 from lifeboat.drills import DrillRecorder
 from lifeboat.errors import CommandFailed, Refused, RestoreFailed, VerificationFailed
-from lifeboat.inventory import parse_duration
+from lifeboat.inventory import DurationStr, parse_duration
 from lifeboat.records import Check, Manifest, Verification, utcnow
 from lifeboat.runners import chown_for
 
@@ -62,16 +62,10 @@ class PostgresOptions(EngineOptions):
     count_tables: list[str] = Field(default=[], description="'db.schema.table' or 'schema.table' (first database)")
     heartbeat_database: str | None = None
     dump_jobs: int = Field(default=2, ge=1, le=64)
-    lock_timeout: str = "10s"
-    backup_timeout: str = "6h"
-    restore_timeout: str = "4h"
-    archive_wait: str = "120s"
-
-    @field_validator("lock_timeout", "backup_timeout", "restore_timeout", "archive_wait")
-    @classmethod
-    def _dur(cls, v: str) -> str:
-        parse_duration(v)
-        return v
+    lock_timeout: DurationStr = "10s"
+    backup_timeout: DurationStr = "6h"
+    restore_timeout: DurationStr = "4h"
+    archive_wait: DurationStr = "120s"
 
     @field_validator("count_tables")
     @classmethod

@@ -55,7 +55,7 @@ from pydantic import Field, field_validator
 from lifeboat.datastores.base import Datastore, EngineOptions
 from lifeboat.drills import DrillRecorder
 from lifeboat.errors import CommandFailed, ConnectionConfigError, LifeboatError, Refused, RestoreFailed
-from lifeboat.inventory import parse_duration
+from lifeboat.inventory import DurationStr, parse_duration
 from lifeboat.records import Check, Manifest, Verification, utcnow
 
 log = logging.getLogger("lifeboat.redis")
@@ -78,20 +78,14 @@ class RedisOptions(EngineOptions):
     heartbeat_key: str = "lifeboat:heartbeat"
     heartbeat_db: int = Field(default=0, ge=0)
     databases: int = Field(default=16, ge=1, description="minimum `databases` for scratch servers")
-    busy_wait: str = "2m"
-    backup_timeout: str = "2h"
-    restore_timeout: str = "1h"
+    busy_wait: DurationStr = "2m"
+    backup_timeout: DurationStr = "2h"
+    restore_timeout: DurationStr = "1h"
     memory_check: bool = True
     cli_bin: str = "redis-cli"
     server_bin: str = "redis-server"
     check_rdb_bin: str = "redis-check-rdb"
     check_aof_bin: str = "redis-check-aof"
-
-    @field_validator("busy_wait", "backup_timeout", "restore_timeout")
-    @classmethod
-    def _dur(cls, v: str) -> str:
-        parse_duration(v)
-        return v
 
     @field_validator("aof_dirname")
     @classmethod
