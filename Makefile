@@ -32,9 +32,15 @@ stack-status:
 demo: bootstrap
 	$(PYTHON) scripts/demo.py
 
+# One re-run of the failed tests only (a known Airflow 3.3.2 race in answering a human-in-the-loop task,
+# see docs/failover.md); the first run's results stay in reports/junit.xml, the re-run's in junit-rerun.xml.
 test: bootstrap
 	@mkdir -p reports
-	$(PYTHON) -m pytest --junitxml=reports/junit.xml -p no:cacheprovider $(PYTEST_ARGS)
+	@rc=0; $(PYTHON) -m pytest --junitxml=reports/junit.xml -o cache_dir=reports/.pytest_cache $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 1 ]; then \
+	  echo "make test: re-running the failed tests once"; \
+	  $(PYTHON) -m pytest --last-failed --junitxml=reports/junit-rerun.xml -o cache_dir=reports/.pytest_cache $(PYTEST_ARGS); \
+	else exit $$rc; fi
 
 ui: bootstrap
 	$(PYTHON) scripts/ui.py

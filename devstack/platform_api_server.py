@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""A stand-in for the community platform's API in one region (devstack only).
+
+    python devstack/platform_api_server.py --region us-east-1 --port 8081 --env-file .stack/env
+
+Serves, on 127.0.0.1 only:
+  GET /health  200 while the process is up (the Kubernetes liveness probe of the real API)
+  GET /ready   200 only when a real write + read succeeds on this region's PostgreSQL and Redis
+               (the readiness probe): a standby region answers 503 until its datastores are promoted.
+
+The connections are the Airflow connections of the region (AIRFLOW_CONN_LIFEBOAT_PG_<REGION>,
+AIRFLOW_CONN_LIFEBOAT_REDIS_<REGION>), read from the devstack env file on every request, so the
+server follows whatever the stack currently exports. Drivers (psycopg, redis) come from the Python
+that runs this file (the project's venv); secrets never appear in responses or logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shlex
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+def read_env(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    try:
+        text = path.read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("export "):
+            line = line[len("export "):]
+        key, sep, raw = line.partition("=")
+        if sep and not key.startswith("#"):
+            parts = shlex.split(raw)
+            out[key.strip()] = parts[0] if parts else ""
+    return out
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def check_postgres(uri: str, region: str, token: str) -> str:
+    import psycopg
+
+    with psycopg.connect(uri, connect_timeout=3, autocommit=True, application_name="platform-api") as c:
+        c.execute("SET statement_timeout = '3s'")
+        c.execute("CREATE TABLE IF NOT EXISTS platform_readiness (region text PRIMARY KEY, token text NOT NULL, "
+                  "checked_at timestamptz NOT NULL DEFAULT now())")
+        c.execute("INSERT INTO platform_readiness (region, token) VALUES (%s, %s) ON CONFLICT (region) "
+                  "DO UPDATE SET token = EXCLUDED.token, checked_at = now()", (region, token))
+    with psycopg.connect(uri, connect_timeout=3, autocommit=True, application_name="platform-api") as c:
+        got = c.execute("SELECT token FROM platform_readiness WHERE region = %s", (region,)).fetchone()
+    if not got or got[0] != token:
+        raise RuntimeError(f"wrote {token}, read back {got[0] if got else None}")
+    return "write+read ok"
+
+
+def check_redis(uri: str, region: str, token: str) -> str:
+    import redis
+
+    c = redis.Redis.from_url(uri, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        key = f"platform:readiness:{region}"
+        c.set(key, token, ex=300)
+        got = c.get(key)
+    finally:
+        c.close()
+    if got is None or got.decode() != token:
+        raise RuntimeError(f"wrote {token}, read back {got!r}")
+    return "write+read ok"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "lifeboat-platform-api/1"
+    region = ""
+    env_file = Path()
+    started = time.time()
+
+    def log_message(self, fmt: str, *args) -> None:  # one line per request to the log file
+        sys.stderr.write(f"{time.strftime('%H:%M:%S')} {self.region} {fmt % args}\n")
+
+    def _send(self, code: int, body: dict) -> None:
+        data = (json.dumps(body) + "\n").encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server API
+        path = self.path.split("?", 1)[0]
+        if path == "/health":
+            self._send(200, {"status": "up", "region": self.region,
+                             "uptime_seconds": round(time.time() - self.started, 1)})
+        elif path == "/ready":
+            self._ready()
+        else:
+            self._send(404, {"error": f"no route {path}"})
+
+    def _ready(self) -> None:
+        env = read_env(self.env_file)
+        suffix = self.region.upper().replace("-", "_")
+        token = secrets.token_hex(8)
+        checks: dict[str, str] = {}
+        ok = True
+        for name, var, fn in (("postgres", f"AIRFLOW_CONN_LIFEBOAT_PG_{suffix}", check_postgres),
+                              ("redis", f"AIRFLOW_CONN_LIFEBOAT_REDIS_{suffix}", check_redis)):
+            uri = env.get(var) or os.environ.get(var)
+            if not uri:
+                checks[name] = f"not configured ({var} not in {self.env_file})"
+                continue
+            try:
+                checks[name] = fn(uri, self.region, token)
+            except Exception as exc:  # noqa: BLE001 - reported, never raised
+                ok = False
+                checks[name] = _short(exc)
+        if not any(v.startswith("write+read ok") for v in checks.values()):
+            ok = False
+        self._send(200 if ok else 503, {"ready": ok, "region": self.region, "checks": checks})
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--region", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--env-file", required=True, type=Path)
+    args = ap.parse_args(argv)
+    Handler.region = args.region
+    Handler.env_file = args.env_file
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    sys.stderr.write(f"platform api stand-in for {args.region} on 127.0.0.1:{args.port}\n")
+    sys.stderr.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

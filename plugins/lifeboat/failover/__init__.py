@@ -1,0 +1,122 @@
+"""Failover to the standby region and failback: one module per engine, registered by engine name.
+
+    base.py        the interface (preflight / fence / promote / verify / heartbeats / rebuild / caught_up)
+    postgres.py    pg_promote(); fence read-only (or stop); failback with pg_rewind or pg_basebackup
+    redis.py       REPLICAOF NO ONE; fence CLIENT PAUSE WRITE; failback REPLICAOF
+    mongodb.py, elasticsearch.py   not automated: say what to do by hand
+    traffic.py     Route 53 records (UPSERT, idempotent)
+    services.py    Kubernetes deployments (scale) and /health, /ready checks
+    timeline.py    the persisted timeline of one operation (resumable; becomes the drill record)
+    jobs.py        the functions the DAG tasks call
+
+Like the datastore engines, modules import their drivers inside functions: the DAG files import
+this package at parse time.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from lifeboat.errors import InventoryError
+
+ENGINES = {
+    "postgres": "lifeboat.failover.postgres:PostgresFailover",
+    "redis": "lifeboat.failover.redis:RedisFailover",
+    "mongodb": "lifeboat.failover.mongodb:MongoFailover",
+    "elasticsearch": "lifeboat.failover.elasticsearch:ElasticsearchFailover",
+}
+
+
+def failover_class(engine: str):
+    try:
+        module, cls = ENGINES[engine].split(":")
+    except KeyError:
+        raise InventoryError(
+            f"engine {engine!r} has no failover implementation (known: {', '.join(sorted(ENGINES))})"
+        ) from None
+    return getattr(importlib.import_module(module), cls)
+
+
+def check_inventory(inv) -> None:
+    """Cross-references of the `failover:` section, with errors naming file and field. Cheap: the
+    DAG files call it at parse time."""
+    src = inv.source or "inventory"
+    fo = inv.failover
+    if fo is None:
+        raise InventoryError(f"{src}: failover: section missing (lifeboat_failover needs traffic, services, order)")
+    regions = {inv.regions.primary, inv.regions.standby}
+    for i, name in enumerate(fo.order):
+        if name not in inv.datastores:
+            raise InventoryError(f"{src}: failover.order[{i}]: unknown datastore {name!r} "
+                                 f"(has: {', '.join(sorted(inv.datastores))})")
+    if len(set(fo.order)) != len(fo.order):
+        raise InventoryError(f"{src}: failover.order: a datastore is listed twice")
+    for name, opts in fo.datastores.items():
+        if name not in inv.datastores:
+            raise InventoryError(f"{src}: failover.datastores.{name}: unknown datastore")
+        model = getattr(failover_class(inv.datastores[name].engine), "Options", None)
+        if model is not None:
+            from pydantic import ValidationError
+
+            try:
+                model.model_validate(opts)
+            except ValidationError as exc:
+                e = exc.errors()[0]
+                msg = "unknown field (typo?)" if e["type"] == "extra_forbidden" else e["msg"]
+                where = ".".join(map(str, e["loc"]))
+                raise InventoryError(f"{src}: failover.datastores.{name}.{where}: {msg}") from None
+    for name in failover_datastores(inv):
+        ds = inv.datastores[name]
+        for region in regions:
+            if region not in ds.connections:
+                raise InventoryError(f"{src}: datastores.{name}.connections: failover needs a connection for "
+                                     f"region {region!r}")
+    if fo.traffic is not None:
+        for i, rec in enumerate(fo.traffic.records):
+            missing = regions - set(rec.targets)
+            if missing:
+                raise InventoryError(f"{src}: failover.traffic.records[{i}].targets: no value for region(s) "
+                                     f"{', '.join(sorted(missing))}")
+    seen = set()
+    for i, svc in enumerate(fo.services):
+        if svc.name in seen or svc.name in inv.datastores:
+            raise InventoryError(f"{src}: failover.services[{i}].name: {svc.name!r} is not unique "
+                                 "(service and datastore names share the scope parameter)")
+        seen.add(svc.name)
+        for fld in ("kubernetes", "health", "ready"):
+            unknown = set(getattr(svc, fld)) - regions
+            if unknown:
+                raise InventoryError(f"{src}: failover.services[{i}].{fld}: unknown region(s) "
+                                     f"{', '.join(sorted(unknown))}")
+
+
+def failover_datastores(inv) -> list[str]:
+    """Datastores a whole-region failover acts on, in promotion order."""
+    fo = inv.failover
+    order = list(fo.order) if fo and fo.order else []
+    rest = [ds.name for ds in inv.enabled_datastores() if ds.name not in order]
+    return [n for n in order if inv.datastores[n].enabled] + ([] if fo and fo.order else rest)
+
+
+def scope_choices(inv) -> list[str]:
+    """Values the scope parameter accepts: 'region' or names of datastores and services."""
+    services = [s.name for s in inv.failover.services] if inv.failover else []
+    return ["region", *failover_datastores(inv), *services]
+
+
+def open_failover(name: str, *, inventory=None, target_region: str | None = None, runner=None):
+    """The failover engine for inventory datastore `name`; catalog reads go to `target_region`'s copy."""
+    from lifeboat.failover.base import FailoverContext
+    from lifeboat.inventory import load_inventory
+    from lifeboat.repository import Repository
+    from lifeboat.runners import LocalRunner
+
+    inv = inventory or load_inventory()
+    spec = inv.datastore(name)
+    options = (inv.failover.datastores.get(name) if inv.failover else None) or {}
+    try:
+        repo = Repository.from_inventory(inv, target_region)
+    except Exception:  # the catalog is informative here; failover must not depend on it
+        repo = None
+    ctx = FailoverContext(inventory=inv, spec=spec, options=options, runner=runner or LocalRunner(), repo=repo)
+    return failover_class(spec.engine)(ctx)

@@ -1,0 +1,97 @@
+"""The timeline of one failover or failback, persisted step by step (resumable, honest).
+
+Stored as `failovers/<id>.json` in the repository of the region taking over (the other one may be
+gone), rewritten after every step; the id comes from the DAG run, so a cleared and re-run run
+continues the same timeline: its trigger time (the RTO clock) and the heartbeats measured right
+after each promotion survive the interruption. At the end it becomes a drill record (type
+`failover` / `failback`), stored with the other drills and copied to the other region.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Literal
+
+from lifeboat.errors import RepositoryError
+from lifeboat.records import DrillStep, _Record, utcnow
+
+log = logging.getLogger("lifeboat.failover.timeline")
+
+
+def timeline_id(kind: str, run: dict) -> str:
+    return f"{kind}-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", run.get("run_id") or "manual")[:120]
+
+
+class Timeline(_Record):
+    format: Literal["lifeboat.failover/v1"] = "lifeboat.failover/v1"
+    id: str
+    kind: Literal["failover", "failback"]
+    dag_id: str = ""
+    run_id: str = ""
+    target_region: str
+    source_region: str
+    datastores: list[str] = []
+    services: list[str] = []
+    reason: str = ""
+    switch_back: bool = False
+    triggered_at: datetime
+    attempts: int = 1
+    steps: list[DrillStep] = []
+    heartbeats: dict[str, dict[str, Any]] = {}  # datastore -> newest heartbeats measured at promotion
+    verified_at: datetime | None = None
+    outcome: str = "running"
+    drill_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"failovers/{self.id}.json"
+
+
+class TimelineStore:
+    """Read and write timelines in a Repository (target region first, copy to the other region)."""
+
+    def __init__(self, repo):
+        self.repo = repo
+
+    def load(self, tid: str) -> Timeline | None:
+        key = f"failovers/{tid}.json"
+        if not self.repo.primary.exists(key):
+            return None
+        return Timeline.model_validate_json(self.repo.primary.get_bytes(key))
+
+    def save(self, tl: Timeline) -> None:
+        self.repo.primary.put_bytes(tl.key, tl.to_json())
+
+    def copy_to_other_region(self, key: str, data: bytes) -> str:
+        """Best effort: the other region may be the one that is gone."""
+        if self.repo.mirror_storage is None:
+            return "no other region configured"
+        try:
+            self.repo.mirror_storage.put_bytes(key, data)
+            return f"copied to {self.repo.mirror_region}"
+        except (RepositoryError, OSError) as exc:
+            log.warning("could not copy %s to %s: %s", key, self.repo.mirror_region, exc)
+            return f"NOT copied to {self.repo.mirror_region}: {exc}"
+
+    @contextlib.contextmanager
+    def step(self, tl: Timeline | None, name: str) -> Iterator[DrillStep]:
+        """Record a step (saved whether it succeeds or fails); a no-op recorder for dry runs."""
+        s = DrillStep(name=name, started_at=utcnow())
+        try:
+            yield s
+        except BaseException as exc:
+            s.finished_at, s.ok = utcnow(), False
+            s.detail = (s.detail + " " if s.detail else "") + f"{type(exc).__name__}: {exc}"[:2000]
+            if tl is not None:
+                tl.steps.append(s)
+                self.save(tl)
+            raise
+        s.finished_at, s.ok = utcnow(), True
+        log.info("%s: %s (%.1fs)", name, s.detail, s.seconds or 0.0)
+        if tl is not None:
+            tl.steps.append(s)
+            self.save(tl)

@@ -1,0 +1,141 @@
+"""Thin Airflow operators over `lifeboat.failover.jobs` for lifeboat_failover / lifeboat_failback.
+
+`FailoverStepOperator(step=...)` runs one job function with the run's params; a guard refusal
+(`Refused`) fails the task without retries. `FailoverApprovalOperator` is Airflow's human-in-the-loop
+`ApprovalOperator` showing the plan; in a dry run it approves nothing and passes straight through.
+Constructors do no I/O; nothing here reads the inventory at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import BaseOperator
+
+STEPS = ("guard", "preflight", "plan", "fence", "promote", "rebuild_target", "caught_up", "rebuild_source",
+         "scale_services", "switch_traffic", "drain_source", "verify", "record", "notify")
+XCOM_TASKS = ("guard", "plan", "caught_up", "verify")
+
+
+def trigger_params(inventory, *, target: str, target_title: str, target_description: str,
+                   extra: dict | None = None) -> dict:
+    """The trigger form both DAGs share: target region, scope, [extra], dry run (default true), reason
+    (required), confirmation (the target region's name, for a real run)."""
+    from airflow.sdk import Param
+
+    from lifeboat.failover import scope_choices
+
+    choices = scope_choices(inventory)
+    return {
+        "target_region": Param(target, type="string", enum=[inventory.regions.primary, inventory.regions.standby],
+                               title=target_title, description=target_description),
+        "scope": Param(["region"], type="array", items={"type": "string", "enum": choices}, examples=choices,
+                       title="Scope", description="'region' = every datastore, service and DNS record; or pick "
+                                                  "datastores / services."),
+        **(extra or {}),
+        "dry_run": Param(True, type="boolean", title="Dry run",
+                         description="Report what would happen; change nothing. Untick for a real run."),
+        "reason": Param(type="string", minLength=3, title="Reason",
+                        description="Why (incident id, drill...). Required."),
+        "confirm": Param("", type="string", title="Confirmation",
+                         description="For a real run: type the target region's name exactly."),
+    }
+
+
+def _run(context) -> dict[str, str]:
+    dr = context["dag_run"]
+    started = getattr(dr, "start_date", None) or getattr(dr, "run_after", None)
+    return {"dag_id": dr.dag_id, "run_id": dr.run_id, "task_id": context["ti"].task_id,
+            "run_started_at": started.isoformat() if started else ""}
+
+
+class FailoverStepOperator(BaseOperator):
+    """One step of a failover (`kind="failover"`) or failback (`kind="failback"`).
+
+    `needs_switch_back=True` skips the step unless the run's `switch_back` param is true."""
+
+    ui_color = "#f7d8d8"
+
+    def __init__(self, *, step: str, kind: str = "failover", datastore: str | None = None,
+                 needs_switch_back: bool = False, **kwargs: Any) -> None:
+        if step not in STEPS:
+            raise ValueError(f"unknown failover step {step!r} (known: {', '.join(STEPS)})")
+        super().__init__(**kwargs)
+        self.step = step
+        self.kind = kind
+        self.datastore = datastore
+        self.needs_switch_back = needs_switch_back
+
+    def execute(self, context) -> Any:
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        from lifeboat.errors import Refused
+        from lifeboat.failover import jobs
+
+        params = dict(context["params"])
+        if self.needs_switch_back and not params.get("switch_back"):
+            raise AirflowSkipException("switch_back is false: the standbys were rebuilt, traffic stays where it is")
+        ti = context["ti"]
+        kwargs: dict[str, Any] = {}
+        if self.step == "preflight":
+            in_scope = (ti.xcom_pull(task_ids="guard") or {}).get("datastores") or []
+            if self.datastore not in in_scope:
+                raise AirflowSkipException(f"{self.datastore} is not in this run's scope")
+            kwargs["datastore"] = self.datastore
+        elif self.step == "plan":
+            pulled = ti.xcom_pull(task_ids="preflight")
+            kwargs["preflights"] = [pulled] if isinstance(pulled, dict) else [p for p in (pulled or []) if p]
+        elif self.step == "record":
+            kwargs["xcoms"] = {t: ti.xcom_pull(task_ids=t) for t in XCOM_TASKS}
+            kwargs["xcoms"]["approval"] = ti.xcom_pull(task_ids="approval", key="decision")
+        elif self.step == "notify":
+            kwargs["summary"] = ti.xcom_pull(task_ids="record")
+        try:
+            result = getattr(jobs, self.step)(self.kind, params, _run(context), **kwargs)
+        except Refused as exc:  # a guard said no: retrying cannot help
+            raise AirflowFailException(str(exc)) from None
+        return result
+
+
+class FailoverApprovalOperator(ApprovalOperator):
+    """The second person's approval, showing the plan. Reject or timeout: nothing downstream changes.
+    A dry run needs no approval and passes through (its steps only report)."""
+
+    ui_color = "#fbe5b6"
+
+    def execute(self, context):
+        params = context["params"]
+        if params.get("dry_run", True):
+            self.log.info("dry run: no approval needed -- the following steps only report what they would do")
+            decision = {"chosen_options": ["Approve"], "dry_run": True,
+                        "responded_by_user": {"id": "dry-run", "name": "dry run (no approval)"}}
+            context["ti"].xcom_push(key="decision", value=decision)
+            return decision
+        plan = context["ti"].xcom_pull(task_ids="plan") or {}
+        kind = plan.get("kind", "failover")
+        self.subject = (f"{kind.upper()} to {params.get('target_region')}: approve the plan? "
+                        f"(reason: {params.get('reason')})")
+        self.body = plan.get("text") or "(the plan task returned no plan)"
+        return super().execute(context)
+
+    def execute_complete(self, context, event):
+        # A rejection skips the downstream tasks by raising, so the return value never reaches XCom:
+        # the decision is pushed first, for the record and notify tasks.
+        if "error" not in event:
+            user = event.get("responded_by_user") or {}
+            context["ti"].xcom_push(key="decision", value={
+                "chosen_options": list(event.get("chosen_options") or []),
+                "responded_by_user": {"id": user.get("id"), "name": user.get("name")},
+                "responded_at": str(event.get("responded_at") or "")})
+        return super().execute_complete(context, event)
+
+
+def approval_gate(inventory, kind: str) -> FailoverApprovalOperator:
+    """The `approval` task: timeout and approvers from the inventory's failover section."""
+    fo = inventory.failover
+    return FailoverApprovalOperator(
+        task_id="approval", subject=f"{kind.capitalize()}: approve the plan?", body="(filled in from the plan)",
+        response_timeout=fo.approval_timeout,
+        assigned_users=[{"id": u, "name": u} for u in fo.approvers] or None,
+    )

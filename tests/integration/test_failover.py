@@ -1,0 +1,673 @@
+"""Failover and failback on the real local stack, driven through a real Airflow.
+
+Its own stack (`.stack-failover/`, only the redis and platform_api components besides PostgreSQL
+primary + standby and moto) because it destroys and rebuilds the primary region; torn down with
+`down --wipe` at the end of the module. Airflow runs for real: `airflow db migrate`, then scheduler,
+dag-processor and api-server from the project's venv on a free loopback port (SimpleAuthManager,
+passwords file); every run is triggered, approved or rejected, and cleared through the REST API.
+
+Kubernetes: no cluster exists here, so each region's "cluster" is a FakeKubernetesApiServer
+(tests/fakes.py) behind a real Airflow kubernetes connection -- the provider's KubernetesHook and the
+official client are exercised, a real cluster is not. Route 53 is moto's (the stack's endpoint).
+
+The tests run in file order and build on each other (as an on-call engineer would): refusals and a
+dry run and a rejection change nothing; a region loss is failed over, interrupted after the
+promotion and resumed without a second promotion; then the region is failed back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = Path(os.environ.get("LIFEBOAT_FAILOVER_STACK_DIR") or ROOT / ".stack-failover")
+COMPONENTS = "redis,platform_api"
+VENV_BIN = Path(sys.executable).parent
+WEST, EAST = "us-west-2", "us-east-1"
+RECORD = "api.community.example.com"
+USER, PASSWORD = "admin", secrets.token_urlsafe(12)
+FAILOVER, FAILBACK = "lifeboat_failover", "lifeboat_failback"
+_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _components_env():
+    old = os.environ.get("LIFEBOAT_STACK_COMPONENTS")
+    os.environ["LIFEBOAT_STACK_COMPONENTS"] = COMPONENTS
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("LIFEBOAT_STACK_COMPONENTS", None)
+        else:
+            os.environ["LIFEBOAT_STACK_COMPONENTS"] = old
+
+
+# =========================================================================== fixtures
+
+@pytest.fixture(scope="module")
+def fstack():
+    from devstack import stack
+
+    with _components_env():
+        stack.down(STATE, wipe=True, quiet=True)  # a fresh region pair: an aborted run leaves a failed-over one
+        env = stack.up(state_dir=STATE, quiet=True)
+    try:
+        yield env
+    finally:
+        with _components_env():  # LIFEBOAT_KEEP_FAILOVER_STACK=1 keeps it (stopped) for a post-mortem
+            stack.down(STATE, wipe=os.environ.get("LIFEBOAT_KEEP_FAILOVER_STACK") != "1", quiet=True)
+
+
+def _write_inventory(path: Path) -> None:
+    """The project's inventory minus the engines this stack does not run, alerts to the log only, a
+    1-second DNS TTL (the failback's drain wait) and 2 api-gateway replicas."""
+    import yaml
+
+    src = yaml.safe_load((ROOT / "include" / "inventory.yaml").read_text())
+    for name in ("mongodb", "elasticsearch"):
+        src["datastores"].pop(name, None)
+    fo = src["failover"]
+    fo["order"] = [n for n in fo["order"] if n in src["datastores"]]
+    fo["approval_timeout"] = "15m"
+    fo["traffic"]["records"][0]["ttl"] = 1
+    fo["services"][0].update(replicas=2, standby_replicas=0, ready_timeout="60s")
+    src["alerts"] = {"routes": {s: ["log"] for s in ("critical", "high", "medium", "low")},
+                     "channels": {"log": {"type": "log"}}}
+    path.write_text(yaml.safe_dump(src, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def k8s():
+    from tests.fakes import FakeKubernetesApiServer
+
+    fakes = {WEST: FakeKubernetesApiServer({("community", "api-gateway"): 2}).start(),  # active region
+             EAST: FakeKubernetesApiServer({("community", "api-gateway"): 0}).start()}  # standby region
+    yield fakes
+    for f in fakes.values():
+        f.stop()
+
+
+@pytest.fixture(scope="module")
+def fenv(fstack, k8s):
+    """Everything the tasks (and this test's own checks) need, as environment variables."""
+    inventory = STATE / "inventory.yaml"
+    _write_inventory(inventory)
+    (STATE / "work").mkdir(exist_ok=True)
+    env = dict(fstack)
+    env.update({
+        "LIFEBOAT_INVENTORY": str(inventory),
+        "LIFEBOAT_WORKDIR": str(STATE / "work"),
+        "AIRFLOW_CONN_LIFEBOAT_K8S_US_WEST_2": k8s[WEST].airflow_connection(),
+        "AIRFLOW_CONN_LIFEBOAT_K8S_US_EAST_1": k8s[EAST].airflow_connection(),
+    })
+    return env
+
+
+@contextlib.contextmanager
+def lifeboat_env(fenv):
+    """Run Lifeboat code in this process against the failover stack (restores os.environ after)."""
+    from lifeboat import inventory
+
+    saved = dict(os.environ)
+    os.environ.update(fenv)
+    inventory._CACHE.clear()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        inventory._CACHE.clear()
+
+
+class Airflow:
+    def __init__(self, base: str, log: Path):
+        self.base = base
+        self.log = log
+        self.token = ""
+
+    def login(self) -> None:
+        self.token = self.call("POST", "/auth/token", {"username": USER, "password": PASSWORD}, auth=False)[1][
+            "access_token"]
+
+    def call(self, method: str, path: str, body=None, auth: bool = True) -> tuple[int, dict]:
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(self.base + path, method=method, headers=headers,
+                                     data=None if body is None else json.dumps(body).encode())
+        try:
+            with _HTTP.open(req, timeout=30) as r:
+                raw = r.read()
+                return r.status, json.loads(raw) if raw else {}
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            try:
+                return e.code, json.loads(raw)
+            except ValueError:
+                return e.code, {"detail": raw.decode(errors="replace")}
+
+    def ok(self, method: str, path: str, body=None) -> dict:
+        code, data = self.call(method, path, body)
+        assert code in (200, 201), f"{method} {path}: HTTP {code} {data}"
+        return data
+
+    # -- runs ----------------------------------------------------------------------------------
+    def trigger(self, dag_id: str, conf: dict) -> str:
+        return self.ok("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})["dag_run_id"]
+
+    def run(self, dag_id: str, run_id: str) -> dict:
+        return self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+
+    def tasks(self, dag_id: str, run_id: str) -> dict[str, str]:
+        data = self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100")
+        out = {}
+        for ti in data["task_instances"]:
+            key = ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
+            out[key] = ti["state"]
+        return out
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str):
+        code, data = self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/"
+                                      "return_value?map_index=-1&deserialize=true")
+        if code == 404:
+            return None
+        assert code == 200, data
+        value = data["value"]
+        return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
+
+    def wait(self, dag_id: str, run_id: str, timeout: float = 150.0, states=("success", "failed")) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.run(dag_id, run_id)
+            if run["state"] in states:
+                return run
+            if time.monotonic() > deadline:
+                pytest.fail(f"{dag_id} {run_id} still {run['state']} after {timeout:.0f}s: "
+                            f"{self.tasks(dag_id, run_id)}\n{self.tail()}")
+            time.sleep(1)
+
+    def wait_approval(self, dag_id: str, run_id: str, timeout: float = 120.0) -> dict:
+        deadline = time.monotonic() + timeout
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approval/-1/hitlDetails"
+        while True:
+            code, data = self.call("GET", path)
+            if code == 200 and not data.get("response_received") and \
+                    self.tasks(dag_id, run_id).get("approval") == "awaiting_input":
+                self._parked_seen(dag_id, run_id)
+                return data
+            if self.run(dag_id, run_id)["state"] in ("success", "failed"):
+                pytest.fail(f"{dag_id} {run_id} ended before asking for approval: {self.tasks(dag_id, run_id)}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no approval request in {dag_id} {run_id} after {timeout:.0f}s: "
+                            f"{self.tasks(dag_id, run_id)}\n{self.tail()}")
+            time.sleep(1)
+
+    def _parked_seen(self, dag_id: str, run_id: str, timeout: float = 30.0) -> None:
+        """Airflow 3.3.2 race: an answer that reaches the scheduler before it has processed the parked
+        worker's exit fails the approval task ("state changed externally": nothing changes, but the run
+        fails). A human is never that fast; the test waits for the scheduler's own log line."""
+        ti_id = self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approval")["id"]
+        log = self.log / "scheduler.log"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any("TaskInstance Finished" in line and f"ti_id={ti_id}" in line and "state=awaiting_input" in line
+                   for line in log.read_text(errors="replace").splitlines()):
+                break
+            time.sleep(0.5)
+        time.sleep(1)
+
+    def answer(self, dag_id: str, run_id: str, option: str) -> dict:
+        return self.ok("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approval/-1/hitlDetails",
+                       {"chosen_options": [option], "params_input": {}})
+
+    def clear(self, dag_id: str, run_id: str) -> None:
+        self.ok("POST", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/clear", {"dry_run": False, "only_failed": False})
+
+    def tail(self, n: int = 4000) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-n:]}" for p in sorted(self.log.glob("*.log")))
+
+
+@pytest.fixture(scope="module")
+def airflow(fenv):
+    home = STATE / "airflow"
+    home.mkdir(exist_ok=True)
+    (home / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LIFEBOAT_")) and k != "PYTHONPATH"}
+    env.update(fenv)
+    env.update({
+        "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        "PYTHONPATH": f"{ROOT / 'plugins'}{os.pathsep}{ROOT}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # only the two DAGs under test are unpaused
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # no heartbeat or backup runs in between
+    })
+    airflow_bin = str(VENV_BIN / "airflow")
+    migrate = subprocess.run([airflow_bin, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True,
+                             timeout=300)
+    assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-3000:]
+    procs = []
+    for cmd in (["api-server", "--host", "127.0.0.1", "--port", str(port)], ["scheduler"], ["dag-processor"]):
+        with open(home / f"{cmd[0]}.log", "wb") as log:
+            procs.append(subprocess.Popen([airflow_bin, *cmd], env=env, cwd=home, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True))
+    api = Airflow(f"http://127.0.0.1:{port}", home)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                api.login()
+                if all(api.call("GET", f"/api/v2/dags/{d}")[0] == 200 for d in (FAILOVER, FAILBACK)):
+                    break
+            except (OSError, KeyError):
+                pass
+            dead = [p.args[1] for p in procs if p.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                pytest.fail(f"Airflow did not come up (dead: {dead}):\n{api.tail()}")
+            time.sleep(1)
+        for d in (FAILOVER, FAILBACK):
+            api.ok("PATCH", f"/api/v2/dags/{d}", {"is_paused": False})
+        yield api
+    finally:
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+# =========================================================================== the world, observed
+
+def _pg(fenv, region: str):
+    import psycopg
+
+    uri = fenv[f"AIRFLOW_CONN_LIFEBOAT_PG_{region.upper().replace('-', '_')}"]
+    return psycopg.connect(uri, autocommit=True, connect_timeout=3)
+
+
+def _redis(fenv, region: str):
+    import redis
+
+    uri = fenv[f"AIRFLOW_CONN_LIFEBOAT_REDIS_{region.upper().replace('-', '_')}"]
+    return redis.Redis.from_url(uri, socket_timeout=5, socket_connect_timeout=3)
+
+
+def _route53(fenv):
+    import boto3
+
+    ep = json.loads(fenv["AIRFLOW_CONN_LIFEBOAT_ROUTE53"])
+    return boto3.client("route53", endpoint_url=ep["extra"]["endpoint_url"], region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def dns(fenv) -> str | None:
+    from devstack.components import platform_api
+
+    return platform_api.record_value(json.loads(fenv["AIRFLOW_CONN_LIFEBOAT_ROUTE53"])["extra"]["endpoint_url"])
+
+
+def pg_state(fenv, region: str) -> dict:
+    try:
+        with _pg(fenv, region) as c:
+            rec = c.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+            tli = (c.execute("SELECT received_tli FROM pg_stat_wal_receiver").fetchone() or [None])[0] if rec else \
+                int(c.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0][:8], 16)
+            tables = [r[0] for r in c.execute("SELECT relname FROM pg_stat_user_tables ORDER BY relname")]
+            counts = {t: c.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+            return {"role": "standby" if rec else "primary", "timeline": tli, "counts": counts,
+                    "read_only": c.execute("SHOW default_transaction_read_only").fetchone()[0]}
+    except Exception as exc:  # noqa: BLE001 - a state, not an error
+        return {"role": "unreachable", "error": type(exc).__name__}
+
+
+def redis_state(fenv, region: str) -> dict:
+    try:
+        c = _redis(fenv, region)
+        info = c.info("replication")
+        digest = hashlib.sha256()
+        for key in sorted(c.scan_iter(count=1000)):
+            digest.update(key + b"\0" + (c.dump(key) or b"") + b"\0")
+        c.close()
+        return {"role": info["role"], "master_port": info.get("master_port"), "replid": info["master_replid"],
+                "digest": digest.hexdigest()}
+    except Exception as exc:  # noqa: BLE001
+        return {"role": "unreachable", "error": type(exc).__name__}
+
+
+def world(fenv, k8s) -> dict:
+    return {"pg": {r: pg_state(fenv, r) for r in (WEST, EAST)},
+            "redis": {r: redis_state(fenv, r) for r in (WEST, EAST)},
+            "dns": dns(fenv),
+            "replicas": {r: dict(k8s[r].replicas) for r in (WEST, EAST)},
+            "k8s_patches": sum(len(f.patches) for f in k8s.values()),
+            "timelines": sorted(p.name for p in (STATE / "repo").rglob("failovers/*.json")),
+            "drills": sorted(p.name for p in (STATE / "repo").rglob("drills/*.json"))}
+
+
+def writable_redis(fenv, region: str) -> bool:
+    c = _redis(fenv, region)
+    try:
+        c.set("lifeboat:test:writable", "1")  # CLIENT PAUSE WRITE would block this
+        c.delete("lifeboat:test:writable")
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+    finally:
+        c.close()
+
+
+def get(url: str) -> int:
+    try:
+        with _HTTP.open(url, timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def conf(**kw) -> dict:
+    base = {"target_region": EAST, "scope": ["region"], "dry_run": True, "reason": "integration test", "confirm": ""}
+    return {**base, **kw}
+
+
+# =========================================================================== the tests
+
+@pytest.fixture(scope="module")
+def pair(fenv):
+    with _pg(fenv, WEST) as c:
+        c.execute("CREATE TABLE failover_demo (id serial PRIMARY KEY, note text NOT NULL)")
+        c.execute("INSERT INTO failover_demo (note) SELECT 'row ' || g FROM generate_series(1, 100) g")
+    r = _redis(fenv, WEST)
+    r.mset({f"demo:{i}": f"value {i}" for i in range(50)})
+    r.close()
+    with lifeboat_env(fenv):
+        from lifeboat.datastores import open_engine
+
+        for name in ("postgres", "redis"):
+            open_engine(name).heartbeat()
+    deadline = time.monotonic() + 20  # the standby has everything before the baseline is taken
+    while pg_state(fenv, EAST).get("counts", {}).get("failover_demo") != 100 or \
+            redis_state(fenv, EAST)["digest"] != redis_state(fenv, WEST)["digest"]:
+        assert time.monotonic() < deadline, "standbys did not catch up with the seed data"
+        time.sleep(0.2)
+    return fenv
+
+
+def test_failover_trigger_without_reason_is_refused_by_the_api(airflow):
+    code, data = airflow.call("POST", f"/api/v2/dags/{FAILOVER}/dagRuns",
+                              {"logical_date": None, "conf": {"target_region": EAST, "dry_run": True}})
+    assert code == 400 and "reason" in json.dumps(data), (code, data)
+
+
+def test_failover_missing_or_wrong_confirmation_refuses_before_touching_anything(airflow, pair, k8s):
+    before = world(pair, k8s)
+    runs = [airflow.trigger(FAILOVER, conf(dry_run=False, confirm=c)) for c in ("", WEST)]
+    for run_id, says in zip(runs, ("the confirmation is missing", "the confirmation is 'us-west-2'")):
+        assert airflow.wait(FAILOVER, run_id)["state"] == "failed"
+        tasks = airflow.tasks(FAILOVER, run_id)
+        assert tasks["guard"] == "failed"
+        assert {s for t, s in tasks.items() if t not in ("guard", "record", "notify")} == {"upstream_failed"}, tasks
+        assert airflow.xcom(FAILOVER, run_id, "record")["outcome"] == "refused"
+        assert says in airflow.xcom(FAILOVER, run_id, "record")["detail"]
+    assert world(pair, k8s) == before
+
+
+def test_failover_dry_run_changes_nothing(airflow, pair, k8s):
+    before = world(pair, k8s)
+    run_id = airflow.trigger(FAILOVER, conf(dry_run=True))
+    run = airflow.wait(FAILOVER, run_id)
+    tasks = airflow.tasks(FAILOVER, run_id)
+    assert run["state"] == "success", (tasks, airflow.tail())
+    plan = airflow.xcom(FAILOVER, run_id, "plan")
+    assert plan["dry_run"] and not plan["blockers"]
+    assert any(s.startswith("promote postgres@us-east-1: pg_promote()") for s in plan["steps"]), plan["steps"]
+    assert any("api.us-west-2.community.example.com -> api.us-east-1" in s for s in plan["steps"])
+    assert plan["expected_data_loss"]["postgres"]["replication_lag_bytes"] == 0
+    promote = airflow.xcom(FAILOVER, run_id, "promote")
+    assert promote["promoted"]["redis"].startswith("DRY RUN: would promote redis@us-east-1")
+    assert airflow.xcom(FAILOVER, run_id, "switch_traffic")["records"][0]["changed"] is False
+    assert airflow.xcom(FAILOVER, run_id, "record")["outcome"] == "dry_run"
+    after = world(pair, k8s)
+    assert after == before
+    assert after["pg"][WEST]["read_only"] == "off" and writable_redis(pair, WEST)
+
+
+def test_failover_rejected_approval_leaves_everything_as_it_was(airflow, pair, k8s):
+    before = world(pair, k8s)
+    run_id = airflow.trigger(FAILOVER, conf(dry_run=False, confirm=EAST, reason="rehearsal, will reject"))
+    request = airflow.wait_approval(FAILOVER, run_id)
+    assert "FAILOVER to us-east-1" in request["subject"] and "pg_promote()" in request["body"]
+    airflow.answer(FAILOVER, run_id, "Reject")
+    run = airflow.wait(FAILOVER, run_id)
+    tasks = airflow.tasks(FAILOVER, run_id)
+    assert run["state"] == "success", tasks  # a decision, not a failure
+    for t in ("fence", "promote", "scale_services", "switch_traffic", "verify", "done"):
+        assert tasks[t] == "skipped", tasks
+    assert airflow.xcom(FAILOVER, run_id, "record")["outcome"] == "rejected"
+    after = world(pair, k8s)
+    assert {k: v for k, v in after.items() if k != "timelines"} == \
+        {k: v for k, v in before.items() if k != "timelines"}
+    opened = set(after["timelines"]) - set(before["timelines"])  # the guard opened one, closed as rejected
+    assert len(opened) == 1 and set(after["timelines"]) >= set(before["timelines"])
+    tl = json.loads(next((STATE / "repo").rglob(f"failovers/{opened.pop()}")).read_text())
+    assert tl["outcome"] == "rejected" and tl["heartbeats"] == {} and tl["steps"] == []
+    assert writable_redis(pair, WEST) and after["pg"][WEST]["read_only"] == "off"
+
+
+def _kill_region(fenv) -> None:
+    """Region loss: SIGKILL the primary PostgreSQL (postmaster and every child at once), the primary
+    Redis and the region's platform API."""
+    data = Path(fenv["LIFEBOAT_PG_PRIMARY_DATA"])
+    pid = int((data / "postmaster.pid").read_text().split()[0])
+    victims = [pid]
+    for d in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if d.name.isdigit() and int((d / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
+                victims.append(int(d.name))
+    victims.append(int((STATE / "redis" / "primary" / "redis.pid").read_text().split()[0]))
+    victims.append(int((STATE / "platform_api" / f"{WEST}.pid").read_text().split()[0]))
+    for v in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(v, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while pg_state(fenv, WEST)["role"] != "unreachable" or redis_state(fenv, WEST)["role"] != "unreachable":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def _delete_dns_zone(fenv) -> None:
+    r53 = _route53(fenv)
+    zone = r53.list_hosted_zones_by_name(DNSName="community.example.com")["HostedZones"][0]["Id"]
+    for rrs in r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]:
+        if rrs["Type"] not in ("SOA", "NS"):
+            r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
+                "Changes": [{"Action": "DELETE", "ResourceRecordSet": rrs}]})
+    r53.delete_hosted_zone(Id=zone)
+
+
+def test_failover_region_loss_interrupted_after_promotion_and_resumed(airflow, pair, k8s):
+    with lifeboat_env(pair):
+        from lifeboat.datastores import open_engine
+
+        last_hb = {name: open_engine(name).heartbeat() for name in ("postgres", "redis")}
+    time.sleep(1)  # replicated; then the region goes
+    _kill_region(pair)
+    assert get(pair["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 503  # the standby cannot serve yet
+
+    run_id = airflow.trigger(FAILOVER, conf(dry_run=False, confirm=EAST, reason="us-west-2 lost (test)"))
+    request = airflow.wait_approval(FAILOVER, run_id)
+    assert "fence postgres@us-west-2: skipped, unreachable (Connection refused) (recorded, not fatal)" in \
+        request["body"], request["body"]
+    # Route 53's API fails after the approval: the run stops after promoting (interrupted).
+    _delete_dns_zone(pair)
+    airflow.answer(FAILOVER, run_id, "Approve")
+    assert airflow.wait(FAILOVER, run_id)["state"] == "failed"
+    tasks = airflow.tasks(FAILOVER, run_id)
+    assert (tasks["promote"], tasks["scale_services"], tasks["switch_traffic"], tasks["verify"]) == \
+        ("success", "success", "failed", "upstream_failed"), tasks
+    first = airflow.xcom(FAILOVER, run_id, "promote")["promoted"]
+    assert first["postgres"]["promoted_now"] and first["redis"]["promoted_now"]
+    assert airflow.xcom(FAILOVER, run_id, "record")["outcome"] == "failed"
+    promoted = {"pg": pg_state(pair, EAST), "redis": redis_state(pair, EAST)}
+    assert promoted["pg"]["role"] == "primary" and promoted["redis"]["role"] == "master"
+
+    # The zone is back (as it was: pointing at the lost region); clear the whole run to resume it.
+    from devstack.components import platform_api
+
+    platform_api.ensure_route53(json.loads(pair["AIRFLOW_CONN_LIFEBOAT_ROUTE53"])["extra"]["endpoint_url"])
+    assert dns(pair) == "api.us-west-2.community.example.com"
+    airflow.clear(FAILOVER, run_id)
+    airflow.wait_approval(FAILOVER, run_id)
+    airflow.answer(FAILOVER, run_id, "Approve")
+    run = airflow.wait(FAILOVER, run_id)
+    assert run["state"] == "success", (airflow.tasks(FAILOVER, run_id), airflow.tail())
+
+    # No second promotion: the same timeline, the same PostgreSQL timeline, the same Redis replid.
+    again = airflow.xcom(FAILOVER, run_id, "promote")["promoted"]
+    assert not again["postgres"]["promoted_now"] and "not promoted again" in again["postgres"]["detail"]
+    assert not again["redis"]["promoted_now"] and "not promoted again" in again["redis"]["detail"]
+    assert pg_state(pair, EAST)["timeline"] == promoted["pg"]["timeline"] == 2
+    assert redis_state(pair, EAST)["replid"] == promoted["redis"]["replid"]
+    guard = airflow.xcom(FAILOVER, run_id, "guard")
+    assert guard["resumed"] and guard["attempt"] == 2
+
+    # The standby region serves: writable datastores, DNS, services, health.
+    with _pg(pair, EAST) as c:
+        c.execute("INSERT INTO failover_demo (note) VALUES ('written after the failover')")
+        assert c.execute("SELECT count(*) FROM failover_demo").fetchone()[0] == 101
+    r = _redis(pair, EAST)
+    r.set("demo:after-failover", "yes")
+    assert r.get("demo:after-failover") == b"yes"
+    r.close()
+    assert dns(pair) == "api.us-east-1.community.example.com"
+    assert k8s[EAST].replicas[("community", "api-gateway")] == 2
+    assert get(pair["LIFEBOAT_API_US_EAST_1_URL"] + "/health") == 200
+    assert get(pair["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 200
+
+    # The drill: RTO and data loss as measured numbers, in the catalog of both regions.
+    rec = airflow.xcom(FAILOVER, run_id, "record")
+    assert rec["outcome"] == "completed" and rec["verdict"] == "pass", rec
+    with lifeboat_env(pair):
+        from lifeboat.inventory import load_inventory
+        from lifeboat.repository import Repository
+
+        inv = load_inventory()
+        drill = Repository.from_inventory(inv, EAST).drill(rec["drill_id"])
+        assert drill.id in {d.id for d in Repository.from_inventory(inv, WEST).drills()}
+    assert drill.type == "failover" and drill.target == EAST and drill.scope == ["postgres", "redis", "api-gateway"]
+    started = drill.started_at
+    assert isinstance(drill.rto_seconds, float) and 0 < drill.rto_seconds < 600
+    assert drill.rto_seconds == pytest.approx((drill.ready_at - started).total_seconds())
+    newest = min(last_hb.values())
+    assert drill.newest_heartbeat_at == newest
+    assert drill.rpo_seconds == pytest.approx((started - newest).total_seconds()) and drill.rpo_seconds > 0
+    loss = rec["data_loss"]
+    assert loss["postgres"]["old_primary_reachable"] is False and loss["postgres"]["unreplicated_seconds"] is None
+    assert loss["redis"]["seconds_before_trigger"] > 0
+    names = [s.name for s in drill.steps]
+    assert names.count("promote postgres@us-east-1") == 2 and "switch traffic to us-east-1" in names
+    print(f"\nfailover drill {drill.id}: RTO {drill.rto_seconds:.1f}s (incl. approval and the resume), "
+          f"data loss {drill.rpo_seconds:.1f}s; steps: " + ", ".join(f"{s.name} {s.seconds:.2f}s" for s in drill.steps))
+
+
+def _region_returns(fenv) -> None:
+    """The lost region's hosts come back: Redis starts with its old data (as a primary!), the API
+    stand-in restarts; PostgreSQL stays stopped (the failback rewinds it)."""
+    from devstack.components import platform_api
+
+    subprocess.run(["redis-server", str(STATE / "redis" / "primary" / "redis.conf")], check=True, timeout=30)
+    deadline = time.monotonic() + 20
+    while redis_state(fenv, WEST)["role"] == "unreachable":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    platform_api.up(STATE, lambda m: None)
+
+
+def test_failback_restores_the_original_topology_and_replication(airflow, pair, k8s):
+    from devstack import stack
+
+    _region_returns(pair)
+    assert redis_state(pair, WEST)["role"] == "master"  # split brain until the failback
+    run_id = airflow.trigger(FAILBACK, conf(target_region=WEST, dry_run=False, confirm=WEST, switch_back=True,
+                                            reason="us-west-2 is back (test)"))
+    request = airflow.wait_approval(FAILBACK, run_id)
+    assert "rebuild postgres@us-west-2 as a standby of us-east-1" in request["body"]
+    airflow.answer(FAILBACK, run_id, "Approve")
+    run = airflow.wait(FAILBACK, run_id, timeout=240)
+    assert run["state"] == "success", (airflow.tasks(FAILBACK, run_id), airflow.tail())
+
+    # The original topology: west primary, east streaming standby through slot standby_us_east_1.
+    with _components_env():
+        status = stack.status(STATE)
+    assert status["ok"], status
+    assert status["components"]["standby"]["replication"] == "streaming"
+    assert pg_state(pair, WEST)["role"] == "primary" and pg_state(pair, EAST)["role"] == "standby"
+    assert redis_state(pair, WEST)["role"] == "master" and redis_state(pair, EAST)["role"] == "slave"
+    # Data written during the failover survived the switch back; new writes replicate west -> east.
+    with _pg(pair, WEST) as c:
+        assert c.execute("SELECT count(*) FROM failover_demo").fetchone()[0] == 101
+        c.execute("INSERT INTO failover_demo (note) VALUES ('written after the failback')")
+    r = _redis(pair, WEST)
+    assert r.get("demo:after-failover") == b"yes"
+    r.set("demo:after-failback", "yes")
+    r.close()
+    deadline = time.monotonic() + 20
+    while True:
+        e = _redis(pair, EAST)
+        got = e.get("demo:after-failback")
+        e.close()
+        if got == b"yes" and pg_state(pair, EAST).get("counts", {}).get("failover_demo") == 102:
+            break
+        assert time.monotonic() < deadline, "writes on the restored primary do not reach the standby"
+        time.sleep(0.2)
+    assert dns(pair) == "api.us-west-2.community.example.com"
+    assert k8s[WEST].replicas[("community", "api-gateway")] == 2
+    assert k8s[EAST].replicas[("community", "api-gateway")] == 0
+    assert get(pair["LIFEBOAT_API_US_WEST_2_URL"] + "/ready") == 200
+    assert get(pair["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 503  # standby again
+    rec = airflow.xcom(FAILBACK, run_id, "record")
+    assert rec["outcome"] == "completed" and rec["verdict"] == "pass", rec
+    assert rec["data_loss"]["postgres"]["unreplicated_seconds"] == 0.0  # a switchover loses nothing
+    assert rec["rpo_seconds"] == 0.0 and rec["rto_seconds"] > 0
+    print(f"\nfailback drill {rec['drill_id']}: RTO {rec['rto_seconds']:.1f}s, data loss {rec['rpo_seconds']:.1f}s")
