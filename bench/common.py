@@ -15,6 +15,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
 
+# A throw-away inventory around one datastore: repositories and workdir in a temp folder, so bench runs
+# never land in the demo's or the tests' catalogs. A str.format template: {tmp}, literal braces doubled.
+INVENTORY_HEADER = """version: 1
+platform: bench
+regions: {{primary: us-west-2, standby: us-east-1}}
+repository:
+  us-west-2: {{url: "file://{tmp}/repo-w2"}}
+  us-east-1: {{url: "file://{tmp}/repo-e1"}}
+workdir: {tmp}/work
+datastores:
+"""
+
+
 def bench_stack() -> dict[str, str]:
     from devstack import stack
 

@@ -36,17 +36,11 @@ from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
+
+from common import INVENTORY_HEADER  # noqa: E402
 INDEX = "bench-docs"
 
-INVENTORY = """
-version: 1
-platform: bench
-regions: {{primary: us-west-2, standby: us-east-1}}
-repository:
-  us-west-2: {{url: "file://{tmp}/repo-w2"}}
-  us-east-1: {{url: "file://{tmp}/repo-e1"}}
-workdir: {tmp}/work
-datastores:
+INVENTORY = INVENTORY_HEADER + """
   elasticsearch:
     engine: elasticsearch
     connections: {{us-west-2: lifeboat_bench_es, us-east-1: lifeboat_bench_es}}

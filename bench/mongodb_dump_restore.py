@@ -40,15 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
-INVENTORY = """
-version: 1
-platform: bench
-regions: {{primary: us-west-2, standby: us-east-1}}
-repository:
-  us-west-2: {{url: "file://{tmp}/repo-w2"}}
-  us-east-1: {{url: "file://{tmp}/repo-e1"}}
-workdir: {tmp}/work
-datastores:
+from common import INVENTORY_HEADER  # noqa: E402
+
+INVENTORY = INVENTORY_HEADER + """
   mongodb:
     engine: mongodb
     connections: {{us-west-2: lifeboat_bench_mongo, us-east-1: lifeboat_bench_mongo}}
