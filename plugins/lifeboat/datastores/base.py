@@ -100,6 +100,13 @@ class Datastore(abc.ABC):
     @abc.abstractmethod
     def verify(self, manifests: list[Manifest]) -> list[Verification]: ...
 
+    def record_verification(self, manifest: Manifest, checks: list) -> Verification:
+        """Store the verdict of `checks` next to the backup (ok only if every check passed)."""
+        v = Verification(backup_id=manifest.id, datastore=self.name, ok=all(c.ok for c in checks), checks=checks,
+                         run=self.ctx.run)
+        self.ctx.repo.save_verification(v)
+        return v
+
     def verify_new(self, manifests: list[Manifest]) -> list[Verification]:
         """Verification right after a backup (asset-triggered, hourly): engines whose full verifier
         reads the whole repository override this with the checks that concern these backups only.

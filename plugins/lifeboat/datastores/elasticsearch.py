@@ -626,10 +626,7 @@ class ElasticsearchDatastore(Datastore):
             if repo_checks[repo].ok:
                 checks += self._verify_snapshot(m, repo, blob_cache, deep)
             checks.append(self._check_artifacts(m))
-            v = Verification(backup_id=m.id, datastore=self.name, ok=all(c.ok for c in checks), checks=checks,
-                             run=self.ctx.run)
-            self.ctx.repo.save_verification(v)
-            out.append(v)
+            out.append(self.record_verification(m, checks))
         return out
 
     def _check_repository(self, repo: str) -> Check:

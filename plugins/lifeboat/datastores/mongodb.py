@@ -873,10 +873,7 @@ class MongoDatastore(Datastore):
             checks = [self._check_checksums(m), *self._check_bson(m), self._check_chain(m, by_id, everything)]
             if tip is not None and m.id == tip.id:
                 checks.append(self._check_headroom(m))
-            v = Verification(backup_id=m.id, datastore=self.name, ok=all(c.ok for c in checks), checks=checks,
-                             run=self.ctx.run)
-            self.ctx.repo.save_verification(v)
-            out.append(v)
+            out.append(self.record_verification(m, checks))
         return out
 
     def _key_of(self, m: Manifest, rel: str) -> str:

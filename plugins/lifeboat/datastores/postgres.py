@@ -382,10 +382,7 @@ class PostgresDatastore(Datastore):
             else:
                 checks += self._verify_logical(m)
             checks.append(self._check_chain(m))
-            v = Verification(backup_id=m.id, datastore=self.name, ok=all(c.ok for c in checks), checks=checks,
-                             run=self.ctx.run)
-            self.ctx.repo.save_verification(v)
-            out.append(v)
+            out.append(self.record_verification(m, checks))
         return out
 
     def _check_chain(self, m: Manifest) -> Check:

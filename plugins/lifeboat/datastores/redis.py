@@ -879,10 +879,7 @@ class RedisDatastore(Datastore):
             finally:
                 if tmp is not None:
                     shutil.rmtree(tmp, ignore_errors=True)
-            v = Verification(backup_id=m.id, datastore=self.name, ok=all(c.ok for c in checks), checks=checks,
-                             run=self.ctx.run)
-            self.ctx.repo.save_verification(v)
-            out.append(v)
+            out.append(self.record_verification(m, checks))
         return out
 
     def _repo_name(self, m: Manifest, rel: str) -> str:
