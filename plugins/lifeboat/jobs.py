@@ -26,11 +26,13 @@ def due_kinds(inv: Inventory, name: str, when: datetime, requested: str = "auto"
     auto: the kinds whose cron matches `when` (the run's logical date); when several kinds of one
     series fall due together (full and incr at 03:00), only the first listed in the inventory runs,
     since it covers the others. all: one backup of every series (the first kind listed for it).
+    A kind that continues another (MongoDB oplog after full) is dropped when that one runs too.
     Any other value names one kind (manual runs)."""
     from lifeboat.datastores import engine_class
 
     spec = inv.datastore(name)
-    series_of = engine_class(spec.engine).series_of
+    engine = engine_class(spec.engine)
+    series_of = engine.series_of
     if requested == "all":
         candidates = list(spec.backups)
     elif requested and requested != "auto":
@@ -42,7 +44,8 @@ def due_kinds(inv: Inventory, name: str, when: datetime, requested: str = "auto"
     chosen: dict[str, str] = {}
     for kind in candidates:  # inventory order: full before diff before incr
         chosen.setdefault(series_of(kind), kind)
-    return sorted(chosen.values())
+    kinds = set(chosen.values())
+    return sorted(k for k in kinds if engine.continues.get(k) not in kinds)
 
 
 def backup(name: str, kind: str, when: datetime, run: dict | None = None) -> dict:

@@ -41,3 +41,11 @@ def test_schedule_every_inventory_datastore_plans_all_and_auto(name):
     """Every engine's series_of works as the scheduler calls it (on the class, before any connection)."""
     kinds = due_kinds(INV, name, datetime(2026, 11, 27, 14, 5, tzinfo=UTC), "all")
     assert kinds and set(kinds) <= set(INV.datastore(name).backups)
+
+
+def test_schedule_a_continuation_never_runs_beside_its_base():
+    """MongoDB: an oplog slice continues from a full; when both are due, only the full runs (it covers
+    the slot), so the two never race on a fresh catalog."""
+    assert due_kinds(INV, "mongodb", datetime(2026, 11, 27, 14, 5, tzinfo=UTC), "all") == ["full"]
+    assert due_kinds(INV, "mongodb", datetime(2026, 11, 27, 1, 30, tzinfo=UTC)) == ["full"]
+    assert due_kinds(INV, "mongodb", datetime(2026, 11, 27, 1, 45, tzinfo=UTC)) == ["oplog"]

@@ -55,6 +55,9 @@ class Datastore(abc.ABC):
     Options: ClassVar[type[EngineOptions]]
     kinds: ClassVar[tuple[str, ...]]
     restore_series: ClassVar[str]  # the series a restore test starts from (e.g. "physical", "rdb")
+    # kind -> the kind whose backup it continues (MongoDB: an oplog slice continues from a full). When
+    # both fall due in one run, only the base runs: it covers the other, and they never race.
+    continues: ClassVar[dict[str, str]] = {}
 
     def __init__(self, ctx: EngineContext):
         self.ctx = ctx

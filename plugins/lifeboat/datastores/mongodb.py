@@ -484,6 +484,7 @@ class MongoDatastore(Datastore):
     Options = MongoOptions
     kinds = ("full", "oplog")
     restore_series = "full"  # series = kind: "full" and "oplog" (base class)
+    continues = {"oplog": "full"}
 
     # -- connection --------------------------------------------------------------------------------
     def _conn_id(self) -> str:
