@@ -44,6 +44,22 @@ def timed(fn) -> float:
     return time.perf_counter() - t
 
 
+def phase_timer(phases: dict[str, list[float]]):
+    """`wrap(name, fn)` -> fn that appends its wall time to phases[name]: where an operator's time goes."""
+
+    def wrap(name, fn):
+        def wrapper(*a, **kw):
+            t0 = time.monotonic()
+            try:
+                return fn(*a, **kw)
+            finally:
+                phases[name].append(time.monotonic() - t0)
+
+        return wrapper
+
+    return wrap
+
+
 def operator_context(dag_id: str = "bench") -> dict:
     """The part of an Airflow task context the Lifeboat operators read."""
     from collections import defaultdict

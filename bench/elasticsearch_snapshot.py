@@ -37,7 +37,7 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
-from common import INVENTORY_HEADER  # noqa: E402
+from common import INVENTORY_HEADER, phase_timer  # noqa: E402
 INDEX = "bench-docs"
 
 INVENTORY = INVENTORY_HEADER + """
@@ -118,14 +118,7 @@ def main() -> int:
         phases: dict[str, list[float]] = {"snapshot (create + polling)": [], "counts + samples + seq_no": [],
                                           "repository registration": []}
 
-        def timed(name, fn):
-            def wrapper(*a, **kw):
-                t0 = time.monotonic()
-                try:
-                    return fn(*a, **kw)
-                finally:
-                    phases[name].append(time.monotonic() - t0)
-            return wrapper
+        timed = phase_timer(phases)
 
         cls = engine_mod.ElasticsearchDatastore
         cls._wait_snapshot = timed("snapshot (create + polling)", cls._wait_snapshot)

@@ -34,7 +34,7 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
-from common import INVENTORY_HEADER  # noqa: E402
+from common import INVENTORY_HEADER, phase_timer  # noqa: E402
 
 INVENTORY = INVENTORY_HEADER + """
   redis:
@@ -134,14 +134,7 @@ def main() -> int:
 
         phases: dict[str, list[float]] = {"inspect (scratch load + sample)": [], "upload + sha256": []}
 
-        def timed(name, fn):
-            def wrapper(*a, **kw):
-                t0 = time.monotonic()
-                try:
-                    return fn(*a, **kw)
-                finally:
-                    phases[name].append(time.monotonic() - t0)
-            return wrapper
+        timed = phase_timer(phases)
 
         real_inspect = engine_mod.RedisDatastore._inspect
         engine_mod.RedisDatastore._inspect = timed("inspect (scratch load + sample)", real_inspect)
