@@ -114,10 +114,13 @@ fi
 
 # ---------------------------------------------------------------- Elasticsearch prerequisites
 # The local Elasticsearch node needs a JDK >= 21 (Debian 12 has none: Temurin in /usr/lib/jvm or
-# JAVA_HOME) and Maven (the zip comes from Maven Central); the check names what is missing.
+# JAVA_HOME); the zip comes from Maven Central, pinned by SHA-256 in devstack/pins.toml.
 "$VENV/bin/python" "$REPO/devstack/components/elasticsearch.py" check >/dev/null \
-  || die "Elasticsearch prerequisites missing (see above): install a JDK >= 21 and maven"
-log "elasticsearch: JDK >= 21 and maven present"
+  || die "Elasticsearch prerequisites missing (see above): install a JDK >= 21"
+log "elasticsearch: JDK >= 21 present"
+(cd "$REPO" && "$VENV/bin/python" devstack/pins.py fetch elasticsearch >/dev/null) \
+  || die "Elasticsearch distribution download failed (see above)"
+log "elasticsearch: distribution $(cd "$REPO" && "$VENV/bin/python" devstack/pins.py list | awk '$1=="elasticsearch"{print $2}') present, sha256 verified"
 
 # ---------------------------------------------------------------- FerretDB (the local MongoDB-wire server)
 # Built once from the Go module proxy (needs Go >= 1.24, as on these machines in /usr/local/go) and

@@ -1,9 +1,10 @@
 """Elasticsearch 9 single node for the Lifeboat devstack (stdlib only).
 
 The distribution is Maven Central's `org.elasticsearch.distribution.integ-test-zip:elasticsearch`
-(a real, minimal Elasticsearch: core + x-pack-core/security + transport-netty4), fetched by Maven
-coordinates into the local Maven repository (~/.m2/repository, or $LIFEBOAT_M2_REPO), so a second
-machine-wide `up` never downloads it again. It runs on an installed JDK >= 21 (Temurin or OpenJDK,
+(a real, minimal Elasticsearch: core + x-pack-core/security + transport-netty4), downloaded over
+HTTPS into the cache (~/.cache/lifeboat/downloads/) and checked against its SHA-256 pin in
+devstack/pins.toml (Maven Central has no checksum files for it), so a second machine-wide `up`
+never downloads it again. It runs on an installed JDK >= 21 (Temurin or OpenJDK,
 found under $LIFEBOAT_ES_JAVA_HOME, $ES_JAVA_HOME, $JAVA_HOME or /usr/lib/jvm/*).
 
     <state>/elasticsearch/es.json               version and ports, picked free once and kept
@@ -42,9 +43,11 @@ import zipfile
 from pathlib import Path
 
 try:
+    from devstack import pins
     from devstack.components import _common
 except ImportError:  # run as a script: python devstack/components/<name>.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from devstack import pins
     from devstack.components import _common
 
 NAME = "elasticsearch"
@@ -170,38 +173,19 @@ def find_java() -> tuple[Path, int]:
     )
 
 
-def _m2_repo() -> Path:
-    return Path(os.environ.get("LIFEBOAT_M2_REPO") or Path.home() / ".m2" / "repository").expanduser()
-
-
 def fetch_distribution(version: str, say) -> Path:
-    """The integ-test-zip from the local Maven repository, downloaded with Maven when missing."""
-    m2 = _m2_repo()
-    zip_path = m2 / GROUP.replace(".", "/") / ARTIFACT / version / f"{ARTIFACT}-{version}.zip"
-    if zip_path.is_file() and zipfile.is_zipfile(zip_path):
-        return zip_path
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise _error(f"`mvn` not found: Maven fetches Elasticsearch {version} from Maven Central. "
-                     "Install it: apt-get install -y maven  (or `make bootstrap` once packages.txt lists maven)")
-    coords = f"{GROUP}:{ARTIFACT}:{version}:zip"
-    say(f"  {NAME:<10} downloading {coords} with Maven (~95 MB, once per machine) ...")
-    t = time.monotonic()
-    java_home, _ = find_java()  # Maven 3.8 itself runs on any JDK; prefer the one we run ES on
-    env = {**os.environ, "JAVA_HOME": os.environ.get("JAVA_HOME") or str(java_home)}
+    """The integ-test-zip, downloaded once into the cache and checked against its pin (devstack/pins.toml).
+
+    Maven Central serves this zip without .sha1/.md5 files, so Maven's own --strict-checksums refuses
+    it; the pinned SHA-256 is the check instead."""
+    pin = pins.pin("elasticsearch")
+    if pin.version != version:
+        raise _error(f"Elasticsearch {version} requested (LIFEBOAT_ES_VERSION) but {pins.pin_file()} pins "
+                     f"artifacts.elasticsearch at {pin.version}: pin the version you want first")
     try:
-        p = subprocess.run([mvn, "-B", "-q", "--strict-checksums", f"-Dmaven.repo.local={m2}",
-                            "org.apache.maven.plugins:maven-dependency-plugin:2.8:get",
-                            f"-Dartifact={coords}", "-Dtransitive=false"],
-                           capture_output=True, text=True, timeout=1800, env=env, cwd="/")
-    except subprocess.TimeoutExpired:
-        raise _error(f"`mvn dependency:get {coords}` timed out after 30 min") from None
-    if p.returncode != 0 or not zip_path.is_file():
-        raise _error(f"`mvn dependency:get -Dartifact={coords}` failed (rc={p.returncode}); is Maven Central "
-                     "reachable and does it serve that version? (set LIFEBOAT_ES_VERSION to another 9.x)",
-                     detail=(p.stdout + p.stderr)[-3000:])
-    say(f"  {NAME:<10} downloaded {zip_path.stat().st_size / 1e6:.0f} MB in {time.monotonic() - t:.0f}s -> {zip_path}")
-    return zip_path
+        return pins.fetch("elasticsearch", say)
+    except pins.PinError as exc:
+        raise _error(str(exc)) from None
 
 
 def _unzip(zip_path: Path, dest: Path, version: str) -> Path:
@@ -571,10 +555,10 @@ def seed(state_dir: Path) -> dict[str, int]:
 
 
 def check() -> dict[str, str]:
-    """What a fresh machine needs (for bootstrap): a JDK >= 21 and Maven (or the cached zip)."""
+    """What a fresh machine needs (for bootstrap): a JDK >= 21 and a pin for the distribution."""
     java_home, major = find_java()
-    return {"java_home": str(java_home), "java": str(major), "mvn": shutil.which("mvn") or "missing",
-            "version": ES_VERSION}
+    pin = pins.pin("elasticsearch")
+    return {"java_home": str(java_home), "java": str(major), "version": ES_VERSION, "sha256": pin.sha256}
 
 
 if __name__ == "__main__":
