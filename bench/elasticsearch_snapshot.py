@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
 from common import INVENTORY_HEADER, phase_timer  # noqa: E402
+
 INDEX = "bench-docs"
 
 INVENTORY = INVENTORY_HEADER + """
@@ -162,7 +163,7 @@ def main() -> int:
         for name, vals in phases.items():
             if vals:
                 print(f"    {name:<40} {sum(vals) / args.runs:7.2f}s")
-        paired = sorted(b / a for a, b in zip(raw, lifeboat))
+        paired = sorted(b / a for a, b in zip(raw, lifeboat, strict=False))
         print(f"  overhead ratio lifeboat/raw = {lb_med / r_med:.2f}x (medians); per run: "
               + ", ".join(f"{x:.2f}x" for x in paired))
         return 0
@@ -172,7 +173,7 @@ def main() -> int:
                 for s in es.snapshot.get(repository=name, snapshot="_all")["snapshots"]:
                     es.snapshot.delete(repository=name, snapshot=s["snapshot"])
                 es.snapshot.delete_repository(name=name)
-            except Exception as exc:  # noqa: BLE001 - best-effort clean-up, reported
+            except Exception as exc:
                 print(f"clean-up of repository {name}: {exc}")
         shutil.rmtree(repo_root, ignore_errors=True)
         if args.drop:

@@ -102,6 +102,7 @@ def main() -> int:
     import pymongo
     from bson.codec_options import CodecOptions
     from bson.raw_bson import RawBSONDocument
+
     from lifeboat.datastores.base import EngineContext
     from lifeboat.datastores.mongodb import MongoDatastore
     from lifeboat.drills import DrillRecorder

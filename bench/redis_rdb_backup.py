@@ -173,7 +173,7 @@ def main() -> int:
             if vals:
                 per_run = sum(vals) / args.runs
                 print(f"    {name:<34} {per_run:6.2f}s")
-        paired = sorted(b / a for a, b in zip(plain, lifeboat))
+        paired = sorted(b / a for a, b in zip(plain, lifeboat, strict=False))
         print(f"  overhead ratio lifeboat/plain = {lb / p:.2f}x (medians); per run: "
               + ", ".join(f"{r:.2f}x" for r in paired))
         return 0

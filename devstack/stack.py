@@ -43,10 +43,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
-__all__ = ["up", "down", "status", "env_path", "read_env", "parse_env_file", "StackError"]
+__all__ = ["StackError", "down", "env_path", "parse_env_file", "read_env", "status", "up"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -150,7 +150,7 @@ def _wait_for(what: str, pred: Callable[[], object], *, component: str,
             res = pred()
             if res:
                 return res
-        except Exception as e:  # noqa: BLE001 - report the last one
+        except Exception as e:
             last_err = f"{type(e).__name__}: {e}"
         if time.monotonic() >= deadline:
             raise StackError(component, f"timed out after {timeout:.0f}s waiting for {what}",
@@ -195,7 +195,7 @@ def _scram_verifier(password: str, salt: bytes | None = None, iterations: int = 
 
 def _scram_matches(verifier: str | None, password: str) -> bool:
     try:
-        head, keys = verifier.split("$", 1)[1].split("$")  # type: ignore[union-attr]
+        head, _keys = verifier.split("$", 1)[1].split("$")  # type: ignore[union-attr]
         iters, salt = head.split(":")
         return hmac.compare_digest(
             _scram_verifier(password, base64.b64decode(salt), int(iters)), verifier)  # type: ignore[arg-type]
@@ -280,7 +280,7 @@ class _Stack:
         try:
             p = subprocess.run(full, input=input, capture_output=True, text=True,
                                env=env if env is not None else self.pg_env(),
-                               cwd=self.dir if self.dir.is_dir() else "/", timeout=timeout)
+                               cwd=self.dir if self.dir.is_dir() else "/", timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise StackError(component, f"`{Path(str(cmd[0])).name} {' '.join(map(str, cmd[1:3]))} ...` "
                              f"timed out after {timeout:.0f}s", log) from None
@@ -383,7 +383,7 @@ class _Stack:
         exe = shutil.which("pgbackrest")
         if exe:
             try:
-                out = subprocess.run(["ldd", exe], capture_output=True, text=True, timeout=10).stdout
+                out = subprocess.run(["ldd", exe], capture_output=True, text=True, timeout=10, check=False).stdout
                 if "liblz4" in out:
                     return "lz4"
             except (OSError, subprocess.SubprocessError):
@@ -656,7 +656,7 @@ pg1-user={self.pg_user}
     def ensure_roles(self) -> None:
         rows = self.psql("SELECT rolname || ' ' || coalesce(rolpassword, '') FROM pg_authid "
                          "WHERE rolname IN ('lifeboat', 'replicator');")
-        current = dict((ln.split(" ", 1) + [""])[:2] for ln in rows.splitlines() if ln.strip())
+        current = dict(([*ln.split(" ", 1), ""])[:2] for ln in rows.splitlines() if ln.strip())
         sql = []
         for role, attrs in (("lifeboat", "LOGIN SUPERUSER"), ("replicator", "LOGIN REPLICATION")):
             if role not in current:

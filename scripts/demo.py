@@ -25,7 +25,7 @@ VENV_BIN = Path(sys.executable).parent
 def sh(argv: list[str], env: dict, check: bool = True, quiet: bool = False) -> int:
     print(f"\n$ {' '.join(argv)}", flush=True)
     out = subprocess.DEVNULL if quiet else None
-    rc = subprocess.run(argv, env=env, stdout=out, stderr=subprocess.STDOUT if quiet else None).returncode
+    rc = subprocess.run(argv, env=env, stdout=out, stderr=subprocess.STDOUT if quiet else None, check=False).returncode
     if check and rc != 0:
         raise SystemExit(f"demo: `{' '.join(argv)}` failed with exit code {rc}")
     return rc
@@ -33,6 +33,7 @@ def sh(argv: list[str], env: dict, check: bool = True, quiet: bool = False) -> i
 
 def main() -> int:
     from airflow_env import airflow_env
+
     from devstack import stack
 
     started = datetime.now(UTC)

@@ -19,6 +19,7 @@ sys.path[:0] = [str(ROOT / "plugins"), str(ROOT), str(ROOT / "scripts")]
 
 def main() -> None:
     from airflow_env import VENV_BIN, airflow_env
+
     from devstack import stack
 
     env = airflow_env(dict(os.environ), stack.up())

@@ -96,16 +96,16 @@ class FakeKubernetesApiServer:
                     return None
                 return ns, name, sub
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 r = self._route()
                 if r:
                     ns, name, sub = r
                     self._send(200, fake.scale_doc(ns, name) if sub == "scale" else fake.deployment_doc(ns, name))
 
-            def do_PATCH(self):  # noqa: N802
+            def do_PATCH(self):
                 r = self._route()
                 if r:
-                    ns, name, sub = r
+                    ns, name, _sub = r
                     body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                     with fake.lock:
                         fake.patches.append((ns, name, body))

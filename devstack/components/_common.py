@@ -18,8 +18,8 @@ def component_error(name: str, message: str, log: Path | None = None, detail: st
         cls = getattr(main, "StackError", None)
     if cls is None:
         try:
-            from devstack.stack import StackError as cls  # noqa: N813
-        except Exception:  # noqa: BLE001 - stdlib-only fallback
+            from devstack.stack import StackError as cls
+        except Exception:
             cls = None
     if cls is not None:
         return cls(name, message, log, detail)

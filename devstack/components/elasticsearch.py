@@ -33,7 +33,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -222,7 +221,7 @@ def _ensure_user() -> tuple[int, int] | None:
         pw = pwd.getpwnam(OS_USER)
     except KeyError:
         r = subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-                            "--shell", "/usr/sbin/nologin", OS_USER], capture_output=True, text=True)
+                            "--shell", "/usr/sbin/nologin", OS_USER], capture_output=True, text=True, check=False)
         if r.returncode != 0 and "already exists" not in r.stderr:
             raise _error(f"cannot create OS user {OS_USER!r} (Elasticsearch refuses to run as root)",
                          detail=r.stderr) from None
@@ -570,7 +569,7 @@ if __name__ == "__main__":
           "fetch": lambda: str(fetch_distribution(ES_VERSION, print))}[cmd]
     try:
         res = fn()
-    except Exception as exc:  # noqa: BLE001 - one clear line for scripts
+    except Exception as exc:
         print(f"ERROR {exc}", file=sys.stderr)
         sys.exit(1)
     print(json.dumps(res, indent=2) if isinstance(res, dict) else res)

@@ -36,7 +36,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -128,7 +127,7 @@ def _build(exe: Path, say) -> None:
     def run(argv: list[str], cwd: Path | None = None, timeout: float = 1800) -> str:
         with open(log, "a") as fh:
             fh.write(f"$ {' '.join(argv)}\n")
-        p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
         with open(log, "a") as fh:
             fh.write(p.stdout + p.stderr)
         if p.returncode != 0:

@@ -223,7 +223,7 @@ def _wait(what: str, pred, log: Path, timeout: float = WAIT_S) -> None:
             if getattr(exc, "component", None) == NAME or str(exc).startswith(f"[{NAME}]"):
                 raise  # our own error: no point waiting
             last = f"{type(exc).__name__}: {exc}"
-        except Exception as exc:  # noqa: BLE001 - report the last one
+        except Exception as exc:
             last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() >= deadline:
             raise _error(f"timed out after {timeout:.0f}s waiting for {what}", log, (last + "\n" + _tail(log)).strip())
@@ -249,7 +249,7 @@ def _start(role: str, d: Path, port: int, password: str) -> None:
     if not exe:
         raise _error("redis-server not on PATH -- install redis-server (`make bootstrap`)")
     log = d / "redis.log"
-    r = subprocess.run([exe, str(d / "redis.conf")], capture_output=True, text=True, timeout=30)
+    r = subprocess.run([exe, str(d / "redis.conf")], capture_output=True, text=True, timeout=30, check=False)
     if r.returncode != 0:
         raise _error(f"redis-server ({role}) failed to start (rc={r.returncode})", log,
                      r.stderr + r.stdout + _tail(log))

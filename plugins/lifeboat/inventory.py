@@ -113,7 +113,7 @@ class RepositoryLocation(_Model):
     @field_validator("url")
     @classmethod
     def _scheme(cls, v: str) -> str:
-        if not (v.startswith("file://") or v.startswith("s3://")):
+        if not (v.startswith(("file://", "s3://"))):
             raise ValueError(f"repository url must start with file:// or s3://, got {v!r}")
         return v.rstrip("/")
 

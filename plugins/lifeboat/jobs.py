@@ -16,7 +16,6 @@ from lifeboat.datastores import open_engine
 from lifeboat.drills import DrillRecorder
 from lifeboat.errors import BackupNotFound, Refused, VerificationFailed
 from lifeboat.inventory import Inventory, format_duration, load_inventory
-from lifeboat.records import utcnow
 
 log = logging.getLogger("lifeboat.jobs")
 

@@ -165,7 +165,7 @@ class Repository:
         for obj in self.primary.list(f"{datastore}/backups/"):
             parts = obj.key.split("/")
             if len(parts) >= 4:
-                folders[parts[2]] = folders.get(parts[2], False) or parts[-1] == MANIFEST and len(parts) == 4
+                folders[parts[2]] = folders.get(parts[2], False) or (parts[-1] == MANIFEST and len(parts) == 4)
         return sorted(k for k, done in folders.items() if not done)
 
     def delete_backup(self, datastore: str, backup_id: str) -> int:

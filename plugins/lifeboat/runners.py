@@ -7,6 +7,7 @@ Secrets go in through `env`, never argv, and env values are never logged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pwd
@@ -122,10 +123,8 @@ class LocalRunner(Runner):
                 proc.wait()
         except BaseException:
             # The task itself is being killed: take the tool down with it.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             raise
         for t in threads:
             t.join(timeout=5)

@@ -103,7 +103,7 @@ def airflow_server(dr_catalog, tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     env = _server_env(home, dr_catalog["inventory"], port)
     migrate = subprocess.run([str(airflow), "db", "migrate"], env=env, cwd=home, capture_output=True, text=True,
-                             timeout=180)
+                             timeout=180, check=False)
     if migrate.returncode != 0:
         pytest.fail(f"airflow db migrate failed ({migrate.returncode}):\n"
                     f"{migrate.stdout[-2000:]}\n{migrate.stderr[-3000:]}")

@@ -81,7 +81,7 @@ def test_dr_page_plugin_import_is_cheap_and_safe(tmp_path):
     )
     env = {**os.environ, "LIFEBOAT_INVENTORY": str(tmp_path / "missing.yaml"), "PYTHONPATH": str(ROOT / "plugins"),
            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins")}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.request
@@ -100,10 +101,8 @@ def test_elasticsearch_snapshot_restorable_with_plain_rest_api(es_engine, es_url
             assert got == m.counts[index]
     finally:
         for index in ("community-posts", "community-users"):
-            try:
+            with contextlib.suppress(urllib.error.HTTPError):
                 rest("DELETE", f"{es_url}/plain-{unique}-{index}")
-            except urllib.error.HTTPError:
-                pass
         rest("DELETE", f"{es_url}/_snapshot/{repo}")  # unregisters only; the snapshots stay
 
 

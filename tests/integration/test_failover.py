@@ -281,7 +281,7 @@ def airflow(fenv):
     })
     airflow_bin = str(VENV_BIN / "airflow")
     migrate = subprocess.run([airflow_bin, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True,
-                             timeout=300)
+                             timeout=300, check=False)
     assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-3000:]
     procs = []
     for cmd in (["api-server", "--host", "127.0.0.1", "--port", str(port)], ["scheduler"], ["dag-processor"]):
@@ -358,7 +358,7 @@ def pg_state(fenv, region: str) -> dict:
             counts = {t: c.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
             return {"role": "standby" if rec else "primary", "timeline": tli, "counts": counts,
                     "read_only": c.execute("SHOW default_transaction_read_only").fetchone()[0]}
-    except Exception as exc:  # noqa: BLE001 - a state, not an error
+    except Exception as exc:
         return {"role": "unreachable", "error": type(exc).__name__}
 
 
@@ -372,7 +372,7 @@ def redis_state(fenv, region: str) -> dict:
         c.close()
         return {"role": info["role"], "master_port": info.get("master_port"), "replid": info["master_replid"],
                 "digest": digest.hexdigest()}
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return {"role": "unreachable", "error": type(exc).__name__}
 
 
@@ -392,7 +392,7 @@ def writable_redis(fenv, region: str) -> bool:
         c.set("lifeboat:test:writable", "1")  # CLIENT PAUSE WRITE would block this
         c.delete("lifeboat:test:writable")
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     finally:
         c.close()
@@ -443,7 +443,7 @@ def test_failover_trigger_without_reason_is_refused_by_the_api(airflow):
 def test_failover_missing_or_wrong_confirmation_refuses_before_touching_anything(airflow, pair, k8s):
     before = world(pair, k8s)
     runs = [airflow.trigger(FAILOVER, conf(dry_run=False, confirm=c)) for c in ("", WEST)]
-    for run_id, says in zip(runs, ("the confirmation is missing", "the confirmation is 'us-west-2'")):
+    for run_id, says in zip(runs, ("the confirmation is missing", "the confirmation is 'us-west-2'"), strict=False):
         assert airflow.wait(FAILOVER, run_id)["state"] == "failed"
         tasks = airflow.tasks(FAILOVER, run_id)
         assert tasks["guard"] == "failed"

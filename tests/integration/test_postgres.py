@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from lifeboat import jobs
@@ -73,7 +72,7 @@ def test_postgres_restore_test_drill_measures_rto_and_rpo(engine, pg, unique):
     jobs.heartbeat("postgres")
     full = engine.backup("full", f"test-drill-{unique}")
     logical = engine.backup("logical", f"test-drill-logical-{unique}")
-    assert logical.counts == {k: v for k, v in logical.counts.items()} and logical.counts["community.public.users"] > 0
+    assert logical.counts == dict(logical.counts.items()) and logical.counts["community.public.users"] > 0
     pg.execute("INSERT INTO posts (user_id, title, body) VALUES (1, 'after backup', 'x')")
     hb = jobs.heartbeat("postgres")
     switch_and_wait_archived(pg)
@@ -132,7 +131,7 @@ def test_postgres_backup_restores_with_plain_pgbackrest_and_pg_restore(engine, s
         while True:
             out = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-h", str(scratch_dir), "-p", str(port),
                                   "-d", "community", "-tAc", "SELECT pg_is_in_recovery(), count(*) FROM users"],
-                                 capture_output=True, text=True)
+                                 capture_output=True, text=True, check=False)
             if out.returncode == 0 and out.stdout.startswith("f|"):
                 break
             assert time.time() < deadline, out.stderr
@@ -152,7 +151,7 @@ def test_postgres_backup_restores_with_plain_pgbackrest_and_pg_restore(engine, s
                              check=True)
         assert int(out.stdout) == logical.counts["community.public.comments"]
     finally:
-        subprocess.run(["runuser", "-u", "postgres", "--", str(pg_ctl), "-D", str(data), "-m", "immediate", "stop"])
+        subprocess.run(["runuser", "-u", "postgres", "--", str(pg_ctl), "-D", str(data), "-m", "immediate", "stop"], check=False)
 
 
 def test_postgres_flipped_byte_in_logical_dump_fails_verification_naming_file(engine, unique):
@@ -227,14 +226,14 @@ def test_postgres_killed_pgbackrest_backup_is_not_listed(engine, stack_env, pg, 
                              "2030-01-02T00:00:00+00:00"], env=env, start_new_session=True)
     deadline = time.time() + 60
     while True:  # wait until pgBackRest is copying files, then kill everything
-        ps = subprocess.run(["pgrep", "-f", "pgbackrest.*backup"], capture_output=True, text=True).stdout.split()
+        ps = subprocess.run(["pgrep", "-f", "pgbackrest.*backup"], capture_output=True, text=True, check=False).stdout.split()
         if ps:
             break
         assert proc.poll() is None and time.time() < deadline
         time.sleep(0.05)
     time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGKILL)
-    subprocess.run(["pkill", "-9", "-f", "pgbackrest.*--type=full.*backup"])
+    subprocess.run(["pkill", "-9", "-f", "pgbackrest.*--type=full.*backup"], check=False)
     proc.wait()
     labels = {m.id for m in Catalog(engine.ctx.repo).backups("postgres")}
     assert "postgres-full-20300102T000000Z" not in labels

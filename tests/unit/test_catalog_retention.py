@@ -37,7 +37,7 @@ def verified(repo, bid, ok=True):
 
 
 def rules(**kw):
-    base = dict(keep_last=1, keep_within="0s", keep_daily=0, keep_weekly=0, keep_monthly=0)
+    base = {"keep_last": 1, "keep_within": "0s", "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0}
     return Retention(**{**base, **kw})
 
 

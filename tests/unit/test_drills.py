@@ -43,7 +43,6 @@ def test_drill_fails_when_rpo_exceeds_objective():
 
 def test_drill_step_failure_is_recorded_with_error():
     r = DrillRecorder(datastore="pg", type_="restore_test", objectives=OBJ)
-    with pytest.raises(RuntimeError):
-        with r.step("boom"):
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError), r.step("boom"):
+        raise RuntimeError("disk full")
     assert r.drill.steps[0].ok is False and "disk full" in r.drill.steps[0].detail

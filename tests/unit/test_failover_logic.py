@@ -81,7 +81,7 @@ def test_failover_not_automated_engines_say_so_in_preflight_and_refuse_to_act():
             eng.promote("us-east-1")
 
 
-@pytest.mark.parametrize("edit, message", [
+@pytest.mark.parametrize(("edit", "message"), [
     (("order: [postgres, redis, mongodb, elasticsearch]", "order: [postgres, redis, mongo]"),
      "failover.order[2]: unknown datastore 'mongo'"),
     (("fence: read_only ", "fence: readonly "), "failover.datastores.postgres.fence: Input should be"),

@@ -102,7 +102,7 @@ def test_redis_sample_comparison_tolerates_only_keys_past_their_expiry():
     assert sample_digest(e) == sample_digest(list(reversed(e)))
 
 
-@pytest.mark.parametrize("tail, partial", [
+@pytest.mark.parametrize(("tail", "partial"), [
     (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nval", True),   # cut inside a bulk string
     (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r", True),
     (b"*3\r\n$3\r\nSET\r\n$", True),

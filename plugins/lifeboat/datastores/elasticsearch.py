@@ -771,7 +771,7 @@ class ElasticsearchDatastore(Datastore):
         for a in m.artifacts:
             try:
                 raw = repo.get_bytes(prefix + a.path)
-            except Exception as exc:  # noqa: BLE001 - reported, not raised
+            except Exception as exc:
                 bad.append(f"{prefix}{a.path}: unreadable ({exc})")
                 continue
             if len(raw) != a.size or hashlib.sha256(raw).hexdigest() != a.sha256:
@@ -984,9 +984,7 @@ class ElasticsearchDatastore(Datastore):
         for n, m in enumerate(newest_first):
             if n < r.min_count:
                 plan.keep.setdefault(m.id, []).append(f"min_count={r.min_count}")
-            elif r.max_count is not None and n >= r.max_count:
-                delete.append(m)
-            elif expire is not None and now - m.finished_at > expire:
+            elif (r.max_count is not None and n >= r.max_count) or (expire is not None and now - m.finished_at > expire):
                 delete.append(m)
             else:
                 plan.keep.setdefault(m.id, []).append(
@@ -1023,4 +1021,4 @@ class ElasticsearchDatastore(Datastore):
         self.ctx.repo.delete_backup(self.name, manifest.id)
 
 
-__all__ = ["ElasticsearchDatastore", "ElasticsearchOptions", "ElasticsearchApiError", "lucene_footer_problem"]
+__all__ = ["ElasticsearchApiError", "ElasticsearchDatastore", "ElasticsearchOptions", "lucene_footer_problem"]

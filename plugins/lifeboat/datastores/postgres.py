@@ -34,7 +34,7 @@ from pydantic import Field, field_validator
 
 from lifeboat.datastores.base import Datastore, EngineOptions
 from lifeboat.drills import DrillRecorder
-from lifeboat.errors import CommandFailed, Refused, RestoreFailed, VerificationFailed
+from lifeboat.errors import CommandFailed, Refused, RestoreFailed
 from lifeboat.inventory import DurationStr, parse_duration
 from lifeboat.records import Check, Manifest, Verification, utcnow
 from lifeboat.runners import chown_for

@@ -31,6 +31,7 @@ the sampled digests with the manifest, read the heartbeat key for the RPO, shut 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import heapq
@@ -293,7 +294,7 @@ def parse_aof_manifest(text: str) -> list[dict[str, str]]:
             continue
         if len(parts) % 2:
             raise ValueError(f"unreadable AOF manifest line: {line!r}")
-        out.append(dict(zip(parts[0::2], parts[1::2])))
+        out.append(dict(zip(parts[0::2], parts[1::2], strict=False)))
     return out
 
 
@@ -399,10 +400,8 @@ class ScratchRedis:
     def log_tail(self, n: int = 12) -> str:
         out = []
         for p in (self.logfile, self.root / "stdout.log"):
-            try:
+            with contextlib.suppress(OSError):
                 out += p.read_text(errors="replace").splitlines()[-n:]
-            except OSError:
-                pass
         return "\n".join(out[-n:])
 
     def client(self, db: int = 0):
@@ -449,10 +448,8 @@ class ScratchRedis:
             self.stop()
         finally:
             for c in self._clients.values():
-                try:
+                with contextlib.suppress(Exception):
                     c.close()
-                except Exception:  # noqa: BLE001 - best effort
-                    pass
             self._clients.clear()
             if os.environ.get("LIFEBOAT_KEEP_SCRATCH") != "1" and self.area in self.root.resolve().parents:
                 shutil.rmtree(self.root, ignore_errors=True)
@@ -520,7 +517,7 @@ class ScratchRedis:
                 else:
                     p.dump(key)
             values = p.execute()
-            for (h, key, t, x), v in zip(reads, values):
+            for (h, key, t, x), v in zip(reads, values, strict=False):
                 if v is None:
                     continue
                 if t == "stream":
@@ -571,9 +568,9 @@ class RedisDatastore(Datastore):
         from redis.retry import Retry
 
         ep = self.endpoint(region).require("host")
-        kw: dict[str, Any] = dict(host=ep.host, port=ep.port or 6379, db=db, username=ep.login or None,
-                                  password=ep.password or None, socket_timeout=60, socket_connect_timeout=10,
-                                  retry=Retry(ExponentialBackoff(cap=2, base=0.2), 2))
+        kw: dict[str, Any] = {"host": ep.host, "port": ep.port or 6379, "db": db, "username": ep.login or None,
+                                  "password": ep.password or None, "socket_timeout": 60, "socket_connect_timeout": 10,
+                                  "retry": Retry(ExponentialBackoff(cap=2, base=0.2), 2)}
         if self._ssl(ep):
             kw.update(ssl=True, ssl_ca_certs=ep.extra.get("ssl_ca_certs"), ssl_certfile=ep.extra.get("ssl_certfile"),
                       ssl_keyfile=ep.extra.get("ssl_keyfile"))

@@ -125,7 +125,7 @@ class PostgresFailover(FailoverDatastore):
                 if rec:
                     w = c.execute("SELECT status, sender_host, sender_port, received_tli, slot_name "
                                   "FROM pg_stat_wal_receiver").fetchone()
-                    facts["replication"] = (dict(zip(("status", "sender_host", "sender_port", "timeline", "slot"), w))
+                    facts["replication"] = (dict(zip(("status", "sender_host", "sender_port", "timeline", "slot"), w, strict=False))
                                             if w else None)
                     facts["timeline"] = c.execute("SELECT timeline_id FROM pg_control_checkpoint()").fetchone()[0]
                     facts["replay_lsn"] = c.execute("SELECT pg_last_wal_replay_lsn()::text").fetchone()[0]

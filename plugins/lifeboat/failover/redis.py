@@ -61,8 +61,8 @@ class RedisFailover(FailoverDatastore):
         import redis
 
         ep = self.endpoint(region).require("host")
-        kw: dict[str, Any] = dict(host=ep.host, port=ep.port or 6379, db=db, username=ep.login or None,
-                                  password=ep.password or None, socket_timeout=10, socket_connect_timeout=5)
+        kw: dict[str, Any] = {"host": ep.host, "port": ep.port or 6379, "db": db, "username": ep.login or None,
+                                  "password": ep.password or None, "socket_timeout": 10, "socket_connect_timeout": 5}
         if ep.conn_type == "rediss" or str(ep.extra.get("ssl", "")).lower() in ("1", "true", "yes"):
             kw.update(ssl=True, ssl_ca_certs=ep.extra.get("ssl_ca_certs"))
         c = redis.Redis(**kw)
@@ -241,7 +241,7 @@ class RedisFailover(FailoverDatastore):
         p = self.role(primary_region)
         rep = s.get("replication") or {}
         lag = (int(p.get("offset") or 0) - int(rep.get("offset") or 0)) if rep and p.get("reachable") else None
-        host, port = self._replication_address(primary_region)
+        _host, port = self._replication_address(primary_region)
         follows = str(rep.get("master_port")) == str(port)
         ok = bool(s.get("role") == "standby" and follows and rep.get("link") == "up"
                   and not rep.get("sync_in_progress") and lag is not None and lag <= self.options.max_lag_bytes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -111,8 +112,6 @@ class LocalStorage(Storage):
         p = self._path(prefix.rstrip("/"))
         if p.is_dir() and p != self.root:
             for dirpath, _d, _f in sorted(os.walk(p), key=lambda t: -len(t[0])):
-                try:
+                with contextlib.suppress(OSError):
                     os.rmdir(dirpath)
-                except OSError:
-                    pass
         return n

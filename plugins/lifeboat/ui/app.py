@@ -19,10 +19,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from airflow.api_fastapi.core_api.security import requires_authenticated
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from airflow.api_fastapi.core_api.security import requires_authenticated
 from lifeboat.ui.data import BadRequest, Snapshot, cached_snapshot, drill_detail, drill_summary
 
 log = logging.getLogger("lifeboat.ui")

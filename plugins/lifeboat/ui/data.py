@@ -13,6 +13,7 @@ collected here as `problems` so the page can name them.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -60,8 +61,8 @@ def schedule_interval(cron: str, now: datetime) -> float | None:
 
         it = croniter(cron, now)
         times = [it.get_next(datetime) for _ in range(8)]
-        return max((b - a).total_seconds() for a, b in zip(times, times[1:], strict=False))
-    except Exception:  # noqa: BLE001 - a bad cron is the inventory's problem, reported there
+        return max((b - a).total_seconds() for a, b in itertools.pairwise(times))
+    except Exception:
         return None
 
 
@@ -132,7 +133,7 @@ def _probe(storage) -> tuple[str, str] | None:
         return None
     try:
         next(iter(storage.list("drills/")), None)
-    except Exception as exc:  # noqa: BLE001 - any storage failure is reported, not raised
+    except Exception as exc:
         text = str(exc)
         kind = "missing" if "NoSuchBucket" in text or "does not exist" in text else "unreadable"
         return kind, text if isinstance(exc, RepositoryError) else f"{storage.url}: {type(exc).__name__}: {text}"
@@ -158,7 +159,7 @@ def _open_readable(inv, region: str, snap: Snapshot):
         try:
             repo = Repository.from_inventory(inv, candidate)
             bad = _probe(repo.primary)
-        except Exception as exc:  # noqa: BLE001 - e.g. a missing Airflow connection for s3://
+        except Exception as exc:
             bad = ("unreadable", f"repository.{candidate}: {type(exc).__name__}: {exc}")
             repo = None
         url = inv.repository[candidate].url
@@ -206,7 +207,7 @@ def load_snapshot(region: str | None = None, inventory=None) -> Snapshot:
         snap.drills = repo.drills()
         snap.datastores = [_datastore_view(inv, spec, repo, snap.drills, snap.generated_at)
                            for spec in inv.datastores.values()]
-    except Exception as exc:  # noqa: BLE001 - the page shows the reason, the log keeps the traceback
+    except Exception as exc:
         log.exception("reading the catalog at %s failed", repo.primary.url)
         snap.status = "unreadable"
         snap.message = f"Reading the catalog at {repo.primary.url} failed: {type(exc).__name__}: {exc}"

@@ -18,7 +18,7 @@ def _root() -> str:
         from airflow.configuration import conf
 
         base = conf.get("api", "base_url", fallback="") or ""
-    except Exception:  # noqa: BLE001 - outside Airflow: links are relative to the host root
+    except Exception:
         base = ""
     return urlparse(base).path.rstrip("/")
 
