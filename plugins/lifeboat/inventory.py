@@ -15,52 +15,21 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lifeboat import registry
+from lifeboat.durations import DurationStr, format_duration, parse_duration
 from lifeboat.errors import InventoryError
+
+__all__ = ["DurationStr", "Inventory", "format_duration", "load_inventory", "parse_duration", "parse_inventory"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INVENTORY = PROJECT_ROOT / "include" / "inventory.yaml"
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def parse_duration(value: Any) -> timedelta:
-    """'90s', '15m', '4h', '7d', '2w' or a number of seconds -> timedelta."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
-    raise ValueError(f"not a duration: {value!r} (use e.g. '30s', '15m', '4h', '7d')")
-
-
-def _valid_duration(value: str) -> str:
-    parse_duration(value)
-    return value
-
-
-# An option kept as written ("10s", "4h") but validated as a duration when the inventory is loaded.
-DurationStr = Annotated[str, AfterValidator(_valid_duration)]
-
-
-def format_duration(td: timedelta | float | None) -> str:
-    if td is None:
-        return "-"
-    seconds = td.total_seconds() if isinstance(td, timedelta) else float(td)
-    if seconds < 120:
-        return f"{seconds:.1f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f}m"
-    return f"{seconds / 3600:.2f}h"
 
 
 def _check_cron(expr: str) -> str:
@@ -146,13 +115,18 @@ class Retention(_Model):
 
 class DatastoreSpec(_Model):
     name: str = ""
-    engine: Literal["postgres", "mongodb", "redis", "elasticsearch"]
+    engine: str = Field(description="an engine of lifeboat.registry")
     connections: dict[str, str]
     objectives: ObjectivesOverride = ObjectivesOverride()
     backups: dict[str, BackupSchedule]
     retention: Retention = Retention()
     options: dict[str, Any] = {}
     enabled: bool = True
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, v: str) -> str:
+        return registry.check_engine(v)
 
     @field_validator("name")
     @classmethod
@@ -357,10 +331,8 @@ def parse_inventory(text: str, source: str = "inventory.yaml") -> Inventory:
     except ValidationError as exc:
         raise InventoryError(_format_validation_error(source, exc)) from None
     # Engine-specific options are validated by the engine's own model so errors name the field.
-    from lifeboat.datastores import options_model
-
     for name, ds in inv.datastores.items():
-        model = options_model(ds.engine)
+        model = registry.options_model(ds.engine)
         try:
             model.model_validate(ds.options)
         except ValidationError as exc:

@@ -15,26 +15,12 @@ this package at parse time.
 
 from __future__ import annotations
 
-import importlib
-
+from lifeboat import registry
 from lifeboat.errors import InventoryError
-
-ENGINES = {
-    "postgres": "lifeboat.failover.postgres:PostgresFailover",
-    "redis": "lifeboat.failover.redis:RedisFailover",
-    "mongodb": "lifeboat.failover.mongodb:MongoFailover",
-    "elasticsearch": "lifeboat.failover.elasticsearch:ElasticsearchFailover",
-}
 
 
 def failover_class(engine: str):
-    try:
-        module, cls = ENGINES[engine].split(":")
-    except KeyError:
-        raise InventoryError(
-            f"engine {engine!r} has no failover implementation (known: {', '.join(sorted(ENGINES))})"
-        ) from None
-    return getattr(importlib.import_module(module), cls)
+    return registry.failover_class(engine)
 
 
 def check_inventory(inv) -> None:

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from lifeboat import registry
 from lifeboat.connections import Endpoint, resolve
 from lifeboat.errors import InventoryError, Refused, RestoreFailed
 from lifeboat.inventory import DatastoreSpec, Inventory
@@ -77,9 +78,7 @@ class FailoverDatastore(abc.ABC):
             where = ".".join(str(p) for p in first["loc"])
             msg = "unknown field (typo?)" if first["type"] == "extra_forbidden" else first["msg"]
             raise InventoryError(f"{self.inventory.source}: failover.datastores.{self.name}.{where}: {msg}") from None
-        from lifeboat.datastores import options_model
-
-        self.engine_options = options_model(ctx.spec.engine).model_validate(ctx.spec.options)
+        self.engine_options = registry.options_model(ctx.spec.engine).model_validate(ctx.spec.options)
 
     # -- helpers ---------------------------------------------------------------------------------
     def conn_id(self, region: str) -> str:

@@ -99,16 +99,18 @@ class RestoreTestOperator(_LifeboatOperator):
         from lifeboat import jobs
 
         try:
-            result = jobs.restore_test(self.datastore, self.backup_id or None, self.target or "latest",
-                                       run=_run(context), drill_type=self.drill_type)
-        except Exception as exc:
-            d = getattr(exc, "lifeboat_drill", None)
-            self.drill_id = d["drill_id"] if d else None
-            self.drill_summary = "FAIL: " + ("; ".join(d["reasons"]) if d else f"{type(exc).__name__}: {exc}")[:400]
+            outcome = jobs.restore_drill(self.datastore, self.backup_id or None, self.target or "latest",
+                                         run=_run(context), drill_type=self.drill_type)
+        except Exception as exc:  # no drill at all (e.g. the inventory or the engine cannot be loaded)
+            self.drill_summary = f"FAIL: {type(exc).__name__}: {exc}"[:406]
             raise
-        self.drill_id = result["drill_id"]
-        self.drill_summary = f"{result['verdict'].upper()}: RTO {result['rto']}, RPO {result['rpo']}"
-        return result
+        d = outcome.summary
+        self.drill_id = d["drill_id"]
+        if d["verdict"] == "pass" and outcome.error is None:
+            self.drill_summary = f"PASS: RTO {d['rto']}, RPO {d['rpo']}"
+        else:
+            self.drill_summary = ("FAIL: " + "; ".join(d["reasons"]))[:406]
+        return outcome.raise_for_verdict()
 
 
 class HeartbeatOperator(_LifeboatOperator):

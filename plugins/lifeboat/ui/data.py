@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from lifeboat.drills import drill_summary, grade, iso
 from lifeboat.errors import LifeboatError, RepositoryError
 from lifeboat.records import Drill, Manifest, Verification, utcnow
 
 log = logging.getLogger("lifeboat.ui")
 
-# A measurement above this share of its objective is shown amber: still a pass, but close.
-NEAR_OBJECTIVE = 0.8
 # A backup kind whose newest backup is older than this many schedule intervals is "stale".
 STALE_INTERVALS = 2.0
 CACHE_SECONDS = float(os.environ.get("LIFEBOAT_UI_CACHE_SECONDS", "10"))
@@ -39,21 +38,6 @@ class BadRequest(LifeboatError):
 
 
 # -- small helpers ---------------------------------------------------------------------------------
-def iso(dt: datetime | None) -> str | None:
-    return dt.isoformat().replace("+00:00", "Z") if dt else None
-
-
-def grade(measured: float | None, objective: float | None) -> str:
-    """ok / near / miss against the objective; none when not measured."""
-    if measured is None or objective is None:
-        return "none"
-    if measured > objective:
-        return "miss"
-    if measured > NEAR_OBJECTIVE * objective:
-        return "near"
-    return "ok"
-
-
 def schedule_interval(cron: str, now: datetime) -> float | None:
     """Seconds between two fire times of `cron` (the largest gap over the next few), None if unknown."""
     try:
@@ -324,20 +308,6 @@ def _datastore_view(inv, spec, repo, drills: list[Drill], now: datetime) -> dict
         "drills": len(mine),
         "state": state,
         "notes": notes,
-    }
-
-
-def drill_summary(d: Drill, now: datetime | None = None) -> dict[str, Any]:
-    end = d.finished_at or (now or utcnow())
-    return {
-        "id": d.id, "type": d.type, "datastore": d.datastore, "scope": d.scope, "backup_id": d.backup_id,
-        "target": d.target, "started_at": iso(d.started_at), "finished_at": iso(d.finished_at),
-        "duration_seconds": (end - d.started_at).total_seconds(),
-        "rto_seconds": d.rto_seconds, "rpo_seconds": d.rpo_seconds,
-        "objective_rto_seconds": d.objective_rto_seconds, "objective_rpo_seconds": d.objective_rpo_seconds,
-        "rto_grade": grade(d.rto_seconds, d.objective_rto_seconds),
-        "rpo_grade": grade(d.rpo_seconds, d.objective_rpo_seconds),
-        "verdict": d.verdict, "reasons": d.reasons, "run": d.run, "steps": len(d.steps),
     }
 
 

@@ -1,0 +1,53 @@
+"""Durations as the inventory writes them ('90s', '15m', '4h', '7d', '2w'), parsed and formatted once.
+
+Cheap to import (stdlib + pydantic): engine option models use `DurationStr` at DAG-parse time.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'90s', '15m', '4h', '7d', '2w' or a number of seconds -> timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    raise ValueError(f"not a duration: {value!r} (use e.g. '30s', '15m', '4h', '7d')")
+
+
+def seconds(value: Any) -> float:
+    """A duration option as seconds (for timeouts)."""
+    return parse_duration(value).total_seconds()
+
+
+def _valid_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+# An option kept as written ("10s", "4h") but validated as a duration when the inventory is loaded.
+DurationStr = Annotated[str, AfterValidator(_valid_duration)]
+
+
+def format_duration(td: timedelta | float | None) -> str:
+    if td is None:
+        return "-"
+    secs = td.total_seconds() if isinstance(td, timedelta) else float(td)
+    if secs < 120:
+        return f"{secs:.1f}s"
+    if secs < 7200:
+        return f"{secs / 60:.1f}m"
+    return f"{secs / 3600:.2f}h"

@@ -1,0 +1,87 @@
+"""The engine registry: engine name -> where its backup engine, its options and its failover engine live.
+
+The one list of engines. The inventory validates `datastores.<name>.engine` against it and each
+engine's options through it; `lifeboat.datastores.open_engine` and `lifeboat.failover.open_failover`
+build engines from it. Entries are import strings, resolved only when asked for, so this module (and
+the inventory, which the DAG files import at parse time) imports no engine and no driver.
+
+A new engine adds one line here and one package under `lifeboat/datastores/<engine>/`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from lifeboat.errors import InventoryError
+
+
+@dataclass(frozen=True)
+class EngineEntry:
+    backup: str  # "module:Class" of the Datastore subclass
+    options: str  # "module:Class" of its EngineOptions model (cheap to import: pydantic only)
+    failover: str  # "module:Class" of its FailoverDatastore subclass
+
+
+ENGINES: dict[str, EngineEntry] = {
+    "postgres": EngineEntry(
+        backup="lifeboat.datastores.postgres.engine:PostgresDatastore",
+        options="lifeboat.datastores.postgres.options:PostgresOptions",
+        failover="lifeboat.failover.postgres:PostgresFailover",
+    ),
+    "redis": EngineEntry(
+        backup="lifeboat.datastores.redis:RedisDatastore",
+        options="lifeboat.datastores.redis:RedisOptions",
+        failover="lifeboat.failover.redis:RedisFailover",
+    ),
+    "elasticsearch": EngineEntry(
+        backup="lifeboat.datastores.elasticsearch:ElasticsearchDatastore",
+        options="lifeboat.datastores.elasticsearch:ElasticsearchOptions",
+        failover="lifeboat.failover.elasticsearch:ElasticsearchFailover",
+    ),
+    "mongodb": EngineEntry(
+        backup="lifeboat.datastores.mongodb:MongoDatastore",
+        options="lifeboat.datastores.mongodb:MongoOptions",
+        failover="lifeboat.failover.mongodb:MongoFailover",
+    ),
+}
+
+
+def known() -> list[str]:
+    return sorted(ENGINES)
+
+
+def check_engine(engine: str) -> str:
+    """`engine` if registered; ValueError naming the known engines otherwise (pydantic turns it into a
+    field error, so the inventory message names `datastores.<name>.engine`)."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r} (known engines: {', '.join(known())})")
+    return engine
+
+
+def _entry(engine: str) -> EngineEntry:
+    try:
+        return ENGINES[engine]
+    except KeyError:
+        raise InventoryError(f"engine {engine!r} is not registered (known engines: {', '.join(known())})") from None
+
+
+def _load(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def backup_class(engine: str) -> Any:
+    """The Datastore subclass of `engine` (lifeboat.datastores.base.Datastore)."""
+    return _load(_entry(engine).backup)
+
+
+def options_model(engine: str) -> Any:
+    """The pydantic model of `datastores.<name>.options` for `engine`."""
+    return _load(_entry(engine).options)
+
+
+def failover_class(engine: str) -> Any:
+    """The FailoverDatastore subclass of `engine` (lifeboat.failover.base.FailoverDatastore)."""
+    return _load(_entry(engine).failover)
