@@ -1,0 +1,103 @@
+"""Per-engine adapters of the contract suite: how to put known data into the live server, count it
+there and in a restored scratch target, change it after the backup, and damage one stored byte.
+
+A new engine adds one module here (a subclass of `Adapter`) and one line in `ADAPTERS`; the suite
+(tests/contract/test_contract.py) is the same for every engine.
+"""
+
+from __future__ import annotations
+
+import abc
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from lifeboat.records import Manifest
+
+ADAPTERS = ("postgres",)  # TODO: redis, mongodb, elasticsearch as they are ported
+N = 40  # records inserted before the backup
+
+
+class Adapter(abc.ABC):
+    fixtures: ClassVar[tuple[str, ...]] = ()  # pytest fixtures it uses (set up before it, torn down after)
+    kind: ClassVar[str]  # the backup kind the suite takes
+    interrupt_kind: ClassVar[str | None] = None  # the kind killed before its manifest (default: kind)
+    first_restore_step: ClassVar[str]  # the first step inside the RTO clock (after the pre-checks)
+    last_verify_step: ClassVar[str]  # the step after which the RTO clock stops (ready and verified)
+
+    def __init__(self, request: pytest.FixtureRequest, unique: str):
+        self.request = request
+        self.unique = unique
+
+    @property
+    @abc.abstractmethod
+    def engine(self) -> Any:
+        """The engine under test (an inventory datastore, or one with its own catalog folder)."""
+
+    @abc.abstractmethod
+    def insert(self, n: int) -> None:
+        """Exactly `n` known records on the live server, in a namespace of this test only."""
+
+    @abc.abstractmethod
+    def count_live(self) -> int: ...
+
+    @abc.abstractmethod
+    def mutate(self) -> None:
+        """Change the live records after the backup (delete some, add some)."""
+
+    @abc.abstractmethod
+    def count_restored(self, scratch: Any) -> int:
+        """The records of `insert` found in the restored scratch target."""
+
+    def target(self, m: Manifest) -> str:
+        """The restore target that means 'the state of this backup'."""
+        return "latest"
+
+    def corrupt(self, m: Manifest) -> tuple[str, Callable[[], None]]:
+        """Flip one byte in the middle of the largest artifact; (what the failure must name, undo)."""
+        victim = max(m.artifacts, key=lambda a: a.size)
+        path = self.engine.ctx.repo.primary.local_path(self.engine.ctx.repo.layout.artifact(m.datastore, m.id,
+                                                                                             victim.path))
+        return f"{m.datastore}/backups/{m.id}/{victim.path}", flip_byte(path)
+
+    def forget(self, backup_id: str) -> None:
+        """Remove an interrupted backup (no manifest) from the repository and the native tool."""
+        self.engine.ctx.repo.delete_backup(self.engine.name, backup_id)
+
+    def cleanup(self) -> None:
+        """Remove this test's namespace from the live server."""
+
+
+def flip_byte(path: Path) -> Callable[[], None]:
+    original = path.read_bytes()
+    raw = bytearray(original)
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    return lambda: path.write_bytes(original)
+
+
+def kill_before_manifest(eng: Any, kind: str, backup_id: str, marker: Path, timeout: float = 300) -> None:
+    """Run `eng.backup(kind, backup_id)` in a forked process and SIGKILL it once every artifact is
+    written and only the manifest is missing (the repository's LIFEBOAT_TEST_PAUSE_BEFORE_COMMIT hook)."""
+
+    def child() -> None:
+        os.environ["LIFEBOAT_TEST_PAUSE_BEFORE_COMMIT"] = str(marker)
+        eng.backup(kind, backup_id)
+
+    proc = multiprocessing.get_context("fork").Process(target=child, daemon=True)
+    proc.start()
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        assert proc.is_alive(), f"the backup exited (code {proc.exitcode}) before reaching the pause point"
+        assert time.monotonic() < deadline, "the backup did not reach the pause point"
+        time.sleep(0.1)
+    assert marker.read_text() == backup_id
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(timeout=30)
+    assert proc.exitcode == -signal.SIGKILL
