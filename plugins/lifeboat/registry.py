@@ -31,8 +31,8 @@ ENGINES: dict[str, EngineEntry] = {
         failover="lifeboat.failover.postgres:PostgresFailover",
     ),
     "redis": EngineEntry(
-        backup="lifeboat.datastores.redis:RedisDatastore",
-        options="lifeboat.datastores.redis:RedisOptions",
+        backup="lifeboat.datastores.redis.engine:RedisDatastore",
+        options="lifeboat.datastores.redis.options:RedisOptions",
         failover="lifeboat.failover.redis:RedisFailover",
     ),
     "elasticsearch": EngineEntry(

@@ -20,7 +20,7 @@ import pytest
 
 from lifeboat.records import Manifest
 
-ADAPTERS = ("postgres",)  # TODO: redis, mongodb, elasticsearch as they are ported
+ADAPTERS = ("postgres", "redis")  # TODO: mongodb, elasticsearch as they are ported
 N = 40  # records inserted before the backup
 
 
@@ -30,6 +30,7 @@ class Adapter(abc.ABC):
     interrupt_kind: ClassVar[str | None] = None  # the kind killed before its manifest (default: kind)
     first_restore_step: ClassVar[str]  # the first step inside the RTO clock (after the pre-checks)
     last_verify_step: ClassVar[str]  # the step after which the RTO clock stops (ready and verified)
+    victim: ClassVar[str | None] = None  # the artifact `corrupt` damages (default: the largest)
 
     def __init__(self, request: pytest.FixtureRequest, unique: str):
         self.request = request
@@ -60,11 +61,11 @@ class Adapter(abc.ABC):
         return "latest"
 
     def corrupt(self, m: Manifest) -> tuple[str, Callable[[], None]]:
-        """Flip one byte in the middle of the largest artifact; (what the failure must name, undo)."""
-        victim = max(m.artifacts, key=lambda a: a.size)
-        path = self.engine.ctx.repo.primary.local_path(self.engine.ctx.repo.layout.artifact(m.datastore, m.id,
-                                                                                             victim.path))
-        return f"{m.datastore}/backups/{m.id}/{victim.path}", flip_byte(path)
+        """Flip one byte in the middle of one artifact; (what the failure must name, undo)."""
+        rel = self.victim or max(m.artifacts, key=lambda a: a.size).path
+        repo = self.engine.ctx.repo
+        return f"{m.datastore}/backups/{m.id}/{rel}", flip_byte(repo.primary.local_path(
+            repo.layout.artifact(m.datastore, m.id, rel)))
 
     def forget(self, backup_id: str) -> None:
         """Remove an interrupted backup (no manifest) from the repository and the native tool."""
