@@ -113,7 +113,7 @@ def main() -> int:
         print(f"index {INDEX}: {facts['docs']} docs, {size / 1e6:.0f} MB on disk "
               f"({'reused' if facts['reused'] else f'filled in {time.monotonic() - t:.0f}s'})")
 
-        from lifeboat.datastores import elasticsearch as engine_mod
+        from lifeboat.datastores.elasticsearch.cluster import Cluster
         from lifeboat.operators import BackupOperator
 
         phases: dict[str, list[float]] = {"snapshot (create + polling)": [], "counts + samples + seq_no": [],
@@ -121,11 +121,10 @@ def main() -> int:
 
         timed = phase_timer(phases)
 
-        cls = engine_mod.ElasticsearchDatastore
-        cls._wait_snapshot = timed("snapshot (create + polling)", cls._wait_snapshot)
-        cls.ensure_repository = timed("repository registration", cls.ensure_repository)
-        for f in ("_counts", "_sample", "_max_seq_nos"):
-            setattr(cls, f, timed("counts + samples + seq_no", getattr(cls, f)))
+        Cluster.wait_snapshot = timed("snapshot (create + polling)", Cluster.wait_snapshot)
+        Cluster.ensure_repository = timed("repository registration", Cluster.ensure_repository)
+        for f in ("counts", "sample", "max_seq_nos"):
+            setattr(Cluster, f, timed("counts + samples + seq_no", getattr(Cluster, f)))
 
         raw, lifeboat = [], []
         base = datetime(2030, 1, 1, tzinfo=UTC)

@@ -129,7 +129,7 @@ def main() -> int:
         print(f"filled {facts['keys']} keys, used_memory {facts['used_memory'] / 1048576:.0f} MiB "
               f"in {time.monotonic() - t:.1f}s")
 
-        from lifeboat.datastores import redis as engine_mod
+        from lifeboat.datastores.redis import engine as engine_mod
         from lifeboat.operators import BackupOperator
 
         phases: dict[str, list[float]] = {"inspect (scratch load + sample)": [], "upload + sha256": []}

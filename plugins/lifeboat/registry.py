@@ -36,8 +36,8 @@ ENGINES: dict[str, EngineEntry] = {
         failover="lifeboat.failover.redis:RedisFailover",
     ),
     "elasticsearch": EngineEntry(
-        backup="lifeboat.datastores.elasticsearch:ElasticsearchDatastore",
-        options="lifeboat.datastores.elasticsearch:ElasticsearchOptions",
+        backup="lifeboat.datastores.elasticsearch.engine:ElasticsearchDatastore",
+        options="lifeboat.datastores.elasticsearch.options:ElasticsearchOptions",
         failover="lifeboat.failover.elasticsearch:ElasticsearchFailover",
     ),
     "mongodb": EngineEntry(

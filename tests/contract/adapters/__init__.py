@@ -20,7 +20,7 @@ import pytest
 
 from lifeboat.records import Manifest
 
-ADAPTERS = ("postgres", "redis")  # TODO: mongodb, elasticsearch as they are ported
+ADAPTERS = ("postgres", "redis", "elasticsearch")  # TODO: mongodb as it is ported
 N = 40  # records inserted before the backup
 
 
@@ -28,7 +28,7 @@ class Adapter(abc.ABC):
     fixtures: ClassVar[tuple[str, ...]] = ()  # pytest fixtures it uses (set up before it, torn down after)
     kind: ClassVar[str]  # the backup kind the suite takes
     interrupt_kind: ClassVar[str | None] = None  # the kind killed before its manifest (default: kind)
-    first_restore_step: ClassVar[str]  # the first step inside the RTO clock (after the pre-checks)
+    first_restore_step: ClassVar[str]  # the first step inside the RTO clock (its name starts so)
     last_verify_step: ClassVar[str]  # the step after which the RTO clock stops (ready and verified)
     victim: ClassVar[str | None] = None  # the artifact `corrupt` damages (default: the largest)
 
