@@ -105,6 +105,7 @@ def main() -> int:
 
     from lifeboat.datastores.base import EngineContext
     from lifeboat.datastores.mongodb import MongoDatastore
+    from lifeboat.datastores.mongodb.scratch import compare_with_dump, load_dump
     from lifeboat.drills import DrillRecorder
     from lifeboat.inventory import Objectives, parse_inventory
     from lifeboat.repository import Repository
@@ -156,9 +157,9 @@ def main() -> int:
                 scratch = eng.scratch_for(c, f"bench-{run}")
                 try:
                     t = time.perf_counter()
-                    eng.load_dump(c, m, scratch)
+                    load_dump(eng.ctx.repo, eng.options, m, scratch)
                     results["restore_lifeboat"].append(time.perf_counter() - t)
-                    eng.compare_with_dump(m, scratch)  # (not timed) the restore is exact
+                    compare_with_dump(eng.options, m, scratch)  # (not timed) the restore is exact
                 finally:
                     scratch.drop_all()
             del rec

@@ -41,8 +41,8 @@ ENGINES: dict[str, EngineEntry] = {
         failover="lifeboat.failover.elasticsearch:ElasticsearchFailover",
     ),
     "mongodb": EngineEntry(
-        backup="lifeboat.datastores.mongodb:MongoDatastore",
-        options="lifeboat.datastores.mongodb:MongoOptions",
+        backup="lifeboat.datastores.mongodb.engine:MongoDatastore",
+        options="lifeboat.datastores.mongodb.options:MongoOptions",
         failover="lifeboat.failover.mongodb:MongoFailover",
     ),
 }

@@ -55,7 +55,7 @@ def test_contract_backup_restores_exactly_what_was_inserted_with_a_measured_dril
     # The RTO clock: the same two points for every engine, recorded in the drill.
     names = [s.name for s in d.steps]
     assert (d.rto_started_at_step or "").startswith(adapter.first_restore_step), names
-    assert d.rto_stopped_after_step == adapter.last_verify_step, names
+    assert (d.rto_stopped_after_step or "").startswith(adapter.last_verify_step), names
     assert names.index(d.rto_started_at_step) <= names.index(d.rto_stopped_after_step) < names.index("newest heartbeat")
     assert 0 < d.rto_seconds < d.objective_rto_seconds
     assert d.ready_at > d.restore_started_at >= d.started_at

@@ -20,7 +20,7 @@ import pytest
 
 from lifeboat.records import Manifest
 
-ADAPTERS = ("postgres", "redis", "elasticsearch")  # TODO: mongodb as it is ported
+ADAPTERS = ("postgres", "redis", "mongodb", "elasticsearch")
 N = 40  # records inserted before the backup
 
 
@@ -29,8 +29,8 @@ class Adapter(abc.ABC):
     kind: ClassVar[str]  # the backup kind the suite takes
     interrupt_kind: ClassVar[str | None] = None  # the kind killed before its manifest (default: kind)
     first_restore_step: ClassVar[str]  # the first step inside the RTO clock (its name starts so)
-    last_verify_step: ClassVar[str]  # the step after which the RTO clock stops (ready and verified)
-    victim: ClassVar[str | None] = None  # the artifact `corrupt` damages (default: the largest)
+    last_verify_step: ClassVar[str]  # the step after which the RTO clock stops (its name starts so)
+    victim: str | None = None  # the artifact `corrupt` damages (default: the largest)
 
     def __init__(self, request: pytest.FixtureRequest, unique: str):
         self.request = request

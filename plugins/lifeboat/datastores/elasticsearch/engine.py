@@ -10,7 +10,6 @@ import re
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from lifeboat.catalog import Catalog
 from lifeboat.clients.elasticsearch import ElasticsearchApiError
