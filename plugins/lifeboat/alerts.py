@@ -13,7 +13,7 @@ from typing import Literal
 
 from lifeboat.inventory import AlertChannel, Inventory, load_inventory
 
-log = logging.getLogger("lifeboat.alerts")
+log = logging.getLogger(__name__)
 Severity = Literal["critical", "high", "medium", "low"]
 
 

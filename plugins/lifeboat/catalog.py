@@ -39,7 +39,7 @@ class Catalog:
         m = self.repo.manifest(datastore, backup_id)
         if m is None:
             raise BackupNotFound(
-                f"{datastore}: no complete backup {backup_id!r} in {self.repo.primary.url} "
+                f"{datastore}: no complete backup {backup_id!r} in {self.repo.url} "
                 f"(interrupted backups have no manifest: {', '.join(self.repo.incomplete(datastore)) or 'none'})"
             )
         return m

@@ -9,7 +9,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -40,6 +40,9 @@ def _valid_duration(value: str) -> str:
 
 # An option kept as written ("10s", "4h") but validated as a duration when the inventory is loaded.
 DurationStr = Annotated[str, AfterValidator(_valid_duration)]
+# A field read as a timedelta from "4h", "7d" or seconds.
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+OptionalDuration = Annotated[timedelta | None, BeforeValidator(lambda v: None if v is None else parse_duration(v))]
 
 
 def format_duration(td: timedelta | float | None) -> str:

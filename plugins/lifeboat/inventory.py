@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lifeboat import registry
-from lifeboat.durations import DurationStr, format_duration, parse_duration
+from lifeboat.durations import Duration, DurationStr, OptionalDuration, format_duration, parse_duration
 from lifeboat.errors import InventoryError
 
 __all__ = ["DurationStr", "Inventory", "format_duration", "load_inventory", "parse_duration", "parse_inventory"]
@@ -40,28 +40,28 @@ def _check_cron(expr: str) -> str:
     return expr
 
 
+def _pick(mapping: dict[str, Any], key: str, where: str, what: str) -> Any:
+    """mapping[key], else an InventoryError naming the field and what it does have."""
+    try:
+        return mapping[key]
+    except KeyError:
+        raise InventoryError(f"{where}: {what} (has: {', '.join(sorted(mapping)) or 'none'})") from None
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Objectives(_Model):
-    rto: timedelta = timedelta(hours=4)
-    rpo: timedelta = timedelta(hours=1)
+    rto: Duration = timedelta(hours=4)
+    rpo: Duration = timedelta(hours=1)
 
-    @field_validator("rto", "rpo", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> timedelta:
-        return parse_duration(v)
 
 
 class ObjectivesOverride(_Model):
-    rto: timedelta | None = None
-    rpo: timedelta | None = None
+    rto: OptionalDuration = None
+    rpo: OptionalDuration = None
 
-    @field_validator("rto", "rpo", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> timedelta | None:
-        return None if v is None else parse_duration(v)
 
 
 class Regions(_Model):
@@ -101,16 +101,12 @@ class Retention(_Model):
     and the newest verified backup is always kept. `enforce: false` (default) only reports the plan."""
 
     keep_last: int = Field(default=7, ge=1)
-    keep_within: timedelta = timedelta(days=7)
+    keep_within: Duration = timedelta(days=7)
     keep_daily: int = Field(default=7, ge=0)
     keep_weekly: int = Field(default=4, ge=0)
     keep_monthly: int = Field(default=3, ge=0)
     enforce: bool = False
 
-    @field_validator("keep_within", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> timedelta:
-        return parse_duration(v)
 
 
 class DatastoreSpec(_Model):
@@ -136,13 +132,8 @@ class DatastoreSpec(_Model):
         return v
 
     def connection_for(self, region: str) -> str:
-        try:
-            return self.connections[region]
-        except KeyError:
-            raise InventoryError(
-                f"datastores.{self.name}.connections: no connection for region {region!r} "
-                f"(has: {', '.join(sorted(self.connections)) or 'none'})"
-            ) from None
+        return _pick(self.connections, region, f"datastores.{self.name}.connections",
+                     f"no connection for region {region!r}")
 
 
 class Schedules(_Model):
@@ -206,12 +197,8 @@ class FailoverService(_Model):
     standby_replicas: int = Field(default=0, ge=0, description="replicas in the standby region")
     health: dict[str, str] = {}  # region -> URL answering 200 when the process is up
     ready: dict[str, str] = {}  # region -> URL answering 200 when it can serve (writes to its datastores)
-    ready_timeout: timedelta = timedelta(minutes=5)
+    ready_timeout: Duration = timedelta(minutes=5)
 
-    @field_validator("ready_timeout", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> timedelta:
-        return parse_duration(v)
 
 
 class FailoverSpec(_Model):
@@ -222,13 +209,9 @@ class FailoverSpec(_Model):
     datastores: dict[str, dict[str, Any]] = {}  # per-datastore failover options (validated per engine)
     traffic: FailoverTraffic | None = None
     services: list[FailoverService] = []
-    approval_timeout: timedelta = timedelta(hours=1)
+    approval_timeout: Duration = timedelta(hours=1)
     approvers: list[str] = []  # Airflow user ids allowed to approve (empty: anyone allowed to edit the DAG)
 
-    @field_validator("approval_timeout", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> timedelta:
-        return parse_duration(v)
 
 
 class Inventory(_Model):
@@ -262,13 +245,7 @@ class Inventory(_Model):
 
     # -- helpers used by DAGs and engines -------------------------------------------------------
     def datastore(self, name: str) -> DatastoreSpec:
-        try:
-            return self.datastores[name]
-        except KeyError:
-            raise InventoryError(
-                f"{self.source}: datastores.{name}: not in the inventory "
-                f"(has: {', '.join(sorted(self.datastores))})"
-            ) from None
+        return _pick(self.datastores, name, f"{self.source}: datastores.{name}", "not in the inventory")
 
     def enabled_datastores(self) -> list[DatastoreSpec]:
         return [ds for ds in self.datastores.values() if ds.enabled]

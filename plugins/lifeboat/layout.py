@@ -80,17 +80,13 @@ class Layout:
     def drills() -> str:
         return f"{DRILLS}/"
 
-    @classmethod
-    def drill(cls, drill_id: str) -> str:
-        return f"{cls.drills()}{drill_id}.json"
+    @staticmethod
+    def drill(drill_id: str) -> str:
+        return f"{DRILLS}/{drill_id}.json"
 
     @staticmethod
-    def timelines() -> str:
-        return f"{FAILOVERS}/"
-
-    @classmethod
-    def timeline(cls, timeline_id: str) -> str:
-        return f"{cls.timelines()}{timeline_id}.json"
+    def timeline(timeline_id: str) -> str:
+        return f"{FAILOVERS}/{timeline_id}.json"
 
     @staticmethod
     def is_record(key: str) -> bool:

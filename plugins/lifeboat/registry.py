@@ -5,7 +5,8 @@ engine's options through it; `lifeboat.datastores.open_engine` and `lifeboat.fai
 build engines from it. Entries are import strings, resolved only when asked for, so this module (and
 the inventory, which the DAG files import at parse time) imports no engine and no driver.
 
-A new engine adds one line here and one package under `lifeboat/datastores/<engine>/`.
+A new engine adds one line here, one package under `lifeboat/datastores/<engine>/` (engine.py,
+options.py) and a failover module (`lifeboat/failover/<engine>.py`, `NotAutomated` at first).
 """
 
 from __future__ import annotations
@@ -24,27 +25,18 @@ class EngineEntry:
     failover: str  # "module:Class" of its FailoverDatastore subclass
 
 
+def _entry(engine: str, backup: str, options: str, failover: str) -> EngineEntry:
+    """By convention: lifeboat.datastores.<engine>.engine / .options, lifeboat.failover.<engine>."""
+    return EngineEntry(backup=f"lifeboat.datastores.{engine}.engine:{backup}",
+                       options=f"lifeboat.datastores.{engine}.options:{options}",
+                       failover=f"lifeboat.failover.{engine}:{failover}")
+
+
 ENGINES: dict[str, EngineEntry] = {
-    "postgres": EngineEntry(
-        backup="lifeboat.datastores.postgres.engine:PostgresDatastore",
-        options="lifeboat.datastores.postgres.options:PostgresOptions",
-        failover="lifeboat.failover.postgres:PostgresFailover",
-    ),
-    "redis": EngineEntry(
-        backup="lifeboat.datastores.redis.engine:RedisDatastore",
-        options="lifeboat.datastores.redis.options:RedisOptions",
-        failover="lifeboat.failover.redis:RedisFailover",
-    ),
-    "elasticsearch": EngineEntry(
-        backup="lifeboat.datastores.elasticsearch.engine:ElasticsearchDatastore",
-        options="lifeboat.datastores.elasticsearch.options:ElasticsearchOptions",
-        failover="lifeboat.failover.elasticsearch:ElasticsearchFailover",
-    ),
-    "mongodb": EngineEntry(
-        backup="lifeboat.datastores.mongodb.engine:MongoDatastore",
-        options="lifeboat.datastores.mongodb.options:MongoOptions",
-        failover="lifeboat.failover.mongodb:MongoFailover",
-    ),
+    "postgres": _entry("postgres", "PostgresDatastore", "PostgresOptions", "PostgresFailover"),
+    "redis": _entry("redis", "RedisDatastore", "RedisOptions", "RedisFailover"),
+    "elasticsearch": _entry("elasticsearch", "ElasticsearchDatastore", "ElasticsearchOptions", "ElasticsearchFailover"),
+    "mongodb": _entry("mongodb", "MongoDatastore", "MongoOptions", "MongoFailover"),
 }
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from lifeboat.errors import CommandFailed
 
-log = logging.getLogger("lifeboat.runner")
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -44,28 +44,15 @@ datastores:
       incr: {{schedule: "0 * * * *"}}
       logical: {{schedule: "30 2 * * *"}}
     options: {{stanza: community, databases: [community]}}
-  analytics:
-    engine: postgres
-    connections: {{{primary}: lifeboat_pg_analytics}}
-    objectives: {{rto: 1h, rpo: 1h}}
-    backups:
-      full: {{schedule: "0 1 * * *"}}
-      logical: {{schedule: "30 1 * * *"}}
-    options: {{stanza: analytics, databases: [analytics]}}
-  ledger:
-    engine: postgres
-    connections: {{{primary}: lifeboat_pg_ledger}}
-    objectives: {{rto: 30m, rpo: 5m}}
-    backups:
-      full: {{schedule: "0 2 * * 0"}}
-      incr: {{schedule: "0 * * * *"}}
-    options: {{stanza: ledger, databases: [ledger]}}
-  search_pg:
-    engine: postgres
-    connections: {{{primary}: lifeboat_pg_search}}
-    backups:
-      full: {{schedule: "0 4 * * *"}}
-    options: {{stanza: search, databases: [search]}}
+  # the other datastores in flow style: one line of intent each
+  analytics: {{engine: postgres, connections: {{{primary}: lifeboat_pg_analytics}}, objectives: {{rto: 1h, rpo: 1h}},
+              backups: {{full: {{schedule: "0 1 * * *"}}, logical: {{schedule: "30 1 * * *"}}}},
+              options: {{stanza: analytics, databases: [analytics]}}}}
+  ledger: {{engine: postgres, connections: {{{primary}: lifeboat_pg_ledger}}, objectives: {{rto: 30m, rpo: 5m}},
+           backups: {{full: {{schedule: "0 2 * * 0"}}, incr: {{schedule: "0 * * * *"}}}},
+           options: {{stanza: ledger, databases: [ledger]}}}}
+  search_pg: {{engine: postgres, connections: {{{primary}: lifeboat_pg_search}},
+              backups: {{full: {{schedule: "0 4 * * *"}}}}, options: {{stanza: search, databases: [search]}}}}
 """
 
 

@@ -58,11 +58,14 @@ class Role(_Facts):
         return self.role or "?"
 
 
-class EngineFacts(_Facts):
-    """What an engine adds to a preflight (replication lag, capacity)."""
-
+class _Lag(_Facts):
     replication_lag_bytes: int | None = None
     replication_lag_seconds: float | None = None
+
+
+class EngineFacts(_Lag):
+    """What an engine adds to a preflight (replication lag, capacity)."""
+
     receive_lsn: str | None = None
     replay_lsn: str | None = None
     last_replayed_transaction_at: str | None = None
@@ -71,8 +74,18 @@ class EngineFacts(_Facts):
     warnings: list[str] = []
 
 
-class Preflight(_Facts):
-    """Everything the plan and the approver need about one datastore (read-only)."""
+class ExpectedLoss(_Lag):
+    """The plan's data-loss window for one datastore."""
+
+    expected_data_loss_seconds: float | None = None
+    data_loss_basis: str = ""
+    unreplicated_seconds: float | None = None
+    newest_verified_backup_age_seconds: float | None = None
+
+
+class Preflight(EngineFacts, ExpectedLoss):
+    """Everything the plan and the approver need about one datastore (read-only): its engine's facts,
+    the expected loss, and what a failover would do."""
 
     datastore: str
     engine: str
@@ -86,36 +99,13 @@ class Preflight(_Facts):
     note: str = ""
     manual: str = ""
     blockers: list[str] = []
-    warnings: list[str] = []
     newest_verified_backup: str | None = None
-    newest_verified_backup_age_seconds: float | None = None
     catalog_error: str = ""
     newest_heartbeat_target: str | None = None
     newest_heartbeat_source: str | None = None
-    expected_data_loss_seconds: float | None = None
-    data_loss_basis: str = ""
-    unreplicated_seconds: float | None = None
-    replication_lag_bytes: int | None = None
-    replication_lag_seconds: float | None = None
-    receive_lsn: str | None = None
-    replay_lsn: str | None = None
-    last_replayed_transaction_at: str | None = None
-    link: str | None = None
-    capacity: dict[str, Any] = {}
 
     def expected_loss(self) -> ExpectedLoss:
         return ExpectedLoss.model_validate(self.model_dump(include=set(ExpectedLoss.model_fields)))
-
-
-class ExpectedLoss(_Facts):
-    """The plan's data-loss window for one datastore."""
-
-    expected_data_loss_seconds: float | None = None
-    data_loss_basis: str = ""
-    unreplicated_seconds: float | None = None
-    replication_lag_bytes: int | None = None
-    replication_lag_seconds: float | None = None
-    newest_verified_backup_age_seconds: float | None = None
 
 
 class CaughtUp(_Facts):

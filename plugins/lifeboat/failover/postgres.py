@@ -41,13 +41,8 @@ from lifeboat.waiting import WaitTimeout, wait_until
 
 log = logging.getLogger(__name__)
 
-PROBE_DDL = """
-CREATE TABLE IF NOT EXISTS lifeboat_failover_probe (
-    id         bigserial PRIMARY KEY,
-    region     text        NOT NULL,
-    token      text        NOT NULL,
-    written_at timestamptz NOT NULL DEFAULT now()
-)"""
+PROBE_DDL = ("CREATE TABLE IF NOT EXISTS lifeboat_failover_probe (id bigserial PRIMARY KEY, region text NOT NULL, "
+             "token text NOT NULL, written_at timestamptz NOT NULL DEFAULT now())")
 _AUTO_CONF_MANAGED = re.compile(r"^\s*(primary_conninfo|primary_slot_name|default_transaction_read_only)\s*=")
 
 

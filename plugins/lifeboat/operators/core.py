@@ -113,17 +113,29 @@ class RestoreTestOperator(_LifeboatOperator):
         return outcome.raise_for_verdict()
 
 
-class HeartbeatOperator(_LifeboatOperator):
+class _DatastoreJobOperator(_LifeboatOperator):
+    """Runs `lifeboat.jobs.<job>(datastore, run=...)` (plus `job_kwargs()`) and returns its result."""
+
+    job: str
     template_fields: Sequence[str] = ("datastore",)
 
     def __init__(self, *, datastore: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.datastore = datastore
 
+    def job_kwargs(self) -> dict[str, Any]:
+        return {}
+
     def execute(self, context) -> dict:
         from lifeboat import jobs
 
-        return jobs.heartbeat(self.datastore, run=_run(context))
+        return getattr(jobs, self.job)(self.datastore, run=_run(context), **self.job_kwargs())
+
+
+class HeartbeatOperator(_DatastoreJobOperator):
+    """Write the heartbeat every RPO measurement reads."""
+
+    job = "heartbeat"
 
 
 class MirrorOperator(_LifeboatOperator):
@@ -135,34 +147,22 @@ class MirrorOperator(_LifeboatOperator):
         return jobs.mirror(run=_run(context))
 
 
-class RetentionOperator(_LifeboatOperator):
+class RetentionOperator(_DatastoreJobOperator):
     """Plan retention; delete only when `apply` is true (inventory `retention.enforce`)."""
 
-    template_fields: Sequence[str] = ("datastore",)
+    job = "retention"
 
     def __init__(self, *, datastore: str, apply: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.datastore = datastore
+        super().__init__(datastore=datastore, **kwargs)
         self.apply = apply
 
-    def execute(self, context) -> dict:
-        from lifeboat import jobs
-
-        return jobs.retention(self.datastore, apply=bool(self.apply), run=_run(context))
+    def job_kwargs(self) -> dict[str, Any]:
+        return {"apply": bool(self.apply)}
 
 
-class MonitorOperator(_LifeboatOperator):
+class MonitorOperator(_DatastoreJobOperator):
     """Compare a datastore's live exposure, backup ages, verification and drills with its objectives;
     route findings by severity. Never fails on findings (alerts are the output); fails only when the
     check itself cannot run."""
 
-    template_fields: Sequence[str] = ("datastore",)
-
-    def __init__(self, *, datastore: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.datastore = datastore
-
-    def execute(self, context) -> dict:
-        from lifeboat import jobs
-
-        return jobs.monitor(self.datastore, run=_run(context))
+    job = "monitor"

@@ -19,6 +19,9 @@ from typing import Any, ClassVar
 import pytest
 
 from lifeboat.records import Manifest
+from tests.damage import flip_byte
+
+__all__ = ["ADAPTERS", "Adapter", "N", "flip_byte", "kill_before_manifest"]
 
 ADAPTERS = ("postgres", "redis", "mongodb", "elasticsearch")
 N = 40  # records inserted before the backup
@@ -26,6 +29,7 @@ N = 40  # records inserted before the backup
 
 class Adapter(abc.ABC):
     fixtures: ClassVar[tuple[str, ...]] = ()  # pytest fixtures it uses (set up before it, torn down after)
+    engine_fixture: ClassVar[str] = ""  # the fixture that is the engine under test, if one is
     kind: ClassVar[str]  # the backup kind the suite takes
     interrupt_kind: ClassVar[str | None] = None  # the kind killed before its manifest (default: kind)
     first_restore_step: ClassVar[str]  # the first step inside the RTO clock (its name starts so)
@@ -36,10 +40,13 @@ class Adapter(abc.ABC):
         self.request = request
         self.unique = unique
 
+    def fixture(self, name: str) -> Any:
+        return self.request.getfixturevalue(name)
+
     @property
-    @abc.abstractmethod
     def engine(self) -> Any:
         """The engine under test (an inventory datastore, or one with its own catalog folder)."""
+        return self.fixture(self.engine_fixture)
 
     @abc.abstractmethod
     def insert(self, n: int) -> None:
@@ -73,14 +80,6 @@ class Adapter(abc.ABC):
 
     def cleanup(self) -> None:
         """Remove this test's namespace from the live server."""
-
-
-def flip_byte(path: Path) -> Callable[[], None]:
-    original = path.read_bytes()
-    raw = bytearray(original)
-    raw[len(raw) // 2] ^= 0xFF
-    path.write_bytes(bytes(raw))
-    return lambda: path.write_bytes(original)
 
 
 def kill_before_manifest(eng: Any, kind: str, backup_id: str, marker: Path, timeout: float = 300) -> None:

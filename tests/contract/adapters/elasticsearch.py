@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lifeboat.records import Manifest
-from tests.contract.adapters import N, Adapter, flip_byte
+from tests.contract.adapters import Adapter, N, flip_byte
 
 
 class ElasticsearchAdapter(Adapter):
@@ -26,13 +26,13 @@ class ElasticsearchAdapter(Adapter):
     @property
     def engine(self) -> Any:
         if self._engine is None:
-            self._engine = self.request.getfixturevalue("es_engine_with")(name=f"es_contract_{self.unique}",
+            self._engine = self.fixture("es_engine_with")(name=f"es_contract_{self.unique}",
                                                                           indices=[self.index])
         return self._engine
 
     @property
     def es(self) -> Any:
-        return self.request.getfixturevalue("es")
+        return self.fixture("es")
 
     def insert(self, n: int) -> None:
         self.es.indices.create(index=self.index, settings={"number_of_shards": 1, "number_of_replicas": 0})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from lifeboat.datastores.mongodb import SCRATCH_PREFIX
-from tests.contract.adapters import N, Adapter
+from tests.contract.adapters import Adapter, N
 
 MINUTELY = {"full": "0 * * * *", "oplog": "* * * * *"}  # the test stack's oplog is small: see test_mongodb.py
 
@@ -26,14 +26,14 @@ class MongoAdapter(Adapter):
     @property
     def engine(self) -> Any:
         if self._engine is None:
-            self._engine = self.request.getfixturevalue("mongo_engine_with")(
+            self._engine = self.fixture("mongo_engine_with")(
                 name=f"mongodb_contract_{self.unique}", databases=[self.dbname], heartbeat_database=self.dbname,
                 oplog_alert_margin="1m", schedules=MINUTELY)
         return self._engine
 
     @property
     def db(self) -> Any:
-        return self.request.getfixturevalue("mongo")[self.dbname]
+        return self.fixture("mongo")[self.dbname]
 
     def insert(self, n: int) -> None:
         self.db.items.insert_many([{"_id": i, "v": f"document {i}"} for i in range(n)])
@@ -49,7 +49,7 @@ class MongoAdapter(Adapter):
         return scratch.databases.db(self.dbname)["items"].count_documents({})
 
     def cleanup(self) -> None:
-        client = self.request.getfixturevalue("mongo")
+        client = self.fixture("mongo")
         if self._engine is not None:
             self._engine.ctx.repo.primary.delete_prefix(f"{self._engine.name}/")
         client.drop_database(self.dbname)

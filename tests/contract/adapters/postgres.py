@@ -14,18 +14,13 @@ from tests.contract.adapters import Adapter, flip_byte
 
 class PostgresAdapter(Adapter):
     fixtures = ("engine", "pg", "stack_env")
-    kind = "full"
-    interrupt_kind = "logical"  # a killed pgBackRest set would become the prior of later incrementals
-    first_restore_step = "pgbackrest restore"
-    last_verify_step = "pg_amcheck"
-
-    @property
-    def engine(self) -> Any:
-        return self.request.getfixturevalue("engine")
+    engine_fixture, kind, interrupt_kind = "engine", "full", "logical"  # logical: a killed pgBackRest set
+    # would become the prior set of later incrementals
+    first_restore_step, last_verify_step = "pgbackrest restore", "pg_amcheck"
 
     @property
     def pg(self) -> Any:
-        return self.request.getfixturevalue("pg")
+        return self.fixture("pg")
 
     @property
     def table(self) -> str:
@@ -36,11 +31,11 @@ class PostgresAdapter(Adapter):
         self.pg.execute(f"INSERT INTO {self.table} (v) SELECT 'row ' || g FROM generate_series(1, %s) g", (n,))
 
     def count_live(self) -> int:
-        return self.pg.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0]  # noqa: S608
+        return self.pg.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0]
 
     def mutate(self) -> None:
-        self.pg.execute(f"DELETE FROM {self.table} WHERE id % 2 = 0")  # noqa: S608
-        self.pg.execute(f"INSERT INTO {self.table} (v) VALUES ('after the backup')")  # noqa: S608
+        self.pg.execute(f"DELETE FROM {self.table} WHERE id % 2 = 0")
+        self.pg.execute(f"INSERT INTO {self.table} (v) VALUES ('after the backup')")
         # the commits after the restore point must be archived: recovery stops before the first of them
         wal = self.pg.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0]
         self.pg.execute("SELECT pg_switch_wal()")
@@ -53,11 +48,11 @@ class PostgresAdapter(Adapter):
         return m.position["restore_point_at"]
 
     def count_restored(self, scratch: Any) -> int:
-        return scratch.instance.query_one(f"SELECT count(*) FROM {self.table}")  # noqa: S608
+        return scratch.instance.query_one(f"SELECT count(*) FROM {self.table}")
 
     def corrupt(self, m: Manifest) -> tuple[str, Callable[[], None]]:
         """A data file of the pgBackRest set (pgBackRest names it, without its compression suffix)."""
-        stack = Path(self.request.getfixturevalue("stack_env")["LIFEBOAT_STACK_DIR"])
+        stack = Path(self.fixture("stack_env")["LIFEBOAT_STACK_DIR"])
         backup_dir = stack / "repo" / "us-west-2" / "postgres" / "pgbackrest" / "backup" / "community" / \
             m.native["label"] / "pg_data"
         victim = max((p for p in backup_dir.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)

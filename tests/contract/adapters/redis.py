@@ -5,27 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.contract.adapters import N, Adapter
+from tests.contract.adapters import Adapter, N
 
 
 class RedisAdapter(Adapter):
     fixtures = ("redis_engine", "rds")
-    kind = "rdb"
-    first_restore_step = "fetch rdb from repository"
-    last_verify_step = "sampled keys digest"
-    victim = "dump.rdb"
+    engine_fixture, kind, victim = "redis_engine", "rdb", "dump.rdb"
+    first_restore_step, last_verify_step = "fetch rdb from repository", "sampled keys digest"
 
-    @property
-    def engine(self) -> Any:
-        return self.request.getfixturevalue("redis_engine")
-
-    @property
-    def rds(self) -> Any:
-        return self.request.getfixturevalue("rds")
-
-    @property
-    def pattern(self) -> str:
-        return f"contract:{self.unique}:*"
+    def __init__(self, request, unique):
+        super().__init__(request, unique)
+        self.pattern = f"contract:{unique}:*"
+        self.rds = self.fixture("rds")
 
     def insert(self, n: int) -> None:
         self.rds.mset({f"contract:{self.unique}:{i}": i for i in range(n)})
