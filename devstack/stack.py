@@ -36,7 +36,6 @@ import secrets as _secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -45,6 +44,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+try:
+    from devstack.components import _common
+except ImportError:  # run as a script: python devstack/stack.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from devstack.components import _common
 
 __all__ = ["StackError", "down", "env_path", "parse_env_file", "read_env", "status", "up"]
 
@@ -98,47 +103,15 @@ def _http(method: str, url: str, body: bytes | None = None,
         return e.code, dict(e.headers or {}), e.read()
 
 
-def _port_open(port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+_port_open = _common.port_open
 
 
-def _free_port(exclude: set[int]) -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in exclude:
-            return port
-
-
-def _proc_alive(pid: int, needle: bytes | None = None) -> bool:
-    """pid exists, is not a zombie and (optionally) its cmdline/comm contains needle."""
-    if pid <= 0:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
-            return False
-        if needle is not None:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/comm").read_bytes()
-            return needle in cmd
-        return True
-    except (OSError, IndexError):
-        return False
+_free_port = _common.free_port
+_proc_alive = _common.proc_alive
 
 
 def _tail(path: Path, n: int = 8) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 8192))
-            return "\n".join(f.read().decode(errors="replace").splitlines()[-n:])
-    except OSError:
-        return ""
+    return _common.tail(path, n)
 
 
 def _wait_for(what: str, pred: Callable[[], object], *, component: str,
@@ -295,23 +268,7 @@ class _Stack:
 
     def write_file(self, path: Path, content: str, mode: int = 0o600, pg_owned: bool = False) -> bool:
         """Atomically write content; return True when it changed."""
-        try:
-            if path.read_text() == content:
-                if pg_owned:
-                    self.chown_pg(path)
-                os.chmod(path, mode)
-                return False
-        except OSError:
-            pass
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "w") as f:
-            f.write(content)
-        os.chmod(tmp, mode)
-        if pg_owned:
-            self.chown_pg(tmp)
-        os.replace(tmp, path)
-        return True
+        return _common.write_atomic(path, content, mode, self.chown_pg if pg_owned else None)
 
     def mkdir_pg(self, path: Path, mode: int = 0o750) -> None:
         path.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,19 @@ def free_port(exclude: Iterable[int] = ()) -> int:
             return port
 
 
+def stop_process(proc, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds; waits for the process either way."""
+    import signal
+    import subprocess
+
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def port_open(port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout):
@@ -47,17 +60,42 @@ def port_open(port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def proc_alive(pid: int | None, needle: bytes) -> bool:
-    """pid exists, is not a zombie, and its command line contains `needle` (no pid-reuse surprises)."""
+def proc_alive(pid: int | None, needle: bytes | None = None) -> bool:
+    """pid exists, is not a zombie, and (when given) its command line or name contains `needle` (no
+    pid-reuse surprises)."""
     if not pid or pid <= 0:
         return False
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
             return False
-        return needle in Path(f"/proc/{pid}/cmdline").read_bytes()
+        if needle is None:
+            return True
+        return needle in Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/comm").read_bytes()
     except (OSError, IndexError):
         return False
+
+
+def write_atomic(path: Path, content: str, mode: int, owner=None) -> bool:
+    """Write `content` through a temp file + rename (mode set before it appears); True when it changed.
+    `owner(path)` (optional) hands the file to another OS user before it is put in place."""
+    try:
+        if path.read_text() == content:
+            if owner is not None:
+                owner(path)
+            os.chmod(path, mode)
+            return False
+    except OSError:
+        pass
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(content)
+    os.chmod(tmp, mode)
+    if owner is not None:
+        owner(tmp)
+    os.replace(tmp, path)
+    return True
 
 
 def tail(path: Path, n: int = 12) -> str:
