@@ -42,8 +42,8 @@ def _catalog(args) -> int:
 def _drills(args) -> int:
     repo = Repository.from_inventory(load_inventory(), args.region)
     for d in repo.drills():
-        print(f"{d.id:56} {d.verdict:5} RTO={format_duration(d.rto_seconds):>7} RPO={format_duration(d.rpo_seconds):>7} "
-              f"backup={d.backup_id}")
+        print(f"{d.id:56} {d.verdict:5} RTO={format_duration(d.rto_seconds):>7} "
+              f"RPO={format_duration(d.rpo_seconds):>7} backup={d.backup_id}")
     return 0
 
 

@@ -17,6 +17,10 @@ log = logging.getLogger(__name__)
 Severity = Literal["critical", "high", "medium", "low"]
 
 
+def _one(target: str | list[str] | None) -> str:
+    return target[0] if isinstance(target, list) else (target or "")
+
+
 def _notifier(channel: AlertChannel, severity: Severity, summary: str, body: str):
     if channel.type == "pagerduty":
         from airflow.providers.pagerduty.notifications.pagerduty import PagerdutyNotifier
@@ -27,20 +31,23 @@ def _notifier(channel: AlertChannel, severity: Severity, summary: str, body: str
     if channel.type == "slack":
         from airflow.providers.slack.notifications.slack import SlackNotifier
 
-        return SlackNotifier(slack_conn_id=channel.connection, channel=channel.target, text=f"*{summary}*\n{body}")
+        return SlackNotifier(slack_conn_id=channel.connection or "slack_api_default", channel=_one(channel.target),
+                             text=f"*{summary}*\n{body}")
     if channel.type == "email":
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-        return SmtpNotifier(to=channel.target, smtp_conn_id=channel.connection or "smtp_default",
+        return SmtpNotifier(to=channel.target or [], smtp_conn_id=channel.connection or "smtp_default",
                             subject=f"[lifeboat {severity}] {summary}", html_content=f"<pre>{body}</pre>")
     if channel.type == "sms":
         from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
 
-        return SnsNotifier(aws_conn_id=channel.connection, target_arn=channel.target, message=f"{summary}\n{body}"[:1400])
+        return SnsNotifier(aws_conn_id=channel.connection, target_arn=_one(channel.target),
+                           message=f"{summary}\n{body}"[:1400])
     return None
 
 
-def send(severity: Severity, summary: str, body: str = "", context=None, inventory: Inventory | None = None) -> list[str]:
+def send(severity: Severity, summary: str, body: str = "", context=None,
+         inventory: Inventory | None = None) -> list[str]:
     """Deliver to every channel the inventory routes `severity` to. Returns the channels that succeeded."""
     inv = inventory or load_inventory()
     delivered = []

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from lifeboat.alerts import on_failure
+from lifeboat.alerts import Severity, on_failure
 from lifeboat.inventory import load_inventory
 
 START = datetime(2026, 1, 1)
 
 
-def default_args(severity: str = "high", retries: int = 2) -> dict:
+def default_args(severity: Severity = "high", retries: int = 2) -> dict:
     inv = load_inventory()
     return {
         "owner": inv.owner,
@@ -43,7 +43,7 @@ def cron(expr: str):
     return CronTriggerTimetable(expr, timezone="UTC")
 
 
-def dag(dag_id: str, doc: str | None, *, schedule, severity: str = "high", retries: int = 2,
+def dag(dag_id: str, doc: str | None, *, schedule, severity: Severity = "high", retries: int = 2,
         tag: tuple[str, ...] = (), default: dict | None = None, **kwargs):
     """A Lifeboat DAG: the project's start date, no catch-up, one run at a time (unless
     `max_active_runs=None`), owner, retries and severity-routed failure alerts, tags."""

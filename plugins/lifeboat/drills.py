@@ -125,11 +125,13 @@ class DrillRecorder:
         if d.rto_seconds is None:
             reasons.append("RTO not measured (target never became ready and verified)")
         elif d.rto_seconds > d.objective_rto_seconds:
-            reasons.append(f"RTO {format_duration(d.rto_seconds)} exceeds objective {format_duration(d.objective_rto_seconds)}")
+            reasons.append(f"RTO {format_duration(d.rto_seconds)} exceeds objective "
+                           f"{format_duration(d.objective_rto_seconds)}")
         if d.rpo_seconds is None:
             reasons.append("RPO not measured (no heartbeat found in the restored data)")
         elif d.rpo_seconds > d.objective_rpo_seconds:
-            reasons.append(f"RPO {format_duration(d.rpo_seconds)} exceeds objective {format_duration(d.objective_rpo_seconds)}")
+            reasons.append(f"RPO {format_duration(d.rpo_seconds)} exceeds objective "
+                           f"{format_duration(d.objective_rpo_seconds)}")
         d.reasons = reasons
         d.verdict = "fail" if reasons else "pass"
         if self.repo is not None:

@@ -60,7 +60,8 @@ def evaluate(inv: Inventory, engine, now: datetime | None = None) -> list[Findin
             add(check, "high", "unknown", format_duration(rpo), f"{name}: {check} cannot be measured")
             continue
         sev = "critical" if seconds > rpo.total_seconds() else "high" if seconds > rpo.total_seconds() / 2 else "ok"
-        add(check, sev, format_duration(seconds), format_duration(rpo), f"{name}: {check} {format_duration(seconds)} (RPO {format_duration(rpo)})")
+        add(check, sev, format_duration(seconds), format_duration(rpo),
+            f"{name}: {check} {format_duration(seconds)} (RPO {format_duration(rpo)})")
 
     # 2. newest backup per series against its schedule (lifeboat.schedule: the DR page uses the same)
     cat = Catalog(engine.ctx.repo)
@@ -105,5 +106,6 @@ def run(inv: Inventory, engine, send_alerts: bool = True) -> dict:
             if hits:
                 alerts.send(severity, f"lifeboat: {engine.name}: {len(hits)} {severity} finding(s)",
                             "\n".join(f.message for f in hits), inventory=inv)
+    found = {f.severity for f in findings}
     return {"datastore": engine.name, "findings": [f.as_dict() for f in findings],
-            "worst": next((s for s in ("critical", "high", "medium", "low") if any(f.severity == s for f in findings)), "ok")}
+            "worst": next((s for s in ("critical", "high", "medium", "low") if s in found), "ok")}

@@ -25,7 +25,7 @@ class EngineEntry:
     failover: str  # "module:Class" of its FailoverDatastore subclass
 
 
-def _entry(engine: str, backup: str, options: str, failover: str) -> EngineEntry:
+def _by_convention(engine: str, backup: str, options: str, failover: str) -> EngineEntry:
     """By convention: lifeboat.datastores.<engine>.engine / .options, lifeboat.failover.<engine>."""
     return EngineEntry(backup=f"lifeboat.datastores.{engine}.engine:{backup}",
                        options=f"lifeboat.datastores.{engine}.options:{options}",
@@ -33,10 +33,11 @@ def _entry(engine: str, backup: str, options: str, failover: str) -> EngineEntry
 
 
 ENGINES: dict[str, EngineEntry] = {
-    "postgres": _entry("postgres", "PostgresDatastore", "PostgresOptions", "PostgresFailover"),
-    "redis": _entry("redis", "RedisDatastore", "RedisOptions", "RedisFailover"),
-    "elasticsearch": _entry("elasticsearch", "ElasticsearchDatastore", "ElasticsearchOptions", "ElasticsearchFailover"),
-    "mongodb": _entry("mongodb", "MongoDatastore", "MongoOptions", "MongoFailover"),
+    "postgres": _by_convention("postgres", "PostgresDatastore", "PostgresOptions", "PostgresFailover"),
+    "redis": _by_convention("redis", "RedisDatastore", "RedisOptions", "RedisFailover"),
+    "elasticsearch": _by_convention("elasticsearch", "ElasticsearchDatastore", "ElasticsearchOptions",
+                                    "ElasticsearchFailover"),
+    "mongodb": _by_convention("mongodb", "MongoDatastore", "MongoOptions", "MongoFailover"),
 }
 
 

@@ -162,7 +162,8 @@ class Repository:
                 bad.append(f"{name}: unreadable ({exc})")
                 continue
             if size != a.size or h.hexdigest() != a.sha256:
-                bad.append(f"{name}: sha256 {h.hexdigest()[:16]}… size {size} != recorded {a.sha256[:16]}… size {a.size}")
+                bad.append(f"{name}: sha256 {h.hexdigest()[:16]}… size {size} != recorded "
+                           f"{a.sha256[:16]}… size {a.size}")
         return Check(name="artifact checksums", ok=not bad,
                      detail="; ".join(bad) if bad else f"{len(manifest.artifacts)} files match their sha256")
 

@@ -58,7 +58,7 @@ def session(ep: Endpoint, timeout_s: float, appname: str = "lifeboat") -> Iterat
     scrub = _scrubber(ep.password)
     timeout_ms = int(timeout_s * 1000)
     try:
-        client = pymongo.MongoClient(u, tz_aware=True, appname=appname, serverSelectionTimeoutMS=timeout_ms,
+        client: Any = pymongo.MongoClient(u, tz_aware=True, appname=appname, serverSelectionTimeoutMS=timeout_ms,
                                      connectTimeoutMS=timeout_ms, socketTimeoutMS=None)
     except errors.ConfigurationError as exc:
         raise ConnectionConfigError(f"cannot use MongoDB connection {where}: {scrub(str(exc))}") from None

@@ -83,7 +83,7 @@ class ScratchTarget(abc.ABC):
 
     teardown_step: ClassVar[str] = "tear down scratch target"
 
-    def precheck(self, drill: DrillRecorder) -> None:
+    def precheck(self, drill: DrillRecorder) -> None:  # noqa: B027 -- optional step, nothing by default
         """Safety guards and pre-checks (space, memory, the backup is restorable): before the clock."""
 
     @abc.abstractmethod
@@ -100,7 +100,7 @@ class ScratchTarget(abc.ABC):
     def heartbeat_detail(self, hb: datetime | None) -> str:
         return hb.isoformat() if hb else "no heartbeat in the restored data"
 
-    def after_ready(self, drill: DrillRecorder) -> None:
+    def after_ready(self, drill: DrillRecorder) -> None:  # noqa: B027 -- optional step, nothing by default
         """Further checks that are not part of the recovery (outside the RTO), e.g. a logical dump."""
 
     @abc.abstractmethod

@@ -6,19 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from lifeboat.errors import Refused
 from lifeboat.failover import check_inventory, failover_datastores, open_failover, scope_choices
 from lifeboat.failover.timeline import Timeline, TimelineStore, timeline_id
-from lifeboat.inventory import Inventory, load_inventory
+from lifeboat.inventory import FailoverSpec, Inventory, load_inventory
 
-KINDS = ("failover", "failback")
+Kind = Literal["failover", "failback"]
+KINDS: tuple[Kind, ...] = ("failover", "failback")
 
 
 @dataclass
 class Operation:
-    kind: str
+    kind: Kind
     inv: Inventory
     target: str
     source: str
@@ -66,15 +67,31 @@ class Operation:
                           "it -- clear the whole run instead of single tasks")
         return tl
 
+    @property
+    def spec(self) -> FailoverSpec:
+        """The inventory's failover section (check_inventory made sure there is one)."""
+        if self.inv.failover is None:
+            raise Refused(f"{self.inv.source}: failover: section missing")
+        return self.inv.failover
+
+    def real_timeline(self) -> Timeline:
+        """The timeline of a real (not dry) run."""
+        tl = self.timeline()
+        if tl is None:
+            raise Refused(f"{self.kind} step without a timeline: a dry run records none")
+        return tl
+
     def services_api(self):
         from lifeboat.failover.services import Services
 
-        return Services(self.inv.failover.services)
+        return Services(self.spec.services)
 
     def traffic(self):
         from lifeboat.failover.traffic import Traffic
 
-        return Traffic(self.inv.failover.traffic)
+        if self.spec.traffic is None:
+            raise Refused(f"{self.inv.source}: failover.traffic: not configured")
+        return Traffic(self.spec.traffic)
 
 
 def operation(kind: str, params: dict, run: dict | None = None, *, check_confirm: bool = True) -> Operation:
@@ -106,7 +123,7 @@ def operation(kind: str, params: dict, run: dict | None = None, *, check_confirm
                       f"{', '.join(choices[1:])}). Nothing was changed.")
     whole = "region" in scope
     all_ds = failover_datastores(inv)
-    all_svc = [s.name for s in inv.failover.services]
+    all_svc = [s.name for s in inv.failover.services] if inv.failover else []
     datastores = all_ds if whole else [d for d in all_ds if d in scope]
     services = all_svc if whole else [s for s in all_svc if s in scope]
     if not datastores and not services:
@@ -117,7 +134,8 @@ def operation(kind: str, params: dict, run: dict | None = None, *, check_confirm
             what = "is missing" if not confirm else f"is {confirm!r}"
             raise Refused(f"confirm: a real {kind} (dry_run=false) needs the target region typed exactly: "
                           f"{target!r}; the confirmation {what}. Nothing was changed.")
-    return Operation(kind=kind, inv=inv, target=target, source=source, datastores=datastores, services=services,
+    return Operation(kind="failover" if kind == "failover" else "failback", inv=inv, target=target, source=source,
+                     datastores=datastores, services=services,
                      whole_region=whole, dry_run=dry_run, reason=reason,
                      switch_back=bool(params.get("switch_back", False)), run=dict(run or {}))
 

@@ -32,7 +32,7 @@ def guard(kind: str, params: dict, run: dict) -> dict:
     tl = op.store.load(op.timeline_id)
     started = parse(run.get("run_started_at")) or utcnow()
     if tl is None:
-        tl = Timeline(id=op.timeline_id, kind=kind, dag_id=run.get("dag_id", ""), run_id=run.get("run_id", ""),
+        tl = Timeline(id=op.timeline_id, kind=op.kind, dag_id=run.get("dag_id", ""), run_id=run.get("run_id", ""),
                       target_region=op.target, source_region=op.source, datastores=op.datastores,
                       services=op.services, reason=op.reason, switch_back=op.switch_back, triggered_at=started)
         resumed = False
@@ -153,7 +153,8 @@ class Plan:
             checks = [f"write+read on {d}@{op.target}" for d in self.auto] + [
                 f"/health and /ready of {s} in {op.target}" for s in op.services]
             self.steps.append("verify: " + "; ".join(checks))
-            self.steps.append("record the timeline as a drill (RTO from the trigger, data loss from heartbeats), notify")
+            self.steps.append("record the timeline as a drill (RTO from the trigger, data loss from heartbeats), "
+                              "notify")
 
     def text(self) -> str:
         op = self.op

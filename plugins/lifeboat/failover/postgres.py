@@ -79,6 +79,7 @@ def _pid_alive(pid: int) -> bool:
 class PostgresFailover(FailoverDatastore):
     engine = "postgres"
     Options = PostgresFailoverOptions
+    options: PostgresFailoverOptions
     describe_fence = "default_transaction_read_only=on + reload + terminate client sessions (or pg_ctl stop)"
     describe_promote = "pg_promote() on the standby (after replaying all WAL the old primary still has)"
     describe_rebuild = "pg_rewind (or pg_basebackup) onto the new primary, standby.signal + primary_conninfo"

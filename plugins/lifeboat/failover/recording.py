@@ -129,8 +129,9 @@ def _drill(op: Operation, tl: Timeline, result: str, detail: str) -> Drill:
     return d
 
 
-SEVERITY: dict[str, Severity] = {"completed": "critical", "failed": "critical", "blocked": "critical", "not_approved": "high",
-            "rejected": "medium", "refused": "medium", "rebuilt": "high", "dry_run": "low", "dry_run_failed": "medium"}
+SEVERITY: dict[str, Severity] = {
+    "completed": "critical", "failed": "critical", "blocked": "critical", "not_approved": "high",
+    "rejected": "medium", "refused": "medium", "rebuilt": "high", "dry_run": "low", "dry_run_failed": "medium"}
 
 
 def notify(kind: str, params: dict, run: dict, summary: dict | None) -> dict:
@@ -142,8 +143,9 @@ def notify(kind: str, params: dict, run: dict, summary: dict | None) -> dict:
     lines = [summary.get("detail", ""), f"reason: {params.get('reason')}",
              f"run: {run.get('dag_id')} {run.get('run_id')}"]
     if summary.get("drill_id"):
-        lines.append(f"drill {summary['drill_id']}: {summary.get('verdict')}, RTO "
-                     f"{seconds_text(summary.get('rto_seconds'))}, data loss {seconds_text(summary.get('rpo_seconds'))}")
+        lines.append(f"drill {summary['drill_id']}: {summary.get('verdict')}, "
+                     f"RTO {seconds_text(summary.get('rto_seconds'))}, "
+                     f"data loss {seconds_text(summary.get('rpo_seconds'))}")
         lines += [f"- {r}" for r in summary.get("reasons", [])]
     body = "\n".join(line for line in lines if line)
     delivered = alerts.send(SEVERITY.get(result, "high"), title, body)

@@ -12,7 +12,7 @@ from typing import Any
 
 from lifeboat.datastores import open_engine
 from lifeboat.errors import LifeboatError, Refused, RestoreFailed
-from lifeboat.failover.facts import PromotionHeartbeats
+from lifeboat.failover.facts import CaughtUp, PromotionHeartbeats
 from lifeboat.failover.operation import Operation, iso, operation
 from lifeboat.failover.timeline import Timeline
 from lifeboat.records import utcnow
@@ -82,7 +82,7 @@ def promote(kind: str, params: dict, run: dict) -> dict:
     for ds in op.automated():
         eng = op.engine(ds)
         before = eng.role(op.target)
-        if op.dry_run:
+        if tl is None:  # a dry run
             out[ds] = (f"DRY RUN: would promote {ds}@{op.target} ({eng.describe_promote}); now "
                        f"{before.role or before.error}")
             continue
@@ -137,9 +137,11 @@ def caught_up(kind: str, params: dict, run: dict, timeout: float = CAUGHT_UP_TIM
                 out[ds] = {"ok": False, "detail": str(exc)}
             continue
         with op.store.step(tl, f"caught up {ds}@{op.target}") as s:
+            def probe(eng: Any = eng) -> CaughtUp:
+                return eng.caught_up(op.target, op.source)
+
             try:
-                res = wait_until(f"{ds}@{op.target} to catch up with {op.source}",
-                                 lambda eng=eng: eng.caught_up(op.target, op.source), timeout, 1,
+                res = wait_until(f"{ds}@{op.target} to catch up with {op.source}", probe, timeout, 1,
                                  done=lambda r: r.ok)
             except WaitTimeout as exc:
                 raise RestoreFailed(f"{ds}@{op.target} has not caught up with {op.source} after "
@@ -199,7 +201,8 @@ def drain_source(kind: str, params: dict, run: dict) -> dict:
     op = operation(kind, params, run)
     tl = op.timeline()
     api = op.services_api()
-    ttl = max((r.ttl for r in op.inv.failover.traffic.records), default=0) if op.traffic_in_scope else 0
+    traffic = op.spec.traffic
+    ttl = max((r.ttl for r in traffic.records), default=0) if op.traffic_in_scope and traffic else 0
     out = {}
     if op.dry_run:
         for name in op.services:
@@ -239,9 +242,9 @@ def verify(kind: str, params: dict, run: dict) -> dict:
                                                 f"{v.get('body', '')}" for k, v in res.items()
                                                 if k in ("health", "ready")))
             s.detail = "; ".join(f"{k} {v['status']}" for k, v in res.items() if k in ("health", "ready"))
-    if not op.dry_run:
-        tl.verified_at = utcnow()
+    if tl is not None:  # a real run: the RTO clock stops here
+        tl.verified_at = verified = utcnow()
         op.store.save(tl)
-        out["verified_at"] = tl.verified_at.isoformat()
-        out["rto_seconds"] = round((tl.verified_at - tl.triggered_at).total_seconds(), 3)
+        out["verified_at"] = verified.isoformat()
+        out["rto_seconds"] = round((verified - tl.triggered_at).total_seconds(), 3)
     return {"dry_run": op.dry_run, **out}

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Literal
 
+from pydantic import Field
+
 from lifeboat.failover.facts import PromotionHeartbeats
 from lifeboat.layout import Layout
 from lifeboat.records import DrillStep, _Record, utcnow
@@ -35,14 +37,15 @@ class Timeline(_Record):
     run_id: str = ""
     target_region: str
     source_region: str
-    datastores: list[str] = []
-    services: list[str] = []
+    datastores: list[str] = Field(default_factory=list)
+    services: list[str] = Field(default_factory=list)
     reason: str = ""
     switch_back: bool = False
     triggered_at: datetime
     attempts: int = 1
-    steps: list[DrillStep] = []
-    heartbeats: dict[str, PromotionHeartbeats] = {}  # datastore -> newest heartbeats measured at promotion
+    steps: list[DrillStep] = Field(default_factory=list)
+    # datastore -> newest heartbeats measured at promotion
+    heartbeats: dict[str, PromotionHeartbeats] = Field(default_factory=dict)
     verified_at: datetime | None = None
     outcome: str = "running"
     drill_id: str | None = None

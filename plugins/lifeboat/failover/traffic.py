@@ -102,7 +102,7 @@ class Traffic:
     def switch(self, target_region: str, dry_run: bool = False) -> list[dict[str, Any]]:
         """Point every record at target_region; records already there are left alone."""
         cur = self.current()
-        results = []
+        results: list[dict[str, Any]] = []
         changes = []
         for rec in self.spec.records:
             want = rec.targets.get(target_region)
@@ -147,6 +147,6 @@ class Traffic:
             return wait_until(f"Route 53 change {change_id} INSYNC", change_status, self.insync_timeout, 2,
                               done=lambda st: st == "INSYNC")
         except WaitTimeout as exc:
-            log.warning("Route 53 change %s still %s after %.0fs (propagation continues)", change_id, exc.last or status,
-                        self.insync_timeout)
+            log.warning("Route 53 change %s still %s after %.0fs (propagation continues)", change_id,
+                        exc.last or status, self.insync_timeout)
             return exc.last or status or "unknown"

@@ -5,6 +5,8 @@ from typing import Any
 
 from airflow.sdk import Asset, BaseOperator
 
+from lifeboat.ui.links import DrillRecordLink
+
 
 def backups_asset(datastore: str) -> Asset:
     """The Asset a datastore's backups update; verification follows it."""
@@ -57,7 +59,8 @@ class VerifyOperator(_LifeboatOperator):
 
     template_fields: Sequence[str] = ("datastore", "backup_ids")
 
-    def __init__(self, *, datastore: str, backup_ids: list[str] | None = None, deep: bool = True, **kwargs: Any) -> None:
+    def __init__(self, *, datastore: str, backup_ids: list[str] | None = None, deep: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.datastore = datastore
         self.backup_ids = backup_ids
@@ -89,11 +92,7 @@ class RestoreTestOperator(_LifeboatOperator):
         self.drill_summary = ""
         self.drill_id: str | None = None
 
-    @property
-    def operator_extra_links(self):
-        from lifeboat.ui.links import DrillRecordLink
-
-        return (DrillRecordLink(),)
+    operator_extra_links = (DrillRecordLink(),)
 
     def execute(self, context) -> dict:
         from lifeboat import jobs

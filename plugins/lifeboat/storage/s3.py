@@ -67,7 +67,7 @@ class S3Storage(Storage):
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
         except Exception as exc:
             raise self._err(key, exc) from None
-        return io.BufferedReader(body._raw_stream) if hasattr(body, "_raw_stream") else body  # type: ignore[return-value]
+        return io.BufferedReader(body._raw_stream) if hasattr(body, "_raw_stream") else body
 
     def get_file(self, key: str, local: Path) -> None:
         local.parent.mkdir(parents=True, exist_ok=True)

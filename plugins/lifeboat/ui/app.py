@@ -78,7 +78,7 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(Exception)
     def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("DR page: %s %s failed", request.method, request.url.path)
+        log.error("DR page: %s %s failed", request.method, request.url.path, exc_info=exc)
         return _json({"detail": f"internal error in the DR page ({type(exc).__name__}: {exc}); "
                                 "the Airflow API server log has the details"}, 500)
 

@@ -78,7 +78,7 @@ class Adapter(abc.ABC):
         """Remove an interrupted backup (no manifest) from the repository and the native tool."""
         self.engine.ctx.repo.delete_backup(self.engine.name, backup_id)
 
-    def cleanup(self) -> None:
+    def cleanup(self) -> None:  # noqa: B027 -- optional: most adapters remove their namespace here
         """Remove this test's namespace from the live server."""
 
 

@@ -63,8 +63,9 @@ class ElasticsearchAdapter(Adapter):
         return str(victim), flip_byte(victim)
 
     def forget(self, backup_id: str) -> None:
-        repo = self.engine.options.repository.name
-        self.es.options(ignore_status=404).snapshot.delete(repository=repo, snapshot=self.engine.snapshot_name(backup_id))
+        snapshot = self.engine.snapshot_name(backup_id)
+        self.es.options(ignore_status=404).snapshot.delete(repository=self.engine.options.repository.name,
+                                                           snapshot=snapshot)
         super().forget(backup_id)
 
     def cleanup(self) -> None:

@@ -138,8 +138,8 @@ class Cluster:
         red = {n: i for n, i in (h.get("indices") or {}).items() if i.get("status") == "red"}
         if red:
             detail = ", ".join(f"{n} ({i.get('unassigned_shards', '?')} unassigned shards, "
-                               f"{i.get('active_primary_shards', '?')}/{i.get('number_of_shards', '?')} primaries active)"
-                               for n, i in sorted(red.items()))
+                               f"{i.get('active_primary_shards', '?')}/{i.get('number_of_shards', '?')} "
+                               "primaries active)" for n, i in sorted(red.items()))
             raise Refused(
                 f"cluster {h.get('cluster_name')!r} is red for covered indices: {detail}; a snapshot would fail "
                 f"(partial snapshots are not backups). Fix allocation first: GET _cluster/allocation/explain")
@@ -205,9 +205,8 @@ class Cluster:
 
     def delete_snapshot(self, repo: str, snap: str) -> bool:
         try:
-            self.call(f"DELETE _snapshot/{repo}/{snap}",
-                      self.es.options(request_timeout=max(300.0, seconds(self.options.request_timeout))).snapshot.delete,
-                      repository=repo, snapshot=snap)
+            es = self.es.options(request_timeout=max(300.0, seconds(self.options.request_timeout)))
+            self.call(f"DELETE _snapshot/{repo}/{snap}", es.snapshot.delete, repository=repo, snapshot=snap)
             return True
         except ElasticsearchApiError as exc:
             if exc.status == 404 and exc.error_type == "snapshot_missing_exception":
@@ -239,7 +238,8 @@ class Cluster:
             raise CommandFailed(
                 [f"PUT _snapshot/{repo}/{snap}"], None,
                 f"snapshot {snap} still IN_PROGRESS after snapshot_timeout={self.options.snapshot_timeout} "
-                f"(datastores.{self.datastore}.options.snapshot_timeout); it was aborted (DELETE _snapshot/{repo}/{snap}) "
+                f"(datastores.{self.datastore}.options.snapshot_timeout); it was aborted "
+                f"(DELETE _snapshot/{repo}/{snap}) "
                 "so no partial snapshot is left. Raise the timeout or check the repository's throughput "
                 "(max_snapshot_bytes_per_sec).", True) from None
 

@@ -128,7 +128,8 @@ class ElasticsearchDatastore(Datastore):
                           f"-d '{{\"indices\": \"{','.join(covered)}\", "
                           "\"include_global_state\": false, \"rename_pattern\": \"(.+)\", "
                           "\"rename_replacement\": \"restored-$1\"}'  (repository must be registered: "
-                          f"PUT _snapshot/{repo} {{\"type\": \"{rs.type}\", \"settings\": {json.dumps(rs.es_settings())}}})"),
+                          f"PUT _snapshot/{repo} {{\"type\": \"{rs.type}\", "
+                          f"\"settings\": {json.dumps(rs.es_settings())}}})"),
         )
 
     # -- verification ----------------------------------------------------------------------------

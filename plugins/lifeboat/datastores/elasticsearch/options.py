@@ -20,7 +20,7 @@ class SnapshotRepository(EngineOptions):
     name: str = Field(default="lifeboat", pattern=r"^[a-z0-9][a-z0-9_.\-]*$")
     type: Literal["fs", "s3"] = "fs"
     location: str = Field(default="", description="fs: absolute path, must be under the nodes' path.repo")
-    bucket: str = Field(default="", description="s3: bucket (repository-s3 plugin, built into the default distribution)")
+    bucket: str = Field(default="", description="s3: bucket (repository-s3, built into the default distribution)")
     base_path: str = ""
     client: str = "default"
     compress: bool = True
@@ -61,7 +61,7 @@ class SlmRetention(EngineOptions):
 
 class ElasticsearchOptions(EngineOptions):
     repository: SnapshotRepository
-    indices: list[str] = Field(min_length=1, description="indices (names or wildcard patterns) every snapshot must cover")
+    indices: list[str] = Field(min_length=1, description="indices (names or patterns) every snapshot must cover")
     heartbeat_index: str = "lifeboat-heartbeat"
     include_global_state: bool = False
     sample_docs: int = Field(default=20, ge=0, le=1000, description="documents per index whose hashes are recorded")

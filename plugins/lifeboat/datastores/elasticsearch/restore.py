@@ -144,8 +144,9 @@ class ElasticsearchScratch(ScratchTarget):
                 got_h = self.cluster.fetch_hashes(targets[i], docs)
                 for d in docs:
                     n += 1
-                    if got_h.get(d["id"]) != d["sha256"]:
-                        bad.append(f"{i}/{d['id']}: " + ("missing" if got_h.get(d["id"]) is None else "content differs"))
+                    have = got_h.get(d["id"])
+                    if have != d["sha256"]:
+                        bad.append(f"{i}/{d['id']}: " + ("missing" if have is None else "content differs"))
             if bad:
                 raise RestoreFailed(f"{len(bad)} of {n} sampled documents differ from the snapshot: "
                                     + "; ".join(bad[:10]))

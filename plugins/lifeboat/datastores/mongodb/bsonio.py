@@ -10,7 +10,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from lifeboat.datastores.mongodb.oplog import parse_ts, ts_key, ts_str
@@ -20,7 +20,11 @@ from lifeboat.records import Check, Manifest
 from lifeboat.repository import Repository
 
 
-def iter_raw_bson(fh: BinaryIO) -> Iterator[bytes]:
+class Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+def iter_raw_bson(fh: Readable) -> Iterator[bytes]:
     """Raw documents of a BSON stream (what mongodump writes), one at a time."""
     while True:
         head = fh.read(4)
@@ -52,8 +56,9 @@ def escape_collection(name: str) -> str:
 
 
 def gzip_writer(path: Path, level: int):
+    """(gzip writer context, raw file): the caller closes the raw file after the gzip stream."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    raw = open(path, "wb")
+    raw = open(path, "wb")  # noqa: SIM115 -- closed by the caller, after the GzipFile on top of it
     # mtime=0 and no file name in the header: the same data gives the same bytes.
     return contextlib.closing(gzip.GzipFile(filename="", mode="wb", compresslevel=level, fileobj=raw, mtime=0)), raw
 
@@ -76,7 +81,7 @@ def oplog_entries(repo: Repository, m: Manifest) -> Iterator[dict]:
     from bson import decode
     from bson.codec_options import CodecOptions
 
-    opts = CodecOptions(tz_aware=True)
+    opts: Any = CodecOptions(tz_aware=True)
     with reading(repo, m, OPLOG_FILE) as gz:
         for raw in iter_raw_bson(gz):
             yield decode(raw, codec_options=opts)

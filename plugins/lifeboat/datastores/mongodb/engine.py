@@ -20,7 +20,8 @@ from lifeboat.datastores.mongodb.options import HEARTBEAT_COLLECTION, OPLOG_FILE
 from lifeboat.datastores.mongodb.scratch import MongoScratch, restore_into
 from lifeboat.datastores.mongodb.scratchdb import ScratchDatabases
 from lifeboat.datastores.mongodb.server import LiveServer
-from lifeboat.datastores.mongodb.verify import NAME as HEADROOM, check_headroom
+from lifeboat.datastores.mongodb.verify import NAME as HEADROOM
+from lifeboat.datastores.mongodb.verify import check_headroom
 from lifeboat.drills import DrillRecorder
 from lifeboat.durations import seconds
 from lifeboat.errors import BackupNotFound, Refused

@@ -26,8 +26,8 @@ class MongoOptions(EngineOptions):
     gzip_level: int = Field(default=6, ge=1, le=9)
     oplog_alert_margin: DurationStr = Field(default="6h", description="alert when the server's oplog would roll past "
                                     "the last captured point in less than this")
-    headroom_min_history: DurationStr = Field(default="1h", description="extrapolate a not-yet-full oplog's window only "
-                                      "from at least this much history")
+    headroom_min_history: DurationStr = Field(default="1h", description="extrapolate a not-yet-full oplog's "
+                                              "window only from at least this much history")
     consistent_point_attempts: int = Field(default=10, ge=1, le=100)
     settle: DurationStr = Field(default="0.25s", description="quiet time that makes a count read exact")
     hash_documents: bool = Field(default=True, description="compare content hashes after a restore")

@@ -19,7 +19,7 @@ class ScratchDatabases:
 
     def __init__(self, client: Any, drill_id: str, live: set[str]):
         self.client = client
-        self.tag = hashlib.sha1(drill_id.encode()).hexdigest()[:8]
+        self.tag = hashlib.sha1(drill_id.encode(), usedforsecurity=False).hexdigest()[:8]
         self.names: dict[str, str] = {}
         self.live = set(live)
         self.used: set[str] = set()
@@ -28,7 +28,8 @@ class ScratchDatabases:
         if source_db not in self.names:
             name = f"{SCRATCH_PREFIX}{self.tag}_{source_db}"
             if len(name) > 63:
-                name = f"{SCRATCH_PREFIX}{self.tag}_{source_db[:28]}_{hashlib.sha1(source_db.encode()).hexdigest()[:8]}"
+                digest = hashlib.sha1(source_db.encode(), usedforsecurity=False).hexdigest()[:8]
+                name = f"{SCRATCH_PREFIX}{self.tag}_{source_db[:28]}_{digest}"
             self.names[source_db] = name
         return self.names[source_db]
 

@@ -112,6 +112,8 @@ class LiveServer:
             if before is not None and newest is not None and ts_key(before["ts"]) == ts_key(newest["ts"]):
                 return counts, newest, True
             log.info("writes during the count read (attempt %d): trying again", attempt + 1)
+        if newest is None:
+            raise Refused(f"{self.where}: the oplog is empty, so no position can make the counts consistent")
         return counts, newest, False
 
     def tools(self) -> dict[str, str]:
@@ -156,4 +158,5 @@ class LiveServer:
                            "bytes": nbytes, "skipped_out_of_scope": skipped, "compression": "gzip"}}
 
     def live_databases(self) -> set[str]:
-        return {n for n in self.client.list_database_names() if not n.startswith(SCRATCH_PREFIX)} | set(self.options.databases)
+        names = {n for n in self.client.list_database_names() if not n.startswith(SCRATCH_PREFIX)}
+        return names | set(self.options.databases)

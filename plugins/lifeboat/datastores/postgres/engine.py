@@ -138,7 +138,7 @@ class PostgresDatastore(Datastore):
 
             try:
                 wait_until(f"WAL segment {walfile} to be archived", archiver, seconds(self.options.archive_wait),
-                           0.5, done=lambda s: bool(s[0]) and s[0][:24] >= walfile)
+                           0.5, done=lambda s: s[0] is not None and s[0][:24] >= walfile)
             except WaitTimeout as exc:
                 last, failed = exc.last or (None, None)
                 raise CommandFailed(["archive_command"], None,

@@ -63,7 +63,8 @@ class PgBackRest:
                  timeout=seconds(self.options.backup_timeout))
         found = self.find_annotated(self.info(), backup_id)
         if found is None:
-            raise CommandFailed(["pgbackrest", "info"], 0, f"backup annotated lifeboat-id={backup_id} not found after backup")
+            raise CommandFailed(["pgbackrest", "info"], 0,
+                                f"backup annotated lifeboat-id={backup_id} not found after backup")
         return found
 
     def manifest_sha256(self, label: str) -> str:

@@ -112,7 +112,7 @@ class AofCopy:
                 raise Refused(f"{manifest_path}: no base file listed; is this a Redis 7 multi-part AOF manifest?")
             shutil.rmtree(dest, ignore_errors=True)
             dest.mkdir(parents=True)
-            files = []
+            files: list[dict[str, Any]] = []
             try:
                 for i, e in enumerate(entries):
                     src = manifest_path.parent / e["file"]

@@ -24,10 +24,10 @@ def read_rdb_aux(path: Path | str) -> dict[str, str]:
 
 
 def _rdb_len(f: BinaryIO) -> tuple[int, bool]:
-    b = f.read(1)
-    if not b:
+    head = f.read(1)
+    if not head:
         raise ValueError("unexpected end of file in RDB header")
-    b = b[0]
+    b = head[0]
     kind = b >> 6
     if kind == 0:
         return b & 0x3F, False

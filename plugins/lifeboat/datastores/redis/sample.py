@@ -32,8 +32,8 @@ def _b(v: Any) -> bytes:
 
 def value_digest(parts: Iterable[Any]) -> str:
     h = hashlib.sha256()
-    for p in parts:
-        p = _b(p)
+    for part in parts:
+        p = _b(part)
         h.update(len(p).to_bytes(8, "big"))
         h.update(p)
     return h.hexdigest()[:32]

@@ -82,8 +82,8 @@ class ScratchRedis:
                                       f"`CONFIG GET dir` of {ep.conn_id!r}"))
             except (LifeboatError, redis.RedisError) as exc:  # CONFIG may be renamed or not allowed
                 log.debug("cannot ask the live server for its dir: %s", exc)
-        for live, what in live_dirs:
-            live = live.resolve()
+        for given, what in live_dirs:
+            live = given.resolve()
             if me == live or live in me.parents or me in live.parents:
                 raise Refused(f"scratch folder {self.root} overlaps the live Redis data directory {live} ({what})")
 
@@ -181,10 +181,12 @@ class ScratchRedis:
                 for key in self.client(db).scan_iter(count=2000):
                     yield key_hash(db, key), (db, key)
 
-        if want is None:
-            picked = bottom_k(scan(), k) if k > 0 else []
-        else:
-            picked = [(h, p) for h, p in scan() if h in want]
+        def sample() -> list[tuple[str, tuple[int, bytes]]]:
+            if want is not None:
+                return [(h, p) for h, p in scan() if h in want]
+            return bottom_k(scan(), k) if k > 0 else []  # the bottom-k sample
+
+        picked = sample()
         by_db: dict[int, list[tuple[str, bytes]]] = {}
         for h, (db, key) in picked:
             by_db.setdefault(db, []).append((h, key))
@@ -226,11 +228,10 @@ class ScratchRedis:
                 else:
                     p.dump(key)
             values = p.execute()
-            for (h, key, t, x), v in zip(reads, values, strict=False):
-                if v is None:
+            for (h, key, t, x), raw in zip(reads, values, strict=False):
+                if raw is None:
                     continue
-                if t == "stream":
-                    v = self._stream(c, key, v)
+                v = self._stream(c, key, raw) if t == "stream" else raw
                 out[h] = {"k": h, "t": t, "x": x, "v": value_digest(canonical_parts(t, v))}
         return out
 
