@@ -47,10 +47,11 @@ def iso(dt: datetime | None) -> str | None:
 
 
 def drill_summary(d: Drill, now: datetime | None = None) -> dict[str, Any]:
-    """The one summary of a drill: the restore-test task's XCom, the CLI's output and the DR page's rows."""
+    """The one summary of a drill: the restore-test task's XCom, the CLI's output and the DR page's rows.
+    The id is under both names its readers use: `id` (the DR page's JSON) and `drill_id` (task XComs)."""
     end = d.finished_at or (now or utcnow())
     return {
-        "drill_id": d.id, "type": d.type, "datastore": d.datastore, "scope": d.scope, "backup_id": d.backup_id,
+        "id": d.id, "drill_id": d.id, "type": d.type, "datastore": d.datastore, "scope": d.scope, "backup_id": d.backup_id,
         "target": d.target, "started_at": iso(d.started_at), "finished_at": iso(d.finished_at),
         "duration_seconds": (end - d.started_at).total_seconds(),
         "rto_seconds": d.rto_seconds, "rpo_seconds": d.rpo_seconds,

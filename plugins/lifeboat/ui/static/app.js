@@ -300,7 +300,7 @@
         ] : h("span", { class: "check none", text: "never verified" })),
         h("td", {}, ld ? graded(ld.rpo_seconds, ld.objective_rpo_seconds, ld.rpo_grade) : h("span", { class: "faint", text: "–" })),
         h("td", {}, ld ? graded(ld.rto_seconds, ld.objective_rto_seconds, ld.rto_grade) : h("span", { class: "faint", text: "–" })),
-        h("td", { class: "nowrap" }, ld ? [h("a", { href: pageHref({ drill: ld.drill_id }), class: "verdict-link" }, verdictBadge(ld.verdict)),
+        h("td", { class: "nowrap" }, ld ? [h("a", { href: pageHref({ drill: ld.id }), class: "verdict-link" }, verdictBadge(ld.verdict)),
           h("span", { class: "sub", text: fmtTime(ld.started_at) })] : badge("none", "never drilled")));
     });
     return h("section", { class: "card", id: "datastores" },
@@ -403,7 +403,7 @@
       for (const [c, mine] of pending) {
         for (const kind of ["rto", "rpo"]) {
           const slot = c.querySelector(`.slot-${kind}`);
-          const pts = mine.map((d) => ({ id: d.drill_id, iso: d.started_at, t: parseTime(d.started_at), v: d[`${kind}_seconds`],
+          const pts = mine.map((d) => ({ id: d.id, iso: d.started_at, t: parseTime(d.started_at), v: d[`${kind}_seconds`],
             obj: d[`objective_${kind}_seconds`], grade: d[`${kind}_grade`], verdict: d.verdict }));
           const objs = [];
           for (const p of pts) if (!objs.length || objs[objs.length - 1].v !== p.obj) objs.push({ t: p.t, v: p.obj });
@@ -423,9 +423,9 @@
   // -- drill history -------------------------------------------------------------------------------------------
   function renderHistory(drills, total) {
     const shown = state.all ? drills : drills.slice(0, HISTORY_ROWS);
-    const rows = shown.map((d) => h("tr", { class: "rowlink drill-row", dataset: { drill: d.drill_id, verdict: d.verdict },
-      on: { click: (ev) => { if (!ev.target.closest("a")) location.href = pageHref({ drill: d.drill_id }); } } },
-      h("td", { class: "nowrap" }, h("a", { href: pageHref({ drill: d.drill_id }), text: fmtTime(d.started_at) })),
+    const rows = shown.map((d) => h("tr", { class: "rowlink drill-row", dataset: { drill: d.id, verdict: d.verdict },
+      on: { click: (ev) => { if (!ev.target.closest("a")) location.href = pageHref({ drill: d.id }); } } },
+      h("td", { class: "nowrap" }, h("a", { href: pageHref({ drill: d.id }), text: fmtTime(d.started_at) })),
       h("td", {}, h("span", { class: "dsname", text: d.datastore })),
       h("td", { text: label(d.type) }),
       h("td", { class: "muted", text: (d.scope || []).join(", ") }),
@@ -514,10 +514,10 @@
     const d = body.drill;
     renderSource(body.source); renderRegions(body.source); renderBanners(body.source);
     const fact = (k, v) => h("div", {}, k, h("b", {}, v));
-    const panel = h("section", { class: "card drill-detail", id: "drill", dataset: { drill: d.drill_id, verdict: d.verdict } },
+    const panel = h("section", { class: "card drill-detail", id: "drill", dataset: { drill: d.id, verdict: d.verdict } },
       h("div", { class: "card-body" },
         h("div", { class: "detail-head" },
-          h("div", {}, h("div", { class: "muted", text: `${label(d.type)} drill of ${d.datastore}` }), h("h2", { text: d.drill_id })),
+          h("div", {}, h("div", { class: "muted", text: `${label(d.type)} drill of ${d.datastore}` }), h("h2", { text: d.id })),
           h("div", { class: "nowrap" }, verdictBadge(d.verdict), " ", runLink(d.run, "Open the DAG run in Airflow ↗"))),
         h("div", { class: "facts" },
           fact("Measured RTO", graded(d.rto_seconds, d.objective_rto_seconds, d.rto_grade)),
@@ -547,7 +547,7 @@
     const draw = () => { const slot = $("timeline-slot"); if (slot) mount(slot, timeline(d, slot.clientWidth || 800)); };
     requestAnimationFrame(draw);
     window.addEventListener("resize", draw);
-    document.title = `${d.drill_id} · Disaster Recovery`;
+    document.title = `${d.id} · Disaster Recovery`;
     document.body.dataset.ready = "drill";
   }
 
