@@ -51,9 +51,9 @@ def drill_summary(d: Drill, now: datetime | None = None) -> dict[str, Any]:
     The id is under both names its readers use: `id` (the DR page's JSON) and `drill_id` (task XComs)."""
     end = d.finished_at or (now or utcnow())
     return {
-        "id": d.id, "drill_id": d.id, "type": d.type, "datastore": d.datastore, "scope": d.scope, "backup_id": d.backup_id,
-        "target": d.target, "started_at": iso(d.started_at), "finished_at": iso(d.finished_at),
-        "duration_seconds": (end - d.started_at).total_seconds(),
+        "id": d.id, "drill_id": d.id, "type": d.type, "datastore": d.datastore, "scope": d.scope,
+        "backup_id": d.backup_id, "target": d.target, "started_at": iso(d.started_at),
+        "finished_at": iso(d.finished_at), "duration_seconds": (end - d.started_at).total_seconds(),
         "rto_seconds": d.rto_seconds, "rpo_seconds": d.rpo_seconds,
         "objective_rto_seconds": d.objective_rto_seconds, "objective_rpo_seconds": d.objective_rpo_seconds,
         "rto": format_duration(d.rto_seconds), "rpo": format_duration(d.rpo_seconds),

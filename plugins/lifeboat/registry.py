@@ -23,17 +23,26 @@ class EngineEntry:
     backup: str  # "module:Class" of the Datastore subclass
     options: str  # "module:Class" of its EngineOptions model (cheap to import: pydantic only)
     failover: str  # "module:Class" of its FailoverDatastore subclass
+    # Files of the engine's native repository that describe the rest of it: the cross-region mirror
+    # copies them after everything else; `rewritten` ones are rewritten in place, so always re-copied.
+    descriptors: tuple[str, ...] = ()
+    rewritten: tuple[str, ...] = ()
 
 
-def _by_convention(engine: str, backup: str, options: str, failover: str) -> EngineEntry:
+def _by_convention(engine: str, backup: str, options: str, failover: str, **files: tuple[str, ...]) -> EngineEntry:
     """By convention: lifeboat.datastores.<engine>.engine / .options, lifeboat.failover.<engine>."""
     return EngineEntry(backup=f"lifeboat.datastores.{engine}.engine:{backup}",
                        options=f"lifeboat.datastores.{engine}.options:{options}",
-                       failover=f"lifeboat.failover.{engine}:{failover}")
+                       failover=f"lifeboat.failover.{engine}:{failover}", **files)
+
+
+_PGBACKREST_INFO = ("backup.info", "archive.info", "backup.info.copy", "archive.info.copy")
 
 
 ENGINES: dict[str, EngineEntry] = {
-    "postgres": _by_convention("postgres", "PostgresDatastore", "PostgresOptions", "PostgresFailover"),
+    "postgres": _by_convention("postgres", "PostgresDatastore", "PostgresOptions", "PostgresFailover",
+                               descriptors=("backup.manifest", "backup.manifest.copy", *_PGBACKREST_INFO),
+                               rewritten=_PGBACKREST_INFO),
     "redis": _by_convention("redis", "RedisDatastore", "RedisOptions", "RedisFailover"),
     "elasticsearch": _by_convention("elasticsearch", "ElasticsearchDatastore", "ElasticsearchOptions",
                                     "ElasticsearchFailover"),
@@ -43,6 +52,12 @@ ENGINES: dict[str, EngineEntry] = {
 
 def known() -> list[str]:
     return sorted(ENGINES)
+
+
+def descriptor_files() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(every engine's descriptor file names, those of them rewritten in place)."""
+    return (tuple(n for e in ENGINES.values() for n in e.descriptors),
+            tuple(n for e in ENGINES.values() for n in e.rewritten))
 
 
 def check_engine(engine: str) -> str:

@@ -24,6 +24,7 @@ from typing import BinaryIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from lifeboat import registry
 from lifeboat.errors import RepositoryError, RestoreFailed
 from lifeboat.layout import MANIFEST, Layout
 from lifeboat.records import Artifact, Check, Drill, Manifest, Verification
@@ -31,9 +32,6 @@ from lifeboat.storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
 
-# Files a native tool rewrites in place to describe what else exists: always re-copied, and last.
-_INFO_FILES = ("backup.info", "archive.info", "backup.info.copy", "archive.info.copy")
-_LAST_SUFFIXES = (MANIFEST, "backup.manifest", "backup.manifest.copy", *_INFO_FILES)
 _CHUNK = 4 * 1024 * 1024
 R = TypeVar("R", bound=BaseModel)
 
@@ -308,19 +306,21 @@ class Repository:
     def mirror(self, prefixes: Iterable[str] = ("",)) -> MirrorReport:
         """Copy to the other region every object that is missing there or differs in size.
 
-        Descriptor files (manifests, pgBackRest info files) go last, so the mirror never lists a
-        backup whose files have not arrived. Objects deleted by retention in the primary are
+        Descriptor files (manifests; a native tool's own, as the registry declares them) go last, so the
+        mirror never lists a backup whose files have not arrived. Objects deleted by retention in the primary are
         deleted from the mirror too, manifests first. In production an S3 bucket with Cross-Region
         Replication does the copying; this then only finds nothing to do (and proves it).
         """
         if self.mirror_storage is None:
             raise RepositoryError("no mirror region configured in the inventory's repository section")
         report = MirrorReport()
+        descriptors, rewritten = registry.descriptor_files()
+        last = (MANIFEST, *descriptors)
         for prefix in prefixes:
             src = {o.key: o.size for o in self.primary.list(prefix)}
             dst = {o.key: o.size for o in self.mirror_storage.list(prefix)}
-            todo = [k for k, size in src.items() if dst.get(k) != size or k.endswith(_INFO_FILES)]
-            todo.sort(key=lambda k: (k.endswith(_LAST_SUFFIXES), k))
+            todo = [k for k, size in src.items() if dst.get(k) != size or k.endswith(rewritten)]
+            todo.sort(key=lambda k: (k.endswith(last), k))
             for key in todo:
                 data_path = self.primary.local_path(key)
                 if data_path is not None:
