@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from lifeboat.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -34,12 +35,6 @@ CHROMIUM_FLAGS = [
 ]
 USER, PASSWORD = "admin", secrets.token_urlsafe(12)
 REPORTS = ROOT / "reports"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +94,7 @@ def airflow_server(dr_catalog, tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow-home")
     (home / "dags").mkdir()
     (home / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = _server_env(home, dr_catalog["inventory"], port)
     migrate = subprocess.run([str(airflow), "db", "migrate"], env=env, cwd=home, capture_output=True, text=True,
