@@ -74,9 +74,9 @@ def fill(es, mb: int) -> dict:
                    "_source": {"n": i, "tag": f"t{i % 100}",
                                "blob": base64.b64encode(os.urandom(doc_bytes * 3 // 4 - 48)).decode()}}
 
-    for ok, item in helpers.streaming_bulk(es, docs(), chunk_size=1000, max_chunk_bytes=8 * 1024 * 1024,
-                                           raise_on_error=True, request_timeout=120):
-        pass
+    for _ok, _item in helpers.streaming_bulk(es, docs(), chunk_size=1000, max_chunk_bytes=8 * 1024 * 1024,
+                                             raise_on_error=True, request_timeout=120):
+        pass  # consume the generator: it raises on the first failed item
     es.indices.put_settings(index=INDEX, settings={"refresh_interval": None})
     es.indices.refresh(index=INDEX)
     es.indices.flush(index=INDEX)
@@ -145,7 +145,8 @@ def main() -> int:
             os.environ["LIFEBOAT_INVENTORY"] = str(inv)
             repos.append(name)
             when = base + timedelta(hours=i)
-            ctx = {"logical_date": when, "dag_run": SimpleNamespace(dag_id="bench", run_id=f"bench-{i}", run_after=when),
+            ctx = {"logical_date": when,
+                   "dag_run": SimpleNamespace(dag_id="bench", run_id=f"bench-{i}", run_after=when),
                    "ti": SimpleNamespace(task_id="backup"), "outlet_events": {}}
             op = BackupOperator(task_id="backup", datastore="elasticsearch", kind="snapshot")
             ctx["outlet_events"] = {a: SimpleNamespace(extra={}) for a in op.outlets}

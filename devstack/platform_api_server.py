@@ -34,10 +34,8 @@ def read_env(path: Path) -> dict[str, str]:
         text = path.read_text()
     except OSError:
         return out
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("export "):
-            line = line[len("export "):]
+    for raw_line in text.splitlines():
+        line = raw_line.strip().removeprefix("export ")
         key, sep, raw = line.partition("=")
         if sep and not key.startswith("#"):
             parts = shlex.split(raw)

@@ -169,12 +169,11 @@ def _pg_quote(value: str) -> str:
 def parse_env_file(path: Path | str) -> dict[str, str]:
     """Parse the `export K='V'` lines written by this script."""
     out: dict[str, str] = {}
-    for line in Path(path).read_text().splitlines():
-        line = line.strip()
+    for raw_line in Path(path).read_text().splitlines():
+        line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
-        if line.startswith("export "):
-            line = line[len("export "):]
+        line = line.removeprefix("export ")
         key, sep, raw = line.partition("=")
         if not sep:
             continue
@@ -233,6 +232,7 @@ class _Stack:
         self.cfg: dict = {}
         self.secrets: dict = {}
         self._moto_proc: subprocess.Popen | None = None
+        self.component_env: dict[str, str] = {}  # env vars of the optional components (components_up)
 
     # ---- small utilities
     def say(self, msg: str) -> None:
@@ -453,7 +453,7 @@ pg1-user={self.pg_user}
 """
 
     def env_mapping(self) -> dict[str, str]:
-        p, s, m = self.ports["pg_primary"], self.ports["pg_standby"], self.ports["moto"]
+        p, s = self.ports["pg_primary"], self.ports["pg_standby"]
         pw = urllib.parse.quote(self.secrets["lifeboat"], safe="")
         s3_conn = json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
                               "extra": {"endpoint_url": self.s3_endpoint, "region_name": "us-west-2"}},
@@ -899,8 +899,6 @@ pg1-user={self.pg_user}
         return self.env_mapping()
 
     # ---- optional components: devstack/components/<name>.py (one module per datastore server)
-    component_env: dict[str, str] = {}
-
     def components(self) -> list:
         import importlib
 

@@ -256,7 +256,8 @@ def ferretdb_instance(stack_env, tmp_path):
         d = tmp_path / f"ferretdb-{port}"
         (d / "data").mkdir(parents=True)
         argv = comp.ferretdb_argv(Path(stack_env["LIFEBOAT_FERRETDB_BIN"]), d / "data", port, state=d, replset=replset)
-        p = subprocess.Popen(argv, stdout=open(d / "log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        with open(d / "log", "wb") as logf:  # the child keeps its own descriptor
+            p = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(p)
         deadline = time.time() + 30
         while True:
