@@ -16,6 +16,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlparse
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -30,17 +31,24 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def parse_duration(value: Any) -> timedelta:
-    """'90s', '15m', '4h', '7d', '2w' or a number of seconds -> timedelta."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
-    raise ValueError(f"not a duration: {value!r} (use e.g. '30s', '15m', '4h', '7d')")
+def parse_duration(value: Any, *, allow_zero: bool = False) -> timedelta:
+    """'90s', '15m', '4h', '7d', '2w' or a number of seconds -> a positive timedelta. Zero only with
+    `allow_zero` (a keep rule that zero switches off); negative never."""
+    td = None
+    try:
+        if isinstance(value, timedelta):
+            td = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            td = timedelta(seconds=value)
+        elif isinstance(value, str) and (m := _DURATION.match(value)):
+            td = timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    except (OverflowError, ValueError):  # .inf, .nan, 10**20 seconds
+        td = None
+    if td is None:
+        raise ValueError(f"not a duration: {value!r} (use e.g. '30s', '15m', '4h', '7d')")
+    if td < timedelta(0) or (td == timedelta(0) and not allow_zero):
+        raise ValueError(f"not a positive duration: {value!r} (a duration must be more than zero, e.g. '30s')")
+    return td
 
 
 def _valid_duration(value: str) -> str:
@@ -64,10 +72,17 @@ def format_duration(td: timedelta | float | None) -> str:
 
 
 def _check_cron(expr: str) -> str:
-    from croniter import croniter  # shipped with Airflow
+    from croniter import CroniterBadDateError, croniter  # shipped with Airflow
 
     if not isinstance(expr, str) or not croniter.is_valid(expr):
         raise ValueError(f"not a valid cron expression: {expr!r}")
+    if not expr.strip().startswith("@") and len(expr.split()) != 5:  # croniter reads a 6th field as seconds
+        raise ValueError(f"not a valid cron expression: {expr!r} (5 fields: minute hour day-of-month month "
+                         "day-of-week)")
+    try:
+        croniter(expr).get_next()
+    except CroniterBadDateError:
+        raise ValueError(f"cron expression {expr!r} never fires (no such date)") from None
     return expr
 
 
@@ -115,6 +130,11 @@ class RepositoryLocation(_Model):
     def _scheme(cls, v: str) -> str:
         if not (v.startswith(("file://", "s3://"))):
             raise ValueError(f"repository url must start with file:// or s3://, got {v!r}")
+        where = urlparse(v.rstrip("/"))  # what is kept: file:/// would become file:
+        if v.startswith("file://") and (where.netloc not in ("", "localhost") or not where.path.startswith("/")):
+            raise ValueError(f"file:// url must name an absolute path (file:///path), got {v!r}")
+        if v.startswith("s3://") and not where.netloc:
+            raise ValueError(f"s3:// url needs a bucket (s3://bucket/prefix), got {v!r}")
         return v.rstrip("/")
 
 
@@ -141,7 +161,7 @@ class Retention(_Model):
     @field_validator("keep_within", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> timedelta:
-        return parse_duration(v)
+        return parse_duration(v, allow_zero=True)  # 0: the time rule keeps nothing (like keep_daily: 0)
 
 
 class DatastoreSpec(_Model):
@@ -199,10 +219,20 @@ class Alerts(_Model):
 
     @model_validator(mode="after")
     def _known_channels(self) -> Alerts:
+        missing = [s for s in ("critical", "high", "medium", "low") if not self.routes.get(s)]
+        if missing:  # an alert of that severity would reach nobody
+            raise ValueError(f"routes.{missing[0]}: no channel for {', '.join(missing)} alerts (use [log] to only "
+                             "log them)")
         for severity, names in self.routes.items():
             for n in names:
                 if n not in self.channels:
                     raise ValueError(f"routes.{severity}: unknown channel {n!r} (define it under alerts.channels)")
+        needs = {"pagerduty": ("connection",), "slack": ("connection", "target"), "sms": ("connection", "target"),
+                 "email": ("target",)}
+        for n, ch in self.channels.items():
+            for fld in needs.get(ch.type, ()):
+                if not getattr(ch, fld):
+                    raise ValueError(f"channels.{n}.{fld}: required for a channel of type {ch.type}")
         return self
 
 
@@ -271,12 +301,38 @@ class Inventory(_Model):
     failover: FailoverSpec | None = None
     source: str = Field(default="", exclude=True)
 
+    @field_validator("workdir")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"must be an absolute path, got {v!r}")
+        return v
+
     @model_validator(mode="after")
     def _cross_checks(self) -> Inventory:
-        for region in (self.regions.primary, self.regions.standby):
+        regions = (self.regions.primary, self.regions.standby)
+        for region in regions:
             if region not in self.repository:
                 raise ValueError(f"repository: no location for region {region!r}")
+        for region in self.repository:
+            if region not in regions:
+                raise ValueError(f"repository.{region}: not an inventory region (regions: {', '.join(regions)})")
+        here, there = (_location(self.repository[r].url) for r in regions)
+        if here[0] == there[0] and os.path.commonpath([here[1], there[1]]) in (here[1], there[1]):  # equal or nested
+            raise ValueError(f"repository.{regions[1]}.url: the same place as {regions[0]}'s "
+                             f"({self.repository[regions[1]].url} vs {self.repository[regions[0]].url}): the catalog "
+                             "must live in two places (one bucket or folder per region)")
+        if not self.datastores:
+            raise ValueError("datastores: none listed (Lifeboat protects at least one datastore)")
         for name, ds in self.datastores.items():
+            if ds.name != name:
+                raise ValueError(f"datastores.{name}.name: {ds.name!r} differs from its key {name!r} (leave it out)")
+            for region, conn in ds.connections.items():
+                if region not in regions:
+                    raise ValueError(f"datastores.{name}.connections.{region}: not an inventory region "
+                                     f"(regions: {', '.join(regions)})")
+                if not conn.strip():
+                    raise ValueError(f"datastores.{name}.connections.{region}: empty Airflow connection id")
             if self.regions.primary not in ds.connections:
                 raise ValueError(
                     f"datastores.{name}.connections: needs a connection id for the primary region "
@@ -304,6 +360,14 @@ class Inventory(_Model):
         return Objectives(rto=o.rto or self.objectives.rto, rpo=o.rpo or self.objectives.rpo)
 
 
+def _location(url: str) -> tuple[str, str]:
+    """(bucket, prefix) of an s3:// url, ("", normalised path) of a file:// url: what makes two the same place."""
+    p = urlparse(url)
+    if p.scheme == "s3":
+        return p.netloc, "/"  # one bucket lives in one region: two prefixes in it are not two places
+    return "", os.path.normpath(unquote(p.path))
+
+
 def _expand_env(node: Any, path: str, source: str) -> Any:
     if isinstance(node, dict):
         return {k: _expand_env(v, f"{path}.{k}" if path else str(k), source) for k, v in node.items()}
@@ -321,6 +385,9 @@ def _expand_env(node: Any, path: str, source: str) -> Any:
                 return default
             raise InventoryError(f"{source}: {path}: environment variable ${{{var}}} is not set and has no default")
 
+        if "${" in _ENV_REF.sub("", node):
+            raise InventoryError(f"{source}: {path}: {node!r} is not a valid environment reference "
+                                 "(write ${VAR} or ${VAR:-default})")
         return _ENV_REF.sub(repl, node)
     return node
 
@@ -339,9 +406,24 @@ def _format_validation_error(source: str, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, except that a key given twice in one mapping is an error (YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (first on line {seen[key]}): one entry would be lost",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_inventory(text: str, source: str = "inventory.yaml") -> Inventory:
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
@@ -349,7 +431,8 @@ def parse_inventory(text: str, source: str = "inventory.yaml") -> Inventory:
     if not isinstance(raw, dict):
         raise InventoryError(f"{source}: (top level): expected a mapping, got {type(raw).__name__}")
     raw = _expand_env(raw, "", source)
-    for name, ds in (raw.get("datastores") or {}).items():
+    datastores = raw.get("datastores")
+    for name, ds in (datastores.items() if isinstance(datastores, dict) else ()):
         if isinstance(ds, dict):
             ds.setdefault("name", name)
     try:
@@ -357,9 +440,14 @@ def parse_inventory(text: str, source: str = "inventory.yaml") -> Inventory:
     except ValidationError as exc:
         raise InventoryError(_format_validation_error(source, exc)) from None
     # Engine-specific options are validated by the engine's own model so errors name the field.
-    from lifeboat.datastores import options_model
+    from lifeboat.datastores import engine_class, options_model
 
     for name, ds in inv.datastores.items():
+        kinds = engine_class(ds.engine).kinds
+        for kind in ds.backups:
+            if kind not in kinds:
+                raise InventoryError(f"{source}: datastores.{name}.backups.{kind}: {ds.engine} has no backup kind "
+                                     f"{kind!r} (supported: {', '.join(kinds)})")
         model = options_model(ds.engine)
         try:
             model.model_validate(ds.options)

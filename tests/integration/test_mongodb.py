@@ -390,7 +390,7 @@ def test_mongodb_headroom_alert_when_window_is_too_short_for_the_margin(iso, mon
     head = next(c for c in v.checks if c.name == "oplog window headroom")
     assert head.ok, head.detail
     strict = mongo_engine_with(name=eng.name, databases=[db.name], heartbeat_database=db.name,
-                               oplog_alert_margin="3650d", headroom_min_history="0s", schedules=MINUTELY)
+                               oplog_alert_margin="3650d", headroom_min_history="1s", schedules=MINUTELY)
     (v,) = strict.verify([full])
     head = next(c for c in v.checks if c.name == "oplog window headroom")
     assert not head.ok and head.detail.startswith("ALERT") and "alert margin" in head.detail
