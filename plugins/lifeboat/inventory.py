@@ -482,6 +482,10 @@ def load_inventory(path: str | os.PathLike[str] | None = None) -> Inventory:
             display = str(p)
         _CACHE.clear()
         _ENV_SEEN.clear()
-        inv = parse_inventory(p.read_text(encoding="utf-8"), source=display)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:  # a folder, no permission, not UTF-8 text
+            raise InventoryError(f"{p}: cannot read the inventory: {exc}") from None
+        inv = parse_inventory(text, source=display)
         _CACHE[key] = (inv, dict(_ENV_SEEN))
     return _CACHE[key][0]

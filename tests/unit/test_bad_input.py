@@ -56,6 +56,22 @@ def _no_stray_env(monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
+# =========================================================================== the file itself
+
+@pytest.mark.parametrize(("content", "expected"), [(None, "Is a directory"), (b"version: 1\n\xff\xfe", "utf-8")])
+def test_bad_input_inventory_that_cannot_be_read_is_named(tmp_path, content, expected):
+    from lifeboat.inventory import load_inventory
+
+    path = tmp_path / "inventory.yaml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(InventoryError, match=re.escape(f"{path}: cannot read the inventory: ")) as err:
+        load_inventory(path)
+    assert expected in str(err.value)
+
+
 # =========================================================================== durations
 
 @pytest.mark.parametrize(
