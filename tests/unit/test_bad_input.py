@@ -412,9 +412,15 @@ def test_bad_input_devstack_unknown_component_is_refused_before_anything_starts(
         (state).mkdir()
         (state / ".ready").write_text("x\n")
     env = {**os.environ, "LIFEBOAT_STACK_DIR": str(state), "LIFEBOAT_STACK_COMPONENTS": "redis,elastisearch"}
-    p = subprocess.run([sys.executable, str(ROOT / "devstack" / "stack.py"), cmd], env=env, cwd=ROOT,
-                       capture_output=True, text=True, timeout=60, check=False)
+    stack_py = str(ROOT / "devstack" / "stack.py")
+    try:
+        p = subprocess.run([sys.executable, stack_py, cmd], env=env, cwd=ROOT, capture_output=True, text=True,
+                           timeout=120, check=False)
+        left = sorted(x.name for x in state.iterdir())
+    finally:  # should it ever start something, stop it again (down ignores what never started)
+        if (state / "stack.json").exists():
+            subprocess.run([sys.executable, stack_py, "down", "--wipe"], env={**env, "LIFEBOAT_STACK_COMPONENTS": ""},
+                           cwd=ROOT, capture_output=True, timeout=300, check=False)
     assert p.returncode == 1, p.stdout + p.stderr
     assert "LIFEBOAT_STACK_COMPONENTS: unknown component(s) elastisearch (known: elasticsearch, " in p.stderr, p.stderr
-    left = sorted(x.name for x in state.iterdir())
     assert left == ([".lock"] if cmd == "up" else [".lock", ".ready"]), left  # nothing started, nothing stopped
