@@ -54,3 +54,13 @@ class Refused(LifeboatError):
 
 class BackupNotFound(LifeboatError):
     """The catalog has no (complete) backup matching the request."""
+
+
+class ServiceError(LifeboatError):
+    """A platform service Lifeboat talks to (container registry, object store, Git server, CDN API)
+    refused a request or answered wrongly; the message names the service, the endpoint (never its
+    credentials) and the object at fault."""
+
+
+class DigestMismatch(ServiceError):
+    """Content read back does not hash to the digest it was addressed by (a corrupt blob/manifest)."""
