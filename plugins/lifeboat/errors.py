@@ -64,3 +64,8 @@ class ServiceError(LifeboatError):
 
 class DigestMismatch(ServiceError):
     """Content read back does not hash to the digest it was addressed by (a corrupt blob/manifest)."""
+
+
+class ServiceUnsupported(ServiceError):
+    """The service does not implement an API Lifeboat asked for (SeaweedFS answers NotImplemented to
+    PutBucketReplication/GetBucketReplication); the caller decides what stands in for it."""
