@@ -153,6 +153,13 @@ class Bucket:
                 return None
             raise self._err("GetBucketReplication", exc) from None
 
+    def put_replication(self, configuration: dict[str, Any]) -> None:
+        """PutBucketReplication (Role + Rules). ServiceUnsupported where the store lacks it (SeaweedFS)."""
+        try:
+            self.client.put_bucket_replication(Bucket=self.bucket, ReplicationConfiguration=configuration)
+        except Exception as exc:
+            raise self._err("PutBucketReplication", exc) from None
+
     # ---- objects --------------------------------------------------------------------------------
     def list_page(self, start_after: str = "", limit: int = 1000, prefix: str = "") -> tuple[list[ObjectInfo], bool]:
         """One ListObjectsV2 page of current objects after `start_after`, in key order; (objects, more)."""
