@@ -86,7 +86,8 @@ def test_registry_ecr_password_comes_from_get_authorization_token(monkeypatch):
 
         token = boto3.client("ecr", region_name="us-west-2", aws_access_key_id="testing",
                              aws_secret_access_key="testing").get_authorization_token()
-        user, _, password = base64.b64decode(token["authorizationData"][0]["authorizationToken"]).decode().partition(":")
+        raw = token["authorizationData"][0]["authorizationToken"]
+        user, _, password = base64.b64decode(raw).decode().partition(":")
         assert (c.username, c.password) == (user, password) == ("AWS", password) and password
     with pytest.raises(ConnectionConfigError, match=r"extra\.aws_conn_id"):
         _ = regmod.RegistryClient(Endpoint("reg", host="x.dkr.ecr.us-west-2.amazonaws.com",
