@@ -8,15 +8,15 @@
     <state>/config_repo/<region>/server.log, server.pid devstack/git_http_server.py (smart HTTP behind
                                                         basic auth -> `git http-backend`)
 
-Content: include/platform/config/ (one folder per service = one ConfigMap `<service>-config`) with a
-short, deterministic history (fixed author, committer and dates, so the commit ids are the same on
-every machine):
+Content: include/platform/config/ (one folder per service = one ConfigMap `<service>-config`, the
+files the Kubernetes manifests of include/platform/ mount) with a short, deterministic history (fixed
+author, committer and dates, so the commit ids are the same on every machine for the same files):
 
-    release/2026.10.0  (annotated tag)  the config of October: no auth-service/rate-limits.yaml,
-                                        frontend newComposer off
+    release/2026.10.0  (annotated tag)  the files without the last one in sorted order
     release/2026.11.0  (annotated tag)  exactly include/platform/config/
     deployed/us-west-2, deployed/us-east-1 (lightweight tags) -> the release/2026.11.0 commit: what runs
-    main                                one commit further: frontend darkMode on, not yet deployed
+    main                                one commit further (a comment line in the first YAML file),
+                                        not deployed
 
 Both regions accept authenticated pushes (a standby is repaired with `git push --mirror`). The
 devstack only syncs the mirror when it creates it and when sync_mirror() is called: in production a
@@ -118,25 +118,40 @@ def _files(src: Path) -> dict[str, bytes]:
     return {str(p.relative_to(src)): p.read_bytes() for p in sorted(src.rglob("*")) if p.is_file()}
 
 
+NEXT_RELEASE_NOTE = b"# next release: under review, not deployed yet\n"
+
+
 def history(src: Path = CONFIG_SRC) -> list[dict]:
-    """The seeded commits, oldest first: {message, date, files: {path: bytes}, tags, annotated}."""
+    """The seeded commits, oldest first: {message, date, files: {path: bytes}, tags, annotated}.
+    Derived from whatever include/platform/config/ holds (the Kubernetes manifests own those files):
+    October = the files without the last one (sorted), November = the files as they are (deployed),
+    main = November plus a comment line appended to the first YAML file (not deployed)."""
     current = _files(src)
     if not current:
         raise _error(f"{src}: no configuration files")
-    october = {k: v for k, v in current.items() if k != "auth-service/rate-limits.yaml"}
-    october["frontend/settings.json"] = current["frontend/settings.json"].replace(
-        b'"newComposer": true', b'"newComposer": false')
+    names = sorted(current)
+    october = {k: v for k, v in current.items() if k != names[-1]} if len(names) > 1 else dict(current)
     later = dict(current)
-    later["frontend/settings.json"] = current["frontend/settings.json"].replace(b'"darkMode": false',
-                                                                                b'"darkMode": true')
+    first_yaml = next((n for n in names if n.endswith((".yaml", ".yml"))), None)
+    if first_yaml:
+        later[first_yaml] = current[first_yaml].rstrip(b"\n") + b"\n" + NEXT_RELEASE_NOTE
+    else:
+        later[f"{names[0].split('/')[0]}/NEXT_RELEASE.txt"] = NEXT_RELEASE_NOTE
     return [
         {"message": "release 2026.10.0", "date": "2026-10-05T10:00:00+00:00", "files": october,
          "annotated": ["release/2026.10.0"], "tags": []},
-        {"message": "release 2026.11.0: auth-service rate limits, new composer", "date": "2026-11-02T10:00:00+00:00",
+        {"message": f"release 2026.11.0: add {names[-1]}", "date": "2026-11-02T10:00:00+00:00",
          "files": current, "annotated": ["release/2026.11.0"], "tags": [f"deployed/{r}" for r in REGIONS]},
-        {"message": "frontend: dark mode on (not yet released)", "date": "2026-11-20T15:30:00+00:00",
+        {"message": "next release, under review (not deployed)", "date": "2026-11-20T15:30:00+00:00",
          "files": later, "annotated": [], "tags": []},
     ]
+
+
+def changed_on_main(src: Path = CONFIG_SRC) -> str:
+    """The file main changes after the deployed release (what a drift check at main would see)."""
+    h = history(src)
+    return next(k for k in sorted(set(h[2]["files"]) | set(h[1]["files"]))
+                if h[2]["files"].get(k) != h[1]["files"].get(k))
 
 
 def _seed_primary(bare: Path) -> None:

@@ -21,7 +21,8 @@ Exports AIRFLOW_CONN_LIFEBOAT_REGISTRY_<REGION> (generic connection: host, port,
 extra {"tls_verify": false}), LIFEBOAT_REGISTRY_<REGION> = "127.0.0.1:<port>" (image references are
 <registry>/community/<service>:<tag>) and LIFEBOAT_REGISTRY_DATA_<REGION> (the storage folder).
 
-Test helpers: build_image() / push() / new_image() add images, digest_of() reads one back.
+Helpers: address(state_dir, region) (usable before `up`); for tests build_image() / push() / new_image()
+add images, digest_of() reads one back.
 """
 
 from __future__ import annotations
@@ -97,6 +98,14 @@ def _run(argv: list[str], *, what: str, input: str | None = None, timeout: float
 
 def _ports(state_dir: Path, create: bool) -> dict[str, int] | None:
     return _daemon.ports(state_dir, NAME, REGIONS, create)
+
+
+def address(state_dir: Path, region: str) -> str:
+    """"127.0.0.1:<port>" of a region's registry -- what image references start with. Allocates the
+    ports when the registry has not started yet, so a component that runs before this one (the
+    Kubernetes clusters render their Deployments) gets the address the registry will listen on."""
+    ports = _ports(state_dir, create=True) or {}
+    return f"127.0.0.1:{ports[region]}"
 
 
 def _password(state_dir: Path) -> str:

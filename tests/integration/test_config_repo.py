@@ -40,7 +40,8 @@ def branch(config_remotes, git, state, unique, tmp_path):
     work = tmp_path / "work"
     git.clone(config_remotes[WEST], work)
     git.run(["-C", str(work), "checkout", "-q", "-b", name])
-    (work / "frontend" / "settings.json").write_text(json.dumps({"t": unique}) + "\n")
+    (work / "frontend" / "t.json").write_text(json.dumps({"t": unique}) + "\n")
+    git.run(["-C", str(work), "add", "frontend/t.json"])
     git.run(["-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "test"])
     git.push(work, config_remotes[WEST], [f"{name}:refs/heads/{name}"])
     yield name, work
@@ -117,8 +118,9 @@ def test_config_files_at_the_deployed_commit_are_the_include_platform_configmaps
     assert drift(from_include, at_deployed) == []
     assert set(at_deployed) == {"api-gateway-config", "frontend-config", "auth-service-config"}
     head = configmaps_from_files(git.files_at(mirror, "main"))
+    service, key = comp.changed_on_main().split("/")
     assert [str(f).split(" (")[0] for f in drift(at_deployed, head)] == [
-        "ConfigMap frontend-config key settings.json: value differs"]
+        f"ConfigMap {service}-config key {key}: value differs"]
 
 
 def test_config_credentials_never_in_argv_or_urls(config_remotes, git, monkeypatch):
