@@ -277,3 +277,50 @@ def ferretdb_instance(stack_env, tmp_path):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+# -- the platform's other services: registries, upload buckets, config repository, CDN --------------
+
+REGIONS = ("us-west-2", "us-east-1")
+
+
+def _conn(kind: str, region: str) -> str:
+    return f"lifeboat_{kind}_{region.replace('-', '_')}"
+
+
+@pytest.fixture(scope="session")
+def registries(stack_env):
+    """{region: RegistryClient} on the test stack's two registries (devstack/components/registry.py)."""
+    from lifeboat.clients.registry import RegistryClient
+
+    return {r: RegistryClient.from_connection(_conn("registry", r)) for r in REGIONS}
+
+
+@pytest.fixture(scope="session")
+def upload_buckets(stack_env):
+    """{region: Bucket} for the platform's upload buckets on SeaweedFS (filer.sync us-west-2 -> us-east-1)."""
+    from lifeboat.clients.s3 import Bucket
+
+    return {r: Bucket.from_connection(_conn("uploads", r),
+                                      stack_env[f"LIFEBOAT_UPLOADS_BUCKET_{r.upper().replace('-', '_')}"])
+            for r in REGIONS}
+
+
+@pytest.fixture
+def uploads_replication(stack_env):
+    """The devstack's replication controls (pause/resume/replication_status); whatever a test does,
+    replication runs again afterwards (an injected fault is always reverted)."""
+    from devstack.components import seaweedfs
+
+    state = Path(stack_env["LIFEBOAT_STACK_DIR"])
+    yield seaweedfs, state
+    if seaweedfs.replication_status(state)["state"] != "running":
+        seaweedfs.resume(state)
+
+
+@pytest.fixture(scope="session")
+def config_remotes(stack_env):
+    """{region: GitRemote} of the configuration repository (devstack/components/config_repo.py)."""
+    from lifeboat.clients.git import GitRemote
+
+    return {r: GitRemote.from_connection(_conn("config", r)) for r in REGIONS}
