@@ -21,6 +21,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lifeboat.errors import InventoryError
+from lifeboat.incidents.settings import AlertTiming, Contact, Escalation, check_references
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INVENTORY = PROJECT_ROOT / "include" / "inventory.yaml"
@@ -196,6 +197,9 @@ class Alerts(_Model):
         "low": ["log"],
     }
     channels: dict[str, AlertChannel] = {"log": AlertChannel(type="log")}
+    timing: AlertTiming = AlertTiming()  # lifeboat.incidents.settings: delivery windows per severity
+    contacts: dict[str, Contact] = {}
+    escalation: Escalation = Escalation()
 
     @model_validator(mode="after")
     def _known_channels(self) -> Alerts:
@@ -203,6 +207,7 @@ class Alerts(_Model):
             for n in names:
                 if n not in self.channels:
                     raise ValueError(f"routes.{severity}: unknown channel {n!r} (define it under alerts.channels)")
+        check_references(self.channels, self.contacts, self.escalation)
         return self
 
 
