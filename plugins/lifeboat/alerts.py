@@ -6,7 +6,8 @@ A channel that fails to deliver is logged and the next one is tried: an alert pa
 itself become the outage. `deliver()` sends one message to one channel; lifeboat.incidents uses it
 for de-duplicated incident notices (PagerDuty dedup key and trigger/acknowledge/resolve, e-mail to
 escalation contacts). A PagerDuty connection may name another Events API endpoint in its extra
-`base_url` (the devstack's local stand-in); without it events go to PagerDuty itself.
+`base_url` (https://; `ca_bundle` for a private CA: the devstack's local stand-in); without it
+events go to PagerDuty itself.
 """
 
 from __future__ import annotations
@@ -30,14 +31,17 @@ def _pagerduty_notifier(**kwargs):
             import pagerduty
 
             hook = self.hook  # the integration key from the Airflow connection
-            base_url = (hook.get_connection(self.pagerduty_events_conn_id).extra_dejson or {}).get("base_url")
+            extra = hook.get_connection(self.pagerduty_events_conn_id).extra_dejson or {}
+            base_url = extra.get("base_url")
             if not base_url:
                 return super().notify(context)
             data = prepare_event_data(summary=self.summary, severity=self.severity, source=self.source,
                                       custom_details=self.custom_details, component=self.component,
                                       group=self.group, class_type=self.class_type, action=self.action,
                                       dedup_key=self.dedup_key, images=self.images, links=self.links)
-            return pagerduty.EventsApiV2Client(hook.integration_key, base_url=base_url).send_event(**data)
+            client = pagerduty.EventsApiV2Client(hook.integration_key, base_url=base_url,
+                                                 verify=extra.get("ca_bundle") or True)
+            return client.send_event(**data)
 
     return _Notifier(**kwargs)
 
