@@ -12,6 +12,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
+from lifeboat.copies import delete_everywhere, put_everywhere, storages
 from lifeboat.errors import RepositoryError
 from lifeboat.incidents.model import Ack, Incident
 
@@ -20,33 +21,6 @@ log = logging.getLogger(__name__)
 ACTIVE = "incidents/active/"
 CLOSED = "incidents/closed/"
 ACKS = "incidents/acks/"
-
-
-def storages(repo) -> list:
-    return [s for s in (repo.primary, repo.mirror_storage) if s is not None]
-
-
-def put_everywhere(repo, key: str, data: bytes) -> list[str]:
-    """Write `key` to every copy; returns the URLs written. Raises only when no copy took it."""
-    done, errors = [], []
-    for st in storages(repo):
-        try:
-            st.put_bytes(key, data)
-            done.append(st.url)
-        except Exception as exc:  # the other region must still get it
-            errors.append(f"{st.url}/{key}: {type(exc).__name__}: {exc}")
-            log.warning("could not write %s/%s: %s", st.url, key, exc)
-    if not done:
-        raise RepositoryError("; ".join(errors))
-    return done
-
-
-def delete_everywhere(repo, key: str) -> None:
-    for st in storages(repo):
-        try:
-            st.delete(key)
-        except Exception as exc:
-            log.warning("could not delete %s/%s: %s", st.url, key, exc)
 
 
 def _read_all(repo, prefix: str, model) -> list:
