@@ -86,7 +86,8 @@ def seed(root: Path, now: datetime) -> dict:
                                             checks=[Check(name="artifact checksums", ok=ok, detail="seeded")]))
     drills = []
     for i in range(6):
-        start = (now.replace(day=1, hour=4, minute=0, second=0, microsecond=0) - timedelta(days=31 * i)).replace(day=1)
+        y, mo = divmod(now.year * 12 + now.month - 1 - i, 12)
+        start = datetime(y, mo + 1, 1, 4, 0, tzinfo=UTC)
         rto, rpo = 600.0 + 120 * i, 300.0 + 60 * i
         is_prev = start.year == prev_month_start.year and start.month == prev_month_start.month
         if is_prev:
