@@ -6,9 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import Asset, BaseOperator
 
 from lifeboat.operators.core import _run, _when
+
+
+def verifications_asset() -> Asset:
+    """Updated when a verification DAG has verified (and mirrored) backups; lifeboat_runbooks follows it."""
+    return Asset(name="lifeboat_verifications", uri="lifeboat://verifications")
 
 
 class IncidentsOperator(BaseOperator):
