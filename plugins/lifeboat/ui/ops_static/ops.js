@@ -22,17 +22,27 @@
   function fileLink(key) {
     return el("a", { href: `ops/files/${key}${q}`, target: "_blank", rel: "noopener", text: key.split("/").slice(1).join("/") });
   }
-  async function ack(id, button) {
-    button.disabled = true;
-    const note = window.prompt(`Acknowledge ${id}? Escalation stops. Note (optional):`, "");
-    if (note === null) { button.disabled = false; return; }
+  // Airflow shows the page in a sandboxed iframe where window.prompt/confirm are blocked: confirm inline.
+  function askAck(id, cell) {
+    const note = el("input", { type: "text", placeholder: "note (optional)", "aria-label": "Acknowledgement note",
+      maxlength: "500" });
+    const cancel = el("button", { class: "btn", type: "button", text: "Cancel" });
+    const confirm = el("button", { class: "btn", type: "button", text: "Confirm acknowledgement" });
+    const before = Array.from(cell.childNodes);
+    cancel.addEventListener("click", () => cell.replaceChildren(...before));
+    confirm.addEventListener("click", () => ack(id, note.value, cell));
+    cell.replaceChildren(note, confirm, cancel);
+    note.focus();
+  }
+  async function ack(id, note, cell) {
+    cell.replaceChildren(el("span", { class: "muted", text: "acknowledging…" }));
     const resp = await fetch(`incidents/${encodeURIComponent(id)}/ack${q}`, {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify({ note }),
     });
     const body = await resp.json().catch(() => ({}));
-    button.replaceWith(el("span", { class: resp.ok ? "badge pass" : "badge fail",
+    cell.replaceChildren(el("span", { class: resp.ok ? "badge pass" : "badge fail",
       text: resp.ok ? `acknowledged by ${body.acknowledged.by}` : (body.detail || `HTTP ${resp.status}`) }));
   }
   async function load() {
@@ -51,8 +61,9 @@
       el("td", { text: i.status }),
       el("td", { class: "num", text: String(i.level) }),
       el("td", { class: "num", text: age(i.age_seconds) }),
-      el("td", {}, i.status === "open" ? el("button", { class: "btn", type: "button", text: "Acknowledge",
-        on: (ev) => ack(i.id, ev.currentTarget) }) : el("span", { class: "muted", text: i.acknowledged_by || "" }))));
+      el("td", { class: "ack" }, i.status === "open" ? el("button", { class: "btn", type: "button", text: "Acknowledge",
+        on: (ev) => askAck(i.id, ev.currentTarget.parentNode) })
+        : el("span", { class: "muted", text: i.acknowledged_by || "" }))));
     root.replaceChildren(
       el("section", { class: "card", id: "incidents" },
         el("div", { class: "card-head" }, el("h2", { text: "Incidents" }),
