@@ -6,6 +6,12 @@ standby's replay lag) against the RPO — over the RPO is **critical** (PagerDut
 **high** (Slack + e-mail); the newest backup of each series against its schedule (older than two
 intervals: **high**); the newest verified backup (older than 8 days: **medium**); the newest restore
 test (failed: **high**, older than 35 days: **low**). Routes and channels: inventory `alerts`.
+
+**incidents** turns the findings into incidents (lifeboat.incidents): one open incident per finding,
+stored in both regions' catalogs; notices within the plan's windows (critical at once, high 5 min,
+medium 15 min, low as an hourly digest), never twice; escalation level 1 on-call -> 2 senior ->
+3 architect -> 4 CTO while a critical/high one is unacknowledged (`alerts.escalation`); a resolution
+notice when it clears. Acknowledge on the Disaster Recovery page or `python -m lifeboat incidents ack`.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ from datetime import timedelta
 from airflow.sdk import DAG
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from lifeboat.dagkit import START, default_args, tags
+from lifeboat.dagkit import START, default_args, gate, tags
 from lifeboat.inventory import load_inventory
 from lifeboat.operators import MonitorOperator
+from lifeboat.operators.ops import IncidentsOperator
 
 inventory = load_inventory()
 
@@ -32,4 +39,7 @@ with DAG(
     default_args={**default_args("high", retries=1), "retry_delay": timedelta(seconds=30)},
     tags=tags("monitor"),
 ):
-    MonitorOperator.partial(task_id="monitor").expand(datastore=[ds.name for ds in inventory.enabled_datastores()])
+    checks = MonitorOperator.partial(task_id="monitor", send_alerts=False).expand(
+        datastore=[ds.name for ds in inventory.enabled_datastores()])
+    IncidentsOperator(task_id="incidents", results=checks.output, trigger_rule="all_done")
+    gate("all_datastores_checked", checks)

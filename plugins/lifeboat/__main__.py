@@ -4,6 +4,8 @@
     PYTHONPATH=plugins python -m lifeboat backup postgres --kind full
     PYTHONPATH=plugins python -m lifeboat restore-test postgres [--backup ID] [--target latest|ISO]
     PYTHONPATH=plugins python -m lifeboat --region us-east-1 catalog postgres   # read the standby copy
+    PYTHONPATH=plugins python -m lifeboat runbook region-loss                   # from the standby copy
+    (also: runbooks, report, incidents [ack], metrics -- lifeboat/ops_cli.py)
 
 Connections come from AIRFLOW_CONN_<ID> environment variables, exactly as Airflow reads them.
 """
@@ -43,8 +45,8 @@ def _catalog(args) -> int:
 def _drills(args) -> int:
     repo = Repository.from_inventory(load_inventory(), args.region)
     for d in repo.drills():
-        print(f"{d.id:56} {d.verdict:5} RTO={format_duration(d.rto_seconds):>7} RPO={format_duration(d.rpo_seconds):>7} "
-              f"backup={d.backup_id}")
+        print(f"{d.id:56} {d.verdict:5} RTO={format_duration(d.rto_seconds):>7} "
+              f"RPO={format_duration(d.rpo_seconds):>7} backup={d.backup_id}")
     return 0
 
 
@@ -134,11 +136,16 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("catalog")
     c.add_argument("datastore")
     sub.add_parser("drills")
+    from lifeboat.ops_cli import add_commands
+
+    add_commands(sub)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run = {"dag_id": "cli", "run_id": f"cli__{datetime.now(UTC):%Y%m%dT%H%M%SZ}"}
     try:
+        if getattr(args, "ops", None):
+            return args.ops(args)
         _check_names(args, load_inventory())
         if args.cmd == "backup":
             out = jobs.backup(args.datastore, args.kind, args.at or datetime.now(UTC), run=run)

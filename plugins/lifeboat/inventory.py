@@ -22,6 +22,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lifeboat.errors import InventoryError
+from lifeboat.incidents.settings import AlertTiming, Contact, Escalation, check_references
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INVENTORY = PROJECT_ROOT / "include" / "inventory.yaml"
@@ -216,6 +217,9 @@ class Alerts(_Model):
         "low": ["log"],
     }
     channels: dict[str, AlertChannel] = {"log": AlertChannel(type="log")}
+    timing: AlertTiming = AlertTiming()  # lifeboat.incidents.settings: delivery windows per severity
+    contacts: dict[str, Contact] = {}
+    escalation: Escalation = Escalation()
 
     @model_validator(mode="after")
     def _known_channels(self) -> Alerts:
@@ -233,6 +237,7 @@ class Alerts(_Model):
             for fld in needs.get(ch.type, ()):
                 if not getattr(ch, fld):
                     raise ValueError(f"channels.{n}.{fld}: required for a channel of type {ch.type}")
+        check_references(self.channels, self.contacts, self.escalation)
         return self
 
 

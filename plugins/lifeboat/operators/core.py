@@ -156,11 +156,12 @@ class MonitorOperator(_LifeboatOperator):
 
     template_fields: Sequence[str] = ("datastore",)
 
-    def __init__(self, *, datastore: str, **kwargs: Any) -> None:
+    def __init__(self, *, datastore: str, send_alerts: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.datastore = datastore
+        self.send_alerts = send_alerts  # False: an IncidentsOperator downstream turns findings into incidents
 
     def execute(self, context) -> dict:
         from lifeboat import jobs
 
-        return jobs.monitor(self.datastore, run=_run(context))
+        return jobs.monitor(self.datastore, run=_run(context), send_alerts=self.send_alerts)
