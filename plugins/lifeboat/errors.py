@@ -54,3 +54,7 @@ class Refused(LifeboatError):
 
 class BackupNotFound(LifeboatError):
     """The catalog has no (complete) backup matching the request."""
+
+
+class KubernetesError(LifeboatError):
+    """The Kubernetes API refused or failed; the message names the connection, the namespace and the object."""
