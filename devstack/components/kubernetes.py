@@ -318,14 +318,18 @@ def argv(state_dir: Path, region: str, process: str) -> list[str]:
                 f"--service-account-key-file={pki / 'sa.pub'}",
                 f"--service-account-signing-key-file={pki / 'sa.key'}",
                 "--service-cluster-ip-range=10.96.0.0/16", "--endpoint-reconciler-type=none",
-                "--profiling=false", "--event-ttl=1h"]
+                "--profiling=false", "--event-ttl=1h",
+                # Debian's etcd 3.4.23 lacks what streaming lists need (RequestWatchProgress): with WatchList on,
+                # kwok's watch-list requests fail every few seconds and new pods wait up to a minute to be run
+                "--feature-gates=WatchList=false", "--shutdown-watch-termination-grace-period=0s"]
     common = ["--bind-address=127.0.0.1", "--leader-elect=false"]
     if process == "kube-controller-manager":
         return [str(binary("kube-controller-manager")), f"--kubeconfig={kubeconfig_path(state_dir, region, process)}",
                 *common, f"--secure-port={p['controller_manager']}", f"--cert-dir={d / 'controller-manager-certs'}",
                 f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
                 "--use-service-account-credentials=false", f"--cluster-name=lifeboat-{region}",
-                "--profiling=false"]
+                # kwok's default node heartbeat comes every 20-45 s: give it room before "NotReady"
+                "--node-monitor-grace-period=120s", "--profiling=false"]
     if process == "kube-scheduler":
         return [str(binary("kube-scheduler")), f"--kubeconfig={kubeconfig_path(state_dir, region, process)}",
                 *common, f"--secure-port={p['scheduler']}", f"--cert-dir={d / 'scheduler-certs'}",
@@ -361,14 +365,24 @@ def _spawn(state_dir: Path, region: str, process: str) -> None:
         if log.stat().st_size > 20 * 1024 ** 2:
             os.replace(log, log.with_suffix(".log.1"))
     cmd = argv(state_dir, region, process)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "ETCD", "KUBE_FEATURE_"))}
     with open(log, "ab") as out:
         out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {process}\n".encode())
         out.flush()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=d,
-                                start_new_session=True, close_fds=True,
-                                env={k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "ETCD"))})
+                                start_new_session=True, close_fds=True, env=env)
     _CHILDREN[proc.pid] = proc
     (d / f"{process}.pid").write_text(f"{proc.pid}\n")
+    (d / f"{process}.argv").write_text(json.dumps(cmd) + "\n")
+
+
+def _stale(state_dir: Path, region: str, process: str) -> bool:
+    """The running process was started with another command line (flags or binary changed since)."""
+    try:
+        return json.loads((region_dir(state_dir, region) / f"{process}.argv").read_text()) != \
+            argv(state_dir, region, process)
+    except (OSError, ValueError):
+        return True
 
 
 def _stop(state_dir: Path, region: str, process: str) -> str:
@@ -376,7 +390,8 @@ def _stop(state_dir: Path, region: str, process: str) -> str:
     if not n:
         return "not running"
     result = "stopped"
-    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+    # the apiserver hangs for a while in its graceful shutdown on etcd 3.4; its state is in etcd anyway
+    for sig, wait in ((signal.SIGTERM, 5.0 if process == "kube-apiserver" else 15.0), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(n, sig)
         deadline = time.monotonic() + wait
@@ -698,7 +713,9 @@ def up(state_dir: Path, say) -> dict[str, str]:
         # phase by phase over both regions, so the two clusters boot side by side
         for process in PROCESSES:
             for region in REGIONS:
-                if process == "kube-apiserver" and region in restart_api and pid(state_dir, region, process):
+                if pid(state_dir, region, process) and (_stale(state_dir, region, process) or (
+                        process == "kube-apiserver" and region in restart_api)):
+                    say(f"  {NAME:<10} {region}: restarting {process} (its command line changed)")
                     _stop(state_dir, region, process)
                 if not pid(state_dir, region, process):
                     key = {"etcd": "etcd", "kube-apiserver": "apiserver"}.get(process)

@@ -12,7 +12,10 @@ Per region:
                        backup of the primary within one sync period, and the primary sees the standby's
                        after a failover; a read-only location is never written or garbage-collected;
   * `velero server --kubeconfig <state>/kubernetes/<region>/kubeconfig-velero ...` with a short
-    --backup-sync-period (LIFEBOAT_VELERO_SYNC_PERIOD, default 5s).
+    --backup-sync-period (LIFEBOAT_VELERO_SYNC_PERIOD, default 5s). Velero's backup-sync controller only
+    wakes once a minute (backupSyncReconcilePeriod in pkg/controller/backup_sync_controller.go), so a
+    backup reaches the other cluster within ~1 min; the short period makes every wake-up sync (with 1m,
+    jitter can skip one and make it 2 min).
 
 The :8080 problem and the choice made here: Velero's embedded controller-runtime binds its metrics server
 on :8080 of every interface, with no flag to move it, so two Velero servers cannot share a network
