@@ -111,7 +111,8 @@ def _audit(kube):
 def test_kubernetes_readiness_audit_passes_on_the_platform_and_names_a_drifted_probe(kube):
     assert _audit(kube) == []
     apps = kube[EAST].apps
-    patch = {"spec": {"template": {"spec": {"containers": [{"name": "frontend", "readinessProbe": {"periodSeconds": 15}}]}}}}
+    container = {"name": "frontend", "readinessProbe": {"periodSeconds": 15}}
+    patch = {"spec": {"template": {"spec": {"containers": [container]}}}}
     apps.patch_namespaced_deployment("frontend", "community", patch)
     try:
         found = {(f.region, f.object, f.check): f.detail for f in _audit(kube)}
