@@ -324,3 +324,25 @@ def config_remotes(stack_env):
     from lifeboat.clients.git import GitRemote
 
     return {r: GitRemote.from_connection(_conn("config", r)) for r in REGIONS}
+
+
+# -- kubernetes -------------------------------------------------------------------------------------
+
+K8S_REGIONS = ("us-west-2", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def kube(stack_env) -> dict:
+    """{region: lifeboat.clients.kubernetes.KubernetesClient} on the test stack's two local clusters
+    (through the provider's KubernetesHook and the stack's lifeboat_k8s_<region> connections)."""
+    from lifeboat.clients.kubernetes import KubernetesClient
+
+    missing = [r for r in K8S_REGIONS if f"AIRFLOW_CONN_LIFEBOAT_K8S_{r.upper().replace('-', '_')}" not in stack_env]
+    assert not missing, f"the test stack has no kubernetes component (LIFEBOAT_STACK_COMPONENTS?): {missing}"
+    return {r: KubernetesClient(f"lifeboat_k8s_{r.replace('-', '_')}", region=r) for r in K8S_REGIONS}
+
+
+@pytest.fixture(scope="session")
+def velero_env(kube, stack_env) -> dict:
+    assert stack_env.get("LIFEBOAT_VELERO_BIN"), "the test stack has no velero component (LIFEBOAT_STACK_COMPONENTS?)"
+    return stack_env

@@ -69,3 +69,7 @@ class DigestMismatch(ServiceError):
 class ServiceUnsupported(ServiceError):
     """The service does not implement an API Lifeboat asked for (SeaweedFS answers NotImplemented to
     PutBucketReplication/GetBucketReplication); the caller decides what stands in for it."""
+
+
+class KubernetesError(LifeboatError):
+    """The Kubernetes API refused or failed; the message names the connection, the namespace and the object."""

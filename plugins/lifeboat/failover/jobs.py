@@ -294,8 +294,8 @@ def plan(kind: str, params: dict, run: dict, preflights: list[dict] | None) -> d
     if kind == "failback" and op.switch_back and op.services:
         steps.append(f"after the DNS TTL: scale services in {op.source} back to their standby replicas")
     if moving:
-        checks = [f"write+read on {d}@{op.target}" for d in auto] + [f"/health and /ready of {s} in {op.target}"
-                                                                     for s in op.services]
+        checks = [f"write+read on {d}@{op.target}" for d in auto] + [
+            f"{s} Deployment Ready, /health and /ready in {op.target}" for s in op.services]
         steps.append("verify: " + "; ".join(checks))
         steps.append("record the timeline as a drill (RTO from the trigger, data loss from heartbeats), notify")
     text = _plan_text(op, steps, loss, blockers, warnings)
@@ -545,7 +545,8 @@ def drain_source(kind: str, params: dict, run: dict) -> dict:
 # =========================================================================== verify, record, notify
 
 def verify(kind: str, params: dict, run: dict) -> dict:
-    """A real write + read on every promoted datastore, /health and /ready of every service; stops the clock."""
+    """A real write + read on every promoted datastore; every service's Deployment rolled out and Ready, its
+    /health and /ready; stops the clock (so the RTO includes the pods becoming Ready)."""
     op = operation(kind, params, run)
     tl = op.timeline()
     api = op.services_api()
@@ -558,17 +559,22 @@ def verify(kind: str, params: dict, run: dict) -> dict:
     for name in op.services:
         svc = api.spec(name)
         if op.dry_run:  # /ready writes through the service: only /health in a dry run
-            out["services"][name] = api.check(svc, op.target, ready=False)
+            out["services"][name] = {**api.check(svc, op.target, ready=False),
+                                     "deployment": api.replicas(svc, op.target)}
             continue
         with op.store.step(tl, f"verify {name} in {op.target}") as s:
-            res = api.wait_healthy(svc, op.target)
+            # the Deployment rolled out with every pod Ready (its readinessProbe passing), then the URLs
+            deployment = api.wait_ready(svc, op.target, svc.replicas)
+            res = {**api.wait_healthy(svc, op.target), "deployment": deployment}
             out["services"][name] = res
             if not res["ok"]:
                 raise RestoreFailed(f"{name} in {op.target} is not healthy after {svc.ready_timeout}: "
                                     + "; ".join(f"{k} {v.get('url')} -> {v.get('status') or v.get('error')} "
                                                 f"{v.get('body', '')}" for k, v in res.items()
                                                 if k in ("health", "ready")))
-            s.detail = "; ".join(f"{k} {v['status']}" for k, v in res.items() if k in ("health", "ready"))
+            ready = deployment.get("ready")
+            s.detail = "; ".join([*([f"deployment {ready}/{svc.replicas} Ready"] if ready is not None else []),
+                                  *(f"{k} {v['status']}" for k, v in res.items() if k in ("health", "ready"))])
     if not op.dry_run:
         tl.verified_at = utcnow()
         op.store.save(tl)
