@@ -236,7 +236,7 @@ def test_bad_input_alerts_environment_and_workdir(old, new, expected):
          "          us-east-1: api.us-east-1.community.example.com\n          eu-west-1: api.eu",
          "failover.traffic.records[0].targets: unknown region(s) eu-west-1"),
         ("${LIFEBOAT_API_US_WEST_2_URL:-https://api.us-west-2.community.example.com}/health", "api-us-west-2/health",
-         "failover.services[0].health.us-west-2: not an http(s) URL: 'api-us-west-2/health'"),
+         "failover.services[1].health.us-west-2: not an http(s) URL: 'api-us-west-2/health'"),
         ("order: [postgres, redis, mongodb, elasticsearch]", "order: [postgres, redis, mongodb, elasticsearch, pg]",
          "failover.order[4]: unknown datastore 'pg'"),
     ],
