@@ -1,6 +1,7 @@
 # Lifeboat developer entry points.  Add new targets below; keep them .PHONY.
 #   make demo                          # set up everything, run the plan end to end, print the drill summary
-#   make test                          # set up everything, run the whole suite (JUnit XML in reports/)
+#   make test                          # set up everything, lint, then run the whole suite (JUnit XML in reports/)
+#   make lint                          # the lint gate alone: ruff check . (rules in pyproject.toml) + mypy plugins/lifeboat
 #   make ui                            # Airflow UI (airflow standalone) on the demo's metadata, 127.0.0.1:8080
 #   make bench                         # benchmarks: ratios against the native tools, same run
 #   make stack-up                      # bootstrap + start the local devstack
@@ -15,7 +16,7 @@ PYTHON := $(VENV)/bin/python
 STACK_PYTHON = $(if $(wildcard $(PYTHON)),$(PYTHON),python3)
 STACK := devstack/stack.py
 
-.PHONY: bootstrap stack-up stack-down stack-status demo test ui bench
+.PHONY: bootstrap stack-up stack-down stack-status demo lint test ui bench
 
 bootstrap:
 	LIFEBOAT_VENV=$(VENV) bash scripts/bootstrap.sh
@@ -32,9 +33,15 @@ stack-status:
 demo: bootstrap
 	$(PYTHON) scripts/demo.py
 
+# The lint gate: ruff with the rule set in pyproject.toml, mypy of the package (config in pyproject.toml).
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy plugins/lifeboat
+
+# Lint first: a finding stops `make test` before the suite starts.
 # One re-run of the failed tests only (a known Airflow 3.3.2 race in answering a human-in-the-loop task,
 # see docs/failover.md); the first run's results stay in reports/junit.xml, the re-run's in junit-rerun.xml.
-test: bootstrap
+test: bootstrap lint
 	@mkdir -p reports
 	@rc=0; $(PYTHON) -m pytest --junitxml=reports/junit.xml -o cache_dir=reports/.pytest_cache $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 1 ]; then \

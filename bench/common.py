@@ -134,4 +134,5 @@ def report(name: str, native_label: str, native: list[float], ours: list[float],
     print(f"overhead ratio (operator / native): {ratio:.3f}")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps({"native": native, "ours": ours, "ratio": ratio, **(extra or {})}, indent=2))
+    result = {"native": native, "ours": ours, "ratio": ratio, **(extra or {})}
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2))

@@ -73,9 +73,9 @@ def fill(es, mb: int) -> dict:
                    "_source": {"n": i, "tag": f"t{i % 100}",
                                "blob": base64.b64encode(os.urandom(doc_bytes * 3 // 4 - 48)).decode()}}
 
-    for ok, item in helpers.streaming_bulk(es, docs(), chunk_size=1000, max_chunk_bytes=8 * 1024 * 1024,
-                                           raise_on_error=True, request_timeout=120):
-        pass
+    for _ok, _item in helpers.streaming_bulk(es, docs(), chunk_size=1000, max_chunk_bytes=8 * 1024 * 1024,
+                                             raise_on_error=True, request_timeout=120):
+        pass  # consume the generator: it raises on the first failed item
     es.indices.put_settings(index=INDEX, settings={"refresh_interval": None})
     es.indices.refresh(index=INDEX)
     es.indices.flush(index=INDEX)

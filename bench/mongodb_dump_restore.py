@@ -51,8 +51,9 @@ def start_ferretdb(tmp: Path) -> tuple[subprocess.Popen, str]:
     exe = comp.ensure_binary(print)
     port = free_port()
     (tmp / "data").mkdir()
-    proc = subprocess.Popen(comp.ferretdb_argv(exe, tmp / "data", port, state=tmp, replset="bench"),
-                            stdout=open(tmp / "ferretdb.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    with open(tmp / "ferretdb.log", "wb") as logf:  # the child keeps its own descriptor
+        proc = subprocess.Popen(comp.ferretdb_argv(exe, tmp / "data", port, state=tmp, replset="bench"),
+                                stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
     wait_serving("FerretDB", proc, lambda: socket.create_connection(("127.0.0.1", port), timeout=0.3).close() or 1,
                  tmp / "ferretdb.log", 60)
     return proc, f"mongodb://127.0.0.1:{port}/?directConnection=true"

@@ -8,6 +8,7 @@ sha256 of pgBackRest's backup.manifest, and the manifest commit.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -30,7 +31,8 @@ def main() -> int:
         rows = conn.execute("SELECT count(*) FROM pgbench_accounts").fetchone()[0] if have else 0
     if rows != SCALE * 100000:
         print(f"pgbench -i -s {SCALE} (once; kept in .stack-bench) ...", flush=True)
-        subprocess.run([f"{env['LIFEBOAT_PG_BIN']}/pgbench", "-i", "-q", "-s", str(SCALE), "--no-vacuum", dsn], check=True)
+        subprocess.run([f"{env['LIFEBOAT_PG_BIN']}/pgbench", "-i", "-q", "-s", str(SCALE), "--no-vacuum", dsn],
+                       check=True)
     with psycopg.connect(dsn, autocommit=True) as conn:
         size = conn.execute("SELECT pg_database_size('community')").fetchone()[0]
     print(f"database size: {size / 1e9:.2f} GB", flush=True)
@@ -41,13 +43,14 @@ def main() -> int:
                   "--stanza=community", "--type=full", "--log-level-console=warn", "backup"]
     native, ours = [], []
     for i in range(RUNS):
-        native.append(timed(lambda: subprocess.run(native_cmd, check=True)))
+        native.append(timed(functools.partial(subprocess.run, native_cmd, check=True)))
         op = BackupOperator(task_id="bench", datastore="postgres", kind="full")
         ctx = operator_context()
         from datetime import UTC, datetime, timedelta
 
         ctx["logical_date"] = datetime(2031, 1, 1, tzinfo=UTC) + timedelta(minutes=i, seconds=os.getpid() % 60)
-        ours.append(timed(lambda: op.execute(ctx)))
+        # bound now: a lambda would see whatever op/ctx the loop holds when it is finally called
+        ours.append(timed(functools.partial(op.execute, ctx)))
         print(f"run {i + 1}/{RUNS}: native {native[-1]:.2f}s, operator {ours[-1]:.2f}s", flush=True)
     report("postgres_backup", "pgbackrest --type=full backup (native)", native, ours, {"database_bytes": size})
     # keep the bench repository small: expire all but the newest full backup

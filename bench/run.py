@@ -14,7 +14,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def main(argv: list[str]) -> int:
-    names = argv or sorted(p.stem for p in HERE.glob("*.py") if p.stem not in ("run", "common") and not p.stem.startswith("_"))
+    names = argv or sorted(p.stem for p in HERE.glob("*.py")
+                           if p.stem not in ("run", "common") and not p.stem.startswith("_"))
     rc = 0
     for name in names:
         print(f"\n=== bench {name} ===", flush=True)

@@ -7,6 +7,10 @@ Serves, on 127.0.0.1 only:
   GET /health  200 while the process is up (the Kubernetes liveness probe of the real API)
   GET /ready   200 only when a real write + read succeeds on this region's PostgreSQL and Redis
                (the readiness probe): a standby region answers 503 until its datastores are promoted.
+  GET /metrics Prometheus text format (prometheus_client): platform_api_requests_total{path,code},
+               platform_api_request_errors_total{path} (5xx), platform_api_request_duration_seconds
+               (histogram) -- what a recovery's verification compares with the pre-incident baseline
+               (lifeboat.perf).
 
 The connections are the Airflow connections of the region (AIRFLOW_CONN_LIFEBOAT_PG_<REGION>,
 AIRFLOW_CONN_LIFEBOAT_REDIS_<REGION>), read from the devstack env file on every request, so the
@@ -34,10 +38,8 @@ def read_env(path: Path) -> dict[str, str]:
         text = path.read_text()
     except OSError:
         return out
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("export "):
-            line = line[len("export "):]
+    for raw_line in text.splitlines():
+        line = raw_line.strip().removeprefix("export ")
         key, sep, raw = line.partition("=")
         if sep and not key.startswith("#"):
             parts = shlex.split(raw)
@@ -81,26 +83,66 @@ def check_redis(uri: str, region: str, token: str) -> str:
     return "write+read ok"
 
 
+class Metrics:
+    """Request, error and latency metrics of the stand-in (prometheus_client, its own registry)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry()  # the region is Prometheus's target label
+        self.requests = Counter("platform_api_requests", "Requests served", ["path", "code"],
+                                registry=self.registry).labels
+        self.errors = Counter("platform_api_request_errors", "Requests answered with a 5xx", ["path"],
+                              registry=self.registry).labels
+        self.latency = Histogram("platform_api_request_duration_seconds", "Request latency", ["path"],
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=self.registry)
+
+    def observe(self, path: str, code: int, seconds: float) -> None:
+        path = path if path in ("/health", "/ready", "/metrics") else "other"
+        self.requests(path=path, code=str(code)).inc()
+        if code >= 500:
+            self.errors(path=path).inc()
+        self.latency.labels(path=path).observe(seconds)
+
+    def exposition(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "lifeboat-platform-api/1"
     region = ""
     env_file = Path()
     started = time.time()
+    metrics: Metrics | None = None
+    _code = 0
 
     def log_message(self, fmt: str, *args) -> None:  # one line per request to the log file
         sys.stderr.write(f"{time.strftime('%H:%M:%S')} {self.region} {fmt % args}\n")
 
-    def _send(self, code: int, body: dict) -> None:
-        data = (json.dumps(body) + "\n").encode()
+    def _send(self, code: int, body: dict | bytes, content_type: str = "application/json") -> None:
+        data = body if isinstance(body, bytes) else (json.dumps(body) + "\n").encode()
+        self._code = code
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
     def do_GET(self) -> None:
+        t0 = time.perf_counter()
         path = self.path.split("?", 1)[0]
-        if path == "/health":
+        try:
+            self._route(path)
+        finally:
+            if self.metrics is not None:
+                self.metrics.observe(path, self._code or 500, time.perf_counter() - t0)
+
+    def _route(self, path: str) -> None:
+        if path == "/metrics" and self.metrics is not None:
+            self._send(200, self.metrics.exposition(), "text/plain; version=0.0.4; charset=utf-8")
+        elif path == "/health":
             self._send(200, {"status": "up", "region": self.region,
                              "uptime_seconds": round(time.time() - self.started, 1)})
         elif path == "/ready":
@@ -138,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     Handler.region = args.region
     Handler.env_file = args.env_file
+    Handler.metrics = Metrics()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     sys.stderr.write(f"platform api stand-in for {args.region} on 127.0.0.1:{args.port}\n")

@@ -142,12 +142,11 @@ def _pg_quote(value: str) -> str:
 def parse_env_file(path: Path | str) -> dict[str, str]:
     """Parse the `export K='V'` lines written by this script."""
     out: dict[str, str] = {}
-    for line in Path(path).read_text().splitlines():
-        line = line.strip()
+    for raw_line in Path(path).read_text().splitlines():
+        line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
-        if line.startswith("export "):
-            line = line[len("export "):]
+        line = line.removeprefix("export ")
         key, sep, raw = line.partition("=")
         if not sep:
             continue
@@ -206,6 +205,7 @@ class _Stack:
         self.cfg: dict = {}
         self.secrets: dict = {}
         self._moto_proc: subprocess.Popen | None = None
+        self.component_env: dict[str, str] = {}  # env vars of the optional components (components_up)
 
     # ---- small utilities
     def say(self, msg: str) -> None:
@@ -410,7 +410,7 @@ pg1-user={self.pg_user}
 """
 
     def env_mapping(self) -> dict[str, str]:
-        p, s, m = self.ports["pg_primary"], self.ports["pg_standby"], self.ports["moto"]
+        p, s = self.ports["pg_primary"], self.ports["pg_standby"]
         pw = urllib.parse.quote(self.secrets["lifeboat"], safe="")
         s3_conn = json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
                               "extra": {"endpoint_url": self.s3_endpoint, "region_name": "us-west-2"}},
@@ -819,6 +819,7 @@ pg1-user={self.pg_user}
 
     def up(self) -> dict[str, str]:
         t0 = time.monotonic()
+        self.components()  # refuses an unknown LIFEBOAT_STACK_COMPONENTS before anything starts
         if self.load_config(create=False) and self.fast_ok():
             self.components_up(quiet_when_ok=True)
             self.write_file(self.env_file, self.render_env(), 0o600)
@@ -856,8 +857,6 @@ pg1-user={self.pg_user}
         return self.env_mapping()
 
     # ---- optional components: devstack/components/<name>.py (one module per datastore server)
-    component_env: dict[str, str] = {}
-
     def components(self) -> list:
         import importlib
 
@@ -866,11 +865,12 @@ pg1-user={self.pg_user}
             sys.path.insert(0, str(REPO_ROOT))
         # LIFEBOAT_STACK_COMPONENTS=redis,platform_api limits a stack to some components (default: all)
         wanted = {c.strip() for c in os.environ.get("LIFEBOAT_STACK_COMPONENTS", "").split(",") if c.strip()}
-        mods = []
-        for f in sorted(folder.glob("*.py")) if folder.is_dir() else []:
-            if not f.name.startswith("_") and (not wanted or f.stem in wanted):
-                mods.append(importlib.import_module(f"devstack.components.{f.stem}"))
-        return mods
+        known = [f.stem for f in sorted(folder.glob("*.py")) if not f.name.startswith("_")] if folder.is_dir() else []
+        unknown = sorted(wanted - set(known))
+        if unknown:  # a typo must not silently start a stack without the component
+            raise StackError("components", f"LIFEBOAT_STACK_COMPONENTS: unknown component(s) {', '.join(unknown)} "
+                             f"(known: {', '.join(known)})")
+        return [importlib.import_module(f"devstack.components.{n}") for n in known if not wanted or n in wanted]
 
     def components_up(self, quiet_when_ok: bool) -> None:
         """Each component module offers up(state_dir, say) -> env dict (idempotent, fast when already
@@ -884,10 +884,11 @@ pg1-user={self.pg_user}
                 self.say(f"  {mod.NAME:<10} {'ok':<46} [{time.monotonic() - t:.1f}s]")
 
     def down(self, wipe: bool) -> None:
+        mods = self.components()  # an unknown LIFEBOAT_STACK_COMPONENTS is refused before anything stops
         with contextlib.suppress(FileNotFoundError):
             self.ready_file.unlink()
         self.say(f"lifeboat stack down: {self.dir}")
-        for mod in reversed(self.components()):
+        for mod in reversed(mods):
             self.say(f"  {mod.NAME:<10} {mod.down(self.dir, self.say)}")
         self.say(f"  moto       {self.stop_moto()}")
         for name, data in (("standby", self.standby), ("primary", self.primary)):

@@ -12,6 +12,7 @@ the API server's first request to it.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 from airflow.configuration import conf
@@ -25,8 +26,9 @@ _ROOT = urlparse(conf.get("api", "base_url", fallback="") or "").path.rstrip("/"
 
 class LifeboatPlugin(AirflowPlugin):
     name = "lifeboat"
-    fastapi_apps = [{"app": LazyApp(), "url_prefix": MOUNT, "name": "Lifeboat DR page"}]
-    external_views = [
+    # Airflow reads these as class attributes (plugin configuration), never per instance.
+    fastapi_apps: ClassVar[list[dict[str, Any]]] = [{"app": LazyApp(), "url_prefix": MOUNT, "name": "Lifeboat DR page"}]
+    external_views: ClassVar[list[dict[str, Any]]] = [
         {
             "name": "Disaster Recovery",
             "href": f"{_ROOT}{MOUNT}/",

@@ -97,7 +97,8 @@ def summary(inv, names: list[str], since: datetime) -> int:
     print("-" * 100)
     print("RTO = restore start -> scratch target ready and verified; RPO = drill start -> newest heartbeat "
           "found in the restored data.")
-    print(f"Drill records: {repo.primary.url}/drills/ (mirrored to {repo.mirror_storage.url if repo.mirror_storage else '-'})")
+    mirror = repo.mirror_storage.url if repo.mirror_storage else "-"
+    print(f"Drill records: {repo.primary.url}/drills/ (mirrored to {mirror})")
     from lifeboat.ui.links import page_url
 
     print("Airflow UI on the same metadata: make ui   (then open http://127.0.0.1:8080)")

@@ -36,10 +36,12 @@ def seed(conn, users: int, posts: int, comments: int) -> None:
         "INSERT INTO users (handle, email) SELECT 'user' || g, 'user' || g || '@community.example.com' "
         "FROM generate_series(%s::bigint, %s::bigint) g", (have + 1, users))
     conn.execute(
-        "INSERT INTO posts (user_id, title, body) SELECT 1 + (g * 7919) %% %s, 'post ' || g, repeat('lorem ipsum ', 20) "
+        "INSERT INTO posts (user_id, title, body) "
+        "SELECT 1 + (g * 7919) %% %s, 'post ' || g, repeat('lorem ipsum ', 20) "
         "FROM generate_series(1, %s::bigint) g", (users, posts))
     conn.execute(
-        "INSERT INTO comments (post_id, user_id, body) SELECT 1 + (g * 104729) %% %s, 1 + (g * 31) %% %s, 'comment ' || g "
+        "INSERT INTO comments (post_id, user_id, body) "
+        "SELECT 1 + (g * 104729) %% %s, 1 + (g * 31) %% %s, 'comment ' || g "
         "FROM generate_series(1, %s::bigint) g", (posts, users, comments))
     print(f"seed: {users} users, {posts} posts, {comments} comments")
 

@@ -22,7 +22,9 @@ def main() -> None:
 
     from devstack import stack
 
-    env = airflow_env(dict(os.environ), stack.up())
+    os.environ.setdefault("LIFEBOAT_METRICS_TARGET", "127.0.0.1:8080")  # the stack's Prometheus scrapes this UI
+    stack_env = stack.up()
+    env = airflow_env(dict(os.environ), stack_env)
     pw_file = ROOT / "airflow_home" / "simple_auth_manager_passwords.json.generated"
     if not pw_file.exists():
         pw_file.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}))
@@ -31,7 +33,12 @@ def main() -> None:
     env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(pw_file)
     print(f"Airflow UI: http://127.0.0.1:8080  user admin  password {json.loads(pw_file.read_text())['admin']}")
     print("Disaster Recovery page: http://127.0.0.1:8080/plugin/disaster-recovery")
-    os.execve(str(VENV_BIN / "airflow"), [str(VENV_BIN / "airflow"), "standalone"], env)
+    if stack_env.get("LIFEBOAT_PROMETHEUS_URL"):
+        print(f"Prometheus (scrapes /lifeboat/metrics here): {stack_env['LIFEBOAT_PROMETHEUS_URL']}/alerts")
+    if stack_env.get("LIFEBOAT_RECEIVERS_URL"):
+        print(f"Alerts received (SMTP, Slack, PagerDuty stand-in, SMS): {stack_env['LIFEBOAT_RECEIVERS_URL']}/inbox")
+    airflow = str(VENV_BIN / "airflow")
+    os.execve(airflow, [airflow, "standalone"], env)  # noqa: S606 - the venv's airflow, argv list: no shell is safer
 
 
 if __name__ == "__main__":

@@ -255,7 +255,8 @@ def ferretdb_instance(stack_env, tmp_path):
         d = tmp_path / f"ferretdb-{port}"
         (d / "data").mkdir(parents=True)
         argv = comp.ferretdb_argv(Path(stack_env["LIFEBOAT_FERRETDB_BIN"]), d / "data", port, state=d, replset=replset)
-        p = subprocess.Popen(argv, stdout=open(d / "log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        with open(d / "log", "wb") as logf:  # the child keeps its own descriptor
+            p = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(p)
 
         def listening() -> bool:
@@ -269,3 +270,72 @@ def ferretdb_instance(stack_env, tmp_path):
     yield start
     for p in procs:
         stop_process(p)
+
+
+# -- the platform's other services: registries, upload buckets, config repository, CDN --------------
+
+REGIONS = ("us-west-2", "us-east-1")
+
+
+def _conn(kind: str, region: str) -> str:
+    return f"lifeboat_{kind}_{region.replace('-', '_')}"
+
+
+@pytest.fixture(scope="session")
+def registries(stack_env):
+    """{region: RegistryClient} on the test stack's two registries (devstack/components/registry.py)."""
+    from lifeboat.clients.registry import RegistryClient
+
+    return {r: RegistryClient.from_connection(_conn("registry", r)) for r in REGIONS}
+
+
+@pytest.fixture(scope="session")
+def upload_buckets(stack_env):
+    """{region: Bucket} for the platform's upload buckets on SeaweedFS (filer.sync us-west-2 -> us-east-1)."""
+    from lifeboat.clients.s3 import Bucket
+
+    return {r: Bucket.from_connection(_conn("uploads", r),
+                                      stack_env[f"LIFEBOAT_UPLOADS_BUCKET_{r.upper().replace('-', '_')}"])
+            for r in REGIONS}
+
+
+@pytest.fixture
+def uploads_replication(stack_env):
+    """The devstack's replication controls (pause/resume/replication_status); whatever a test does,
+    replication runs again afterwards (an injected fault is always reverted)."""
+    from devstack.components import seaweedfs
+
+    state = Path(stack_env["LIFEBOAT_STACK_DIR"])
+    yield seaweedfs, state
+    if seaweedfs.replication_status(state)["state"] != "running":
+        seaweedfs.resume(state)
+
+
+@pytest.fixture(scope="session")
+def config_remotes(stack_env):
+    """{region: GitRemote} of the configuration repository (devstack/components/config_repo.py)."""
+    from lifeboat.clients.git import GitRemote
+
+    return {r: GitRemote.from_connection(_conn("config", r)) for r in REGIONS}
+
+
+# -- kubernetes -------------------------------------------------------------------------------------
+
+K8S_REGIONS = ("us-west-2", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def kube(stack_env) -> dict:
+    """{region: lifeboat.clients.kubernetes.KubernetesClient} on the test stack's two local clusters
+    (through the provider's KubernetesHook and the stack's lifeboat_k8s_<region> connections)."""
+    from lifeboat.clients.kubernetes import KubernetesClient
+
+    missing = [r for r in K8S_REGIONS if f"AIRFLOW_CONN_LIFEBOAT_K8S_{r.upper().replace('-', '_')}" not in stack_env]
+    assert not missing, f"the test stack has no kubernetes component (LIFEBOAT_STACK_COMPONENTS?): {missing}"
+    return {r: KubernetesClient(f"lifeboat_k8s_{r.replace('-', '_')}", region=r) for r in K8S_REGIONS}
+
+
+@pytest.fixture(scope="session")
+def velero_env(kube, stack_env) -> dict:
+    assert stack_env.get("LIFEBOAT_VELERO_BIN"), "the test stack has no velero component (LIFEBOAT_STACK_COMPONENTS?)"
+    return stack_env

@@ -331,12 +331,9 @@ def _start(paths: _Paths, home: Path, java_home: Path, ids) -> subprocess.Popen:
         argv = [runuser, "-u", OS_USER, "--", *argv]
     with contextlib.suppress(FileNotFoundError):
         paths.pid.unlink()
-    out = open(paths.console, "ab")
-    try:
+    with open(paths.console, "ab") as out:  # closed in the parent once the child holds its own copy
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, cwd=str(paths.root), start_new_session=True)
-    finally:
-        out.close()
     _write(paths.launcher_pid, f"{proc.pid}\n")
     return proc
 
@@ -443,7 +440,8 @@ def _up(paths: _Paths, say) -> dict[str, str]:
     home = paths.home(cfg["version"])
     pid = _running_pid(paths)
     if pid and home.is_dir():
-        want = hashlib.sha256(f"{cfg['version']}\0{_render_yml(paths, cfg, home)}\0{_render_jvm()}".encode()).hexdigest()
+        rendered = f"{cfg['version']}\0{_render_yml(paths, cfg, home)}\0{_render_jvm()}"
+        want = hashlib.sha256(rendered.encode()).hexdigest()
         have = paths.fingerprint.read_text().strip() if paths.fingerprint.exists() else ""
         # Any answer will do (a red index left by someone is no reason to restart the node).
         if want == have and _health(cfg["http_port"], timeout=5.0) is not None:

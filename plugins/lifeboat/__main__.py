@@ -4,6 +4,8 @@
     PYTHONPATH=plugins python -m lifeboat backup postgres --kind full
     PYTHONPATH=plugins python -m lifeboat restore-test postgres [--backup ID] [--target latest|ISO]
     PYTHONPATH=plugins python -m lifeboat --region us-east-1 catalog postgres   # read the standby copy
+    PYTHONPATH=plugins python -m lifeboat runbook region-loss                   # from the standby copy
+    (also: runbooks, report, incidents [ack], metrics -- lifeboat/ops_cli.py)
 
 Connections come from AIRFLOW_CONN_<ID> environment variables, exactly as Airflow reads them.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -55,27 +58,76 @@ def _heartbeat_loop(args) -> int:
     return 0
 
 
+def _time(value: str) -> datetime:
+    """--at: an ISO-8601 time with its time zone (a backup id is derived from it)."""
+    try:
+        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO-8601 time "
+                                         "(e.g. 2026-11-27T03:00:00+00:00)") from None
+    if t.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} has no time zone (add one, e.g. +00:00 for UTC)")
+    return t
+
+
+def _target(value: str) -> str:
+    """--target: checked before a drill is recorded, so a typo leaves no failed drill in the catalog."""
+    value = value.strip()
+    if value == "latest" or re.fullmatch(r"(ts:)?\d+:\d+", value):  # latest, or a MongoDB oplog timestamp
+        return value
+    try:
+        _time(value)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} -- or 'latest', or an oplog timestamp <seconds>:<inc>") from None
+    return value
+
+
+def _seconds(value: str) -> float:
+    try:
+        s = float(value)
+    except ValueError:
+        s = -1.0
+    if not s >= 0 or s == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds >= 0")
+    return s
+
+
+def _check_names(args, inv) -> None:
+    """--region and the datastore name against the inventory, before anything runs."""
+    regions = (inv.regions.primary, inv.regions.standby)
+    if args.region is not None:
+        if args.region not in regions:
+            raise LifeboatError(f"--region {args.region!r}: not an inventory region ({inv.source}: regions "
+                                f"{', '.join(regions)})")
+        if args.cmd not in ("catalog", "drills"):
+            raise LifeboatError(f"--region applies to catalog and drills only; {args.cmd} works on the primary "
+                                f"region's repository ({regions[0]}) and mirrors to the standby")
+    if getattr(args, "datastore", None) is not None:
+        inv.datastore(args.datastore)  # raises, naming the inventory and the datastores it has
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lifeboat", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--region", help="read/write the repository copy of this region (default: primary)")
+    p.add_argument("--region", help="catalog, drills: read the repository copy of this region (default: primary)")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("backup")
     b.add_argument("datastore")
     b.add_argument("--kind", required=True)
-    b.add_argument("--at", help="logical time for the backup id (default: now)")
+    b.add_argument("--at", type=_time, help="logical time for the backup id, ISO-8601 with zone (default: now)")
     v = sub.add_parser("verify")
     v.add_argument("datastore")
     v.add_argument("--backup", action="append", dest="backups")
     r = sub.add_parser("restore-test")
     r.add_argument("datastore")
     r.add_argument("--backup")
-    r.add_argument("--target", default="latest")
+    r.add_argument("--target", type=_target, default="latest",
+                   help="latest (default), an ISO-8601 time with zone, or (MongoDB) an oplog timestamp <s>:<inc>")
     h = sub.add_parser("heartbeat")
     h.add_argument("datastore")
-    h.add_argument("--every", type=float, default=0, help="repeat every N seconds")
-    h.add_argument("--duration", type=float, default=0, help="with --every: stop after N seconds")
+    h.add_argument("--every", type=_seconds, default=0, help="repeat every N seconds")
+    h.add_argument("--duration", type=_seconds, default=0, help="with --every: stop after N seconds")
     sub.add_parser("mirror")
     t = sub.add_parser("retention")
     t.add_argument("datastore")
@@ -84,14 +136,19 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("catalog")
     c.add_argument("datastore")
     sub.add_parser("drills")
+    from lifeboat.ops_cli import add_commands
+
+    add_commands(sub)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run = {"dag_id": "cli", "run_id": f"cli__{datetime.now(UTC):%Y%m%dT%H%M%SZ}"}
     try:
+        if getattr(args, "ops", None):
+            return args.ops(args)
+        _check_names(args, load_inventory())
         if args.cmd == "backup":
-            when = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
-            out = jobs.backup(args.datastore, args.kind, when, run=run)
+            out = jobs.backup(args.datastore, args.kind, args.at or datetime.now(UTC), run=run)
         elif args.cmd == "verify":
             out = jobs.verify(args.datastore, args.backups, run=run)
         elif args.cmd == "restore-test":

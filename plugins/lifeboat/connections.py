@@ -43,7 +43,16 @@ class Endpoint:
 
 
 def _from_uri(conn_id: str, uri: str) -> Endpoint:
+    if "://" not in uri:
+        raise ValueError("not a connection URI (<type>://[login[:password]@]host[:port][/schema]) nor JSON")
     p = urlparse(uri)
+    try:
+        port = p.port
+    except ValueError:  # urllib would quote the "port": often part of a password with an unencoded '/', '#', '?'
+        port = -1
+    if port == -1 or p.fragment:
+        raise ValueError("not a valid connection URI: the port is not a number or a '#' is in it (percent-encode "
+                         "'/', '#', '?' and '@' in the login and password)")
     extra = dict(parse_qsl(p.query))
     if "__extra__" in extra:
         extra = json.loads(extra["__extra__"])
@@ -51,7 +60,7 @@ def _from_uri(conn_id: str, uri: str) -> Endpoint:
         conn_id=conn_id,
         conn_type=p.scheme.replace("-", "_"),
         host=unquote(p.hostname or ""),
-        port=p.port,
+        port=port,
         login=unquote(p.username or ""),
         password=unquote(p.password or ""),
         schema=unquote(p.path.lstrip("/")),
@@ -61,9 +70,13 @@ def _from_uri(conn_id: str, uri: str) -> Endpoint:
 
 def _from_json(conn_id: str, text: str) -> Endpoint:
     d = json.loads(text)
+    if not isinstance(d, dict):
+        raise ValueError("the JSON form must be an object")
     extra = d.get("extra") or {}
     if isinstance(extra, str):
         extra = json.loads(extra) if extra else {}
+    if not isinstance(extra, dict):
+        raise ValueError("extra must be a JSON object")
     return Endpoint(
         conn_id=conn_id,
         conn_type=d.get("conn_type", ""),
@@ -77,13 +90,14 @@ def _from_json(conn_id: str, text: str) -> Endpoint:
 
 
 def _from_env(conn_id: str) -> Endpoint | None:
-    value = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
-    if not value:
+    var = f"AIRFLOW_CONN_{conn_id.upper()}"
+    value = (os.environ.get(var) or "").strip()
+    if not value:  # unset or blank: as Airflow, look elsewhere
         return None
     try:
-        return _from_json(conn_id, value) if value.lstrip().startswith("{") else _from_uri(conn_id, value)
-    except (ValueError, json.JSONDecodeError) as exc:
-        raise ConnectionConfigError(f"AIRFLOW_CONN_{conn_id.upper()}: cannot parse connection: {exc}") from None
+        return _from_json(conn_id, value) if value.startswith(("{", "[")) else _from_uri(conn_id, value)
+    except (ValueError, json.JSONDecodeError) as exc:  # the messages quote no part of the value (a password)
+        raise ConnectionConfigError(f"Airflow connection {conn_id!r} ({var}): cannot parse connection: {exc}") from None
 
 
 def _in_airflow_task() -> bool:

@@ -54,3 +54,22 @@ class Refused(LifeboatError):
 
 class BackupNotFound(LifeboatError):
     """The catalog has no (complete) backup matching the request."""
+
+
+class ServiceError(LifeboatError):
+    """A platform service Lifeboat talks to (container registry, object store, Git server, CDN API)
+    refused a request or answered wrongly; the message names the service, the endpoint (never its
+    credentials) and the object at fault."""
+
+
+class DigestMismatch(ServiceError):
+    """Content read back does not hash to the digest it was addressed by (a corrupt blob/manifest)."""
+
+
+class ServiceUnsupported(ServiceError):
+    """The service does not implement an API Lifeboat asked for (SeaweedFS answers NotImplemented to
+    PutBucketReplication/GetBucketReplication); the caller decides what stands in for it."""
+
+
+class KubernetesError(LifeboatError):
+    """The Kubernetes API refused or failed; the message names the connection, the namespace and the object."""

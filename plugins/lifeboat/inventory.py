@@ -16,13 +16,22 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lifeboat import registry
-from lifeboat.durations import Duration, DurationStr, OptionalDuration, format_duration, parse_duration
+from lifeboat.durations import (
+    Duration,
+    DurationOrZero,
+    DurationStr,
+    OptionalDuration,
+    format_duration,
+    parse_duration,
+)
 from lifeboat.errors import InventoryError
+from lifeboat.incidents.settings import AlertTiming, Contact, Escalation, check_references
 
 __all__ = ["DurationStr", "Inventory", "format_duration", "load_inventory", "parse_duration", "parse_inventory"]
 
@@ -33,10 +42,17 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def _check_cron(expr: str) -> str:
-    from croniter import croniter  # shipped with Airflow
+    from croniter import CroniterBadDateError, croniter  # shipped with Airflow
 
     if not isinstance(expr, str) or not croniter.is_valid(expr):
         raise ValueError(f"not a valid cron expression: {expr!r}")
+    if not expr.strip().startswith("@") and len(expr.split()) != 5:  # croniter reads a 6th field as seconds
+        raise ValueError(f"not a valid cron expression: {expr!r} (5 fields: minute hour day-of-month month "
+                         "day-of-week)")
+    try:
+        croniter(expr).get_next()
+    except CroniterBadDateError:
+        raise ValueError(f"cron expression {expr!r} never fires (no such date)") from None
     return expr
 
 
@@ -84,6 +100,11 @@ class RepositoryLocation(_Model):
     def _scheme(cls, v: str) -> str:
         if not (v.startswith(("file://", "s3://"))):
             raise ValueError(f"repository url must start with file:// or s3://, got {v!r}")
+        where = urlparse(v.rstrip("/"))  # what is kept: file:/// would become file:
+        if v.startswith("file://") and (where.netloc not in ("", "localhost") or not where.path.startswith("/")):
+            raise ValueError(f"file:// url must name an absolute path (file:///path), got {v!r}")
+        if v.startswith("s3://") and not where.netloc:
+            raise ValueError(f"s3:// url needs a bucket (s3://bucket/prefix), got {v!r}")
         return v.rstrip("/")
 
 
@@ -101,7 +122,7 @@ class Retention(_Model):
     and the newest verified backup is always kept. `enforce: false` (default) only reports the plan."""
 
     keep_last: int = Field(default=7, ge=1)
-    keep_within: Duration = timedelta(days=7)
+    keep_within: DurationOrZero = timedelta(days=7)  # 0: the time rule keeps nothing (like keep_daily: 0)
     keep_daily: int = Field(default=7, ge=0)
     keep_weekly: int = Field(default=4, ge=0)
     keep_monthly: int = Field(default=3, ge=0)
@@ -161,13 +182,27 @@ class Alerts(_Model):
         "low": ["log"],
     }
     channels: dict[str, AlertChannel] = {"log": AlertChannel(type="log")}
+    timing: AlertTiming = AlertTiming()  # lifeboat.incidents.settings: delivery windows per severity
+    contacts: dict[str, Contact] = {}
+    escalation: Escalation = Escalation()
 
     @model_validator(mode="after")
     def _known_channels(self) -> Alerts:
+        missing = [s for s in ("critical", "high", "medium", "low") if not self.routes.get(s)]
+        if missing:  # an alert of that severity would reach nobody
+            raise ValueError(f"routes.{missing[0]}: no channel for {', '.join(missing)} alerts (use [log] to only "
+                             "log them)")
         for severity, names in self.routes.items():
             for n in names:
                 if n not in self.channels:
                     raise ValueError(f"routes.{severity}: unknown channel {n!r} (define it under alerts.channels)")
+        needs = {"pagerduty": ("connection",), "slack": ("connection", "target"), "sms": ("connection", "target"),
+                 "email": ("target",)}
+        for n, ch in self.channels.items():
+            for fld in needs.get(ch.type, ()):
+                if not getattr(ch, fld):
+                    raise ValueError(f"channels.{n}.{fld}: required for a channel of type {ch.type}")
+        check_references(self.channels, self.contacts, self.escalation)
         return self
 
 
@@ -228,12 +263,38 @@ class Inventory(_Model):
     failover: FailoverSpec | None = None
     source: str = Field(default="", exclude=True)
 
+    @field_validator("workdir")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"must be an absolute path, got {v!r}")
+        return v
+
     @model_validator(mode="after")
     def _cross_checks(self) -> Inventory:
-        for region in (self.regions.primary, self.regions.standby):
+        regions = (self.regions.primary, self.regions.standby)
+        for region in regions:
             if region not in self.repository:
                 raise ValueError(f"repository: no location for region {region!r}")
+        for region in self.repository:
+            if region not in regions:
+                raise ValueError(f"repository.{region}: not an inventory region (regions: {', '.join(regions)})")
+        here, there = (_location(self.repository[r].url) for r in regions)
+        if here[0] == there[0] and os.path.commonpath([here[1], there[1]]) in (here[1], there[1]):  # equal or nested
+            raise ValueError(f"repository.{regions[1]}.url: the same place as {regions[0]}'s "
+                             f"({self.repository[regions[1]].url} vs {self.repository[regions[0]].url}): the catalog "
+                             "must live in two places (one bucket or folder per region)")
+        if not self.datastores:
+            raise ValueError("datastores: none listed (Lifeboat protects at least one datastore)")
         for name, ds in self.datastores.items():
+            if ds.name != name:
+                raise ValueError(f"datastores.{name}.name: {ds.name!r} differs from its key {name!r} (leave it out)")
+            for region, conn in ds.connections.items():
+                if region not in regions:
+                    raise ValueError(f"datastores.{name}.connections.{region}: not an inventory region "
+                                     f"(regions: {', '.join(regions)})")
+                if not conn.strip():
+                    raise ValueError(f"datastores.{name}.connections.{region}: empty Airflow connection id")
             if self.regions.primary not in ds.connections:
                 raise ValueError(
                     f"datastores.{name}.connections: needs a connection id for the primary region "
@@ -255,6 +316,14 @@ class Inventory(_Model):
         return Objectives(rto=o.rto or self.objectives.rto, rpo=o.rpo or self.objectives.rpo)
 
 
+def _location(url: str) -> tuple[str, str]:
+    """(bucket, prefix) of an s3:// url, ("", normalised path) of a file:// url: what makes two the same place."""
+    p = urlparse(url)
+    if p.scheme == "s3":
+        return p.netloc, "/"  # one bucket lives in one region: two prefixes in it are not two places
+    return "", os.path.normpath(unquote(p.path))
+
+
 def _expand_env(node: Any, path: str, source: str) -> Any:
     if isinstance(node, dict):
         return {k: _expand_env(v, f"{path}.{k}" if path else str(k), source) for k, v in node.items()}
@@ -272,6 +341,9 @@ def _expand_env(node: Any, path: str, source: str) -> Any:
                 return default
             raise InventoryError(f"{source}: {path}: environment variable ${{{var}}} is not set and has no default")
 
+        if "${" in _ENV_REF.sub("", node):
+            raise InventoryError(f"{source}: {path}: {node!r} is not a valid environment reference "
+                                 "(write ${VAR} or ${VAR:-default})")
         return _ENV_REF.sub(repl, node)
     return node
 
@@ -290,9 +362,24 @@ def _format_validation_error(source: str, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, except that a key given twice in one mapping is an error (YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (first on line {seen[key]}): one entry would be lost",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_inventory(text: str, source: str = "inventory.yaml") -> Inventory:
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
@@ -300,7 +387,8 @@ def parse_inventory(text: str, source: str = "inventory.yaml") -> Inventory:
     if not isinstance(raw, dict):
         raise InventoryError(f"{source}: (top level): expected a mapping, got {type(raw).__name__}")
     raw = _expand_env(raw, "", source)
-    for name, ds in (raw.get("datastores") or {}).items():
+    datastores = raw.get("datastores")
+    for name, ds in (datastores.items() if isinstance(datastores, dict) else ()):
         if isinstance(ds, dict):
             ds.setdefault("name", name)
     try:
@@ -309,6 +397,11 @@ def parse_inventory(text: str, source: str = "inventory.yaml") -> Inventory:
         raise InventoryError(_format_validation_error(source, exc)) from None
     # Engine-specific options are validated by the engine's own model so errors name the field.
     for name, ds in inv.datastores.items():
+        kinds = registry.backup_kinds(ds.engine)
+        for kind in ds.backups:
+            if kind not in kinds:
+                raise InventoryError(f"{source}: datastores.{name}.backups.{kind}: {ds.engine} has no backup kind "
+                                     f"{kind!r} (supported: {', '.join(kinds)})")
         model = registry.options_model(ds.engine)
         try:
             model.model_validate(ds.options)
@@ -343,6 +436,10 @@ def load_inventory(path: str | os.PathLike[str] | None = None) -> Inventory:
             display = str(p)
         _CACHE.clear()
         _ENV_SEEN.clear()
-        inv = parse_inventory(p.read_text(encoding="utf-8"), source=display)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:  # a folder, no permission, not UTF-8 text
+            raise InventoryError(f"{p}: cannot read the inventory: {exc}") from None
+        inv = parse_inventory(text, source=display)
         _CACHE[key] = (inv, dict(_ENV_SEEN))
     return _CACHE[key][0]

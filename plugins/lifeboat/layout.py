@@ -6,6 +6,11 @@
     <datastore>/<tool>/...                              a native tool's own repository (pgBackRest)
     drills/<drill_id>.json                              restore tests, failovers, failbacks
     failovers/<timeline_id>.json                        the step timeline of a failover or failback
+    incidents/active/<id>.json                          open, acknowledged, or resolved with notices to send
+    incidents/closed/<YYYY-MM>/<id>.json                settled incidents
+    incidents/acks/<id>.json                            an acknowledgement
+    reports/<kind>/<period>/report.{html,pdf,json}      monthly / quarterly reviews (+ charts/<name>.png)
+    runbooks/index.md, runbooks/scenarios/<scenario>.md, runbooks/datastores/<datastore>.md (+ .html)
 
 Keys are relative to a region's repository URL and identical in both regions (after Velero's
 ObjectStoreLayout). Nothing else formats a storage path.
@@ -13,6 +18,7 @@ ObjectStoreLayout). Nothing else formats a storage path.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +27,11 @@ BACKUPS = "backups"
 VERIFICATIONS = "verifications"
 DRILLS = "drills"
 FAILOVERS = "failovers"
+INCIDENTS = "incidents"
+REPORTS = "reports"
+RUNBOOKS = "runbooks"
+# what the DR page may serve as a file: reports and runbooks only
+_OPS_FILE = re.compile(rf"^({REPORTS}|{RUNBOOKS})/[A-Za-z0-9_.\-/]+\.(html|pdf|md|json|png|svg)$")
 
 
 @dataclass(frozen=True)
@@ -91,3 +102,35 @@ class Layout:
     @staticmethod
     def is_record(key: str) -> bool:
         return key.endswith(".json")
+
+    # -- incidents, reports, runbooks: records kept in both regions --------------------------------------
+    @staticmethod
+    def incident(state: str, incident_id: str = "", month: str | datetime = "") -> str:
+        """incidents/<state>/ (active | closed | acks), the folder of one month's closed incidents (the
+        month it was opened), or one record in either."""
+        if isinstance(month, datetime):
+            month = month.strftime("%Y-%m")
+        folder = f"{INCIDENTS}/{state}/" + (f"{month}/" if month else "")
+        return folder + (f"{incident_id}.json" if incident_id else "")
+
+    @staticmethod
+    def report(kind: str = "", period: str = "", name: str = "") -> str:
+        """reports/, or `name` in reports/<kind>/<period>/ (report.html, charts/<chart>.png, ...)."""
+        return f"{REPORTS}/" + (f"{kind}/{period}/{name}" if kind else "")
+
+    @staticmethod
+    def runbook(name: str = "", group: str = "") -> str:
+        """runbooks/; runbooks/index.md (name "index"); runbooks/<group>/<name>.md (scenarios | datastores);
+        `html_of` names the rendered page beside each."""
+        if not name:
+            return f"{RUNBOOKS}/"
+        return f"{RUNBOOKS}/" + (f"{group}/" if group else "") + f"{name}.md"
+
+    @staticmethod
+    def html_of(markdown_key: str) -> str:
+        return markdown_key.removesuffix(".md") + ".html"
+
+    @staticmethod
+    def is_ops_file(key: str) -> bool:
+        """A report or runbook file the DR page may serve (no other key, no `..`)."""
+        return bool(_OPS_FILE.match(key)) and ".." not in key

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from lifeboat.catalog import Catalog
 from lifeboat.durations import format_duration
 from lifeboat.inventory import Inventory
 from lifeboat.records import utcnow
-from lifeboat.schedule import freshness
+from lifeboat.schedule import RESTORE_TEST_LIMIT, VERIFIED_LIMIT, freshness
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +79,18 @@ def evaluate(inv: Inventory, engine, now: datetime | None = None) -> list[Findin
     vmap = cat.verification_map(name)
     verified = [m for m in backups if vmap.get(m.id) is not None and vmap[m.id].ok]
     v_age = (now - verified[-1].finished_at) if verified else None
-    add("verified backup age", "medium" if v_age is None or v_age > timedelta(days=8) else "ok",
-        format_duration(v_age) if v_age else "none", "8 days",
+    add("verified backup age", "medium" if v_age is None or v_age > VERIFIED_LIMIT else "ok",
+        format_duration(v_age) if v_age else "none", f"{VERIFIED_LIMIT.days} days",
         f"{name}: newest verified backup {'is ' + format_duration(v_age) + ' old' if v_age else 'missing'}")
     drills = [d for d in engine.ctx.repo.drills() if d.datastore == name and d.type == "restore_test"]
     if not drills:
-        add("restore test", "low", "none", "35 days", f"{name}: never restore-tested")
+        add("restore test", "low", "none", f"{RESTORE_TEST_LIMIT.days} days", f"{name}: never restore-tested")
     else:
         d = drills[-1]
         d_age = now - d.started_at
-        sev = "high" if d.verdict == "fail" else "low" if d_age > timedelta(days=35) else "ok"
-        add("restore test", sev, f"{d.verdict}, {format_duration(d_age)} ago", "pass within 35 days",
+        sev = "high" if d.verdict == "fail" else "low" if d_age > RESTORE_TEST_LIMIT else "ok"
+        add("restore test", sev, f"{d.verdict}, {format_duration(d_age)} ago",
+            f"pass within {RESTORE_TEST_LIMIT.days} days",
             f"{name}: newest restore test {d.id}: {d.verdict}" + (f" ({'; '.join(d.reasons)})" if d.reasons else ""))
     return out
 

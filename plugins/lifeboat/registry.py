@@ -23,17 +23,19 @@ class EngineEntry:
     backup: str  # "module:Class" of the Datastore subclass
     options: str  # "module:Class" of its EngineOptions model (cheap to import: pydantic only)
     failover: str  # "module:Class" of its FailoverDatastore subclass
+    kinds: tuple[str, ...]  # the backup kinds (the engine class's `kinds` are these)
     # Files of the engine's native repository that describe the rest of it: the cross-region mirror
     # copies them after everything else; `rewritten` ones are rewritten in place, so always re-copied.
     descriptors: tuple[str, ...] = ()
     rewritten: tuple[str, ...] = ()
 
 
-def _by_convention(engine: str, backup: str, options: str, failover: str, **files: tuple[str, ...]) -> EngineEntry:
+def _by_convention(engine: str, backup: str, options: str, failover: str, kinds: tuple[str, ...],
+                   **files: tuple[str, ...]) -> EngineEntry:
     """By convention: lifeboat.datastores.<engine>.engine / .options, lifeboat.failover.<engine>."""
     return EngineEntry(backup=f"lifeboat.datastores.{engine}.engine:{backup}",
                        options=f"lifeboat.datastores.{engine}.options:{options}",
-                       failover=f"lifeboat.failover.{engine}:{failover}", **files)
+                       failover=f"lifeboat.failover.{engine}:{failover}", kinds=kinds, **files)
 
 
 _PGBACKREST_INFO = ("backup.info", "archive.info", "backup.info.copy", "archive.info.copy")
@@ -41,12 +43,13 @@ _PGBACKREST_INFO = ("backup.info", "archive.info", "backup.info.copy", "archive.
 
 ENGINES: dict[str, EngineEntry] = {
     "postgres": _by_convention("postgres", "PostgresDatastore", "PostgresOptions", "PostgresFailover",
+                               ("full", "diff", "incr", "logical"),
                                descriptors=("backup.manifest", "backup.manifest.copy", *_PGBACKREST_INFO),
                                rewritten=_PGBACKREST_INFO),
-    "redis": _by_convention("redis", "RedisDatastore", "RedisOptions", "RedisFailover"),
+    "redis": _by_convention("redis", "RedisDatastore", "RedisOptions", "RedisFailover", ("rdb", "aof")),
     "elasticsearch": _by_convention("elasticsearch", "ElasticsearchDatastore", "ElasticsearchOptions",
-                                    "ElasticsearchFailover"),
-    "mongodb": _by_convention("mongodb", "MongoDatastore", "MongoOptions", "MongoFailover"),
+                                    "ElasticsearchFailover", ("snapshot",)),
+    "mongodb": _by_convention("mongodb", "MongoDatastore", "MongoOptions", "MongoFailover", ("full", "oplog")),
 }
 
 
@@ -83,6 +86,11 @@ def _load(path: str) -> Any:
 def backup_class(engine: str) -> Any:
     """The Datastore subclass of `engine` (lifeboat.datastores.base.Datastore)."""
     return _load(_entry(engine).backup)
+
+
+def backup_kinds(engine: str) -> tuple[str, ...]:
+    """The backup kinds of `engine` (what `datastores.<name>.backups` may list), without importing it."""
+    return _entry(engine).kinds
 
 
 def options_model(engine: str) -> Any:

@@ -302,6 +302,94 @@ class Repository:
             return kind, text if isinstance(exc, RepositoryError) else f"{self.url}: {type(exc).__name__}: {text}"
         return None
 
+    # -- records kept in both regions (incidents, reports, runbooks) --------------------------------
+    def storages(self) -> list[Storage]:
+        """This region's copy, then the other region's."""
+        return [s for s in (self.primary, self.mirror_storage) if s is not None]
+
+    def put_everywhere(self, key: str, data: bytes) -> list[str]:
+        """Write `key` to both regions' copies; the URLs written. Raises only when neither took it: the
+        other region must still get what one region cannot store."""
+        done, errors = [], []
+        for st in self.storages():
+            try:
+                st.put_bytes(key, data)
+                done.append(st.url)
+            except Exception as exc:  # named in the error if no copy took it
+                errors.append(f"{st.url}/{key}: {type(exc).__name__}: {exc}")
+                log.warning("could not write %s/%s: %s", st.url, key, exc)
+        if not done:
+            raise RepositoryError("; ".join(errors))
+        return done
+
+    def delete_everywhere(self, key: str) -> None:
+        for st in self.storages():
+            try:
+                st.delete(key)
+            except Exception as exc:  # best effort; logged
+                log.warning("could not delete %s/%s: %s", st.url, key, exc)
+
+    def records_anywhere(self, prefix: str, model: type[R]) -> list[R]:
+        """The records under `prefix` from the first copy that can be listed (this region's first)."""
+        last: Exception | None = None
+        for st in self.storages():
+            try:
+                keys = [o.key for o in st.list(prefix) if Layout.is_record(o.key)]
+            except Exception as exc:  # try the other region's copy
+                last = exc
+                continue
+            out = []
+            for key in keys:
+                try:
+                    out.append(model.model_validate_json(st.get_bytes(key)))
+                except (ValidationError, OSError, ValueError) as exc:
+                    log.warning("skipping %s", RepositoryError(f"{st.url}/{key}: unreadable record: {exc}"))
+            return out
+        if last is not None:
+            raise RepositoryError(f"no readable copy of {prefix}: {last}")
+        return []
+
+    def exists(self, key: str) -> bool:
+        return self.primary.exists(key)
+
+    def read(self, key: str) -> bytes:
+        return self.primary.get_bytes(key)
+
+    def keys(self, prefix: str) -> list[str]:
+        return [o.key for o in self.primary.list(prefix)]
+
+    @classmethod
+    def open_readable(cls, inv, region: str | None = None) -> tuple[Repository | None, str | None, list[dict]]:
+        """The repository seen from the first readable region: `region`'s copy (default the primary),
+        else the other region's. (repo, region used, attempts [{region, url, result, reason}]); repo is
+        None when neither copy can be read."""
+        wanted = region or inv.regions.primary
+        other = inv.regions.standby if wanted == inv.regions.primary else inv.regions.primary
+        attempts = []
+        for candidate in (wanted, other):
+            repo: Repository | None
+            try:
+                repo = cls.from_inventory(inv, candidate)
+                bad = repo.probe()
+            except Exception as exc:  # recorded as the attempt's reason
+                bad, repo = ("unreadable", f"repository.{candidate}: {type(exc).__name__}: {exc}"), None
+            attempts.append({"region": candidate, "url": inv.repository[candidate].url,
+                             "result": bad[0] if bad else "ok", "reason": bad[1] if bad else ""})
+            if bad is None:
+                return repo, candidate, attempts
+        return None, None, attempts
+
+    @classmethod
+    def readable(cls, inv, region: str | None = None) -> tuple[Repository, str, str]:
+        """(repo, region used, a note when it fell back to the other region); RepositoryError if neither."""
+        repo, used, attempts = cls.open_readable(inv, region)
+        if repo is None or used is None:
+            raise RepositoryError("no readable catalog copy in either region: "
+                                  + "; ".join(a["reason"] for a in attempts))
+        note = (f"{attempts[0]['region']}'s copy unreadable ({attempts[0]['reason']}); read {used}'s"
+                if len(attempts) > 1 else "")
+        return repo, used, note
+
     # -- cross-region mirror ----------------------------------------------------------------------
     def mirror(self, prefixes: Iterable[str] = ("",)) -> MirrorReport:
         """Copy to the other region every object that is missing there or differs in size.

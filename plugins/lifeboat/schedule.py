@@ -6,6 +6,11 @@ cannot disagree on what "stale" means.
 - A backup series is **stale** when its newest backup is older than `STALE_INTERVALS` times the
   shortest interval of the kinds that feed it, plus `GRACE` (a backup finishes after its fire
   time). Series, not kinds: a full also serves as the newest diff or incremental of its chain.
+- The newest *verified* backup is stale past `VERIFIED_LIMIT` (the weekly verification plus a day);
+  the newest restore test past `RESTORE_TEST_LIMIT` (the monthly drill plus a few days).
+
+The monitor's alerts, the DR page, the Prometheus metrics (and so the alerting rules) and the reports
+read these; none has its own copy.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from lifeboat.records import Manifest
 
 STALE_INTERVALS = 2
 GRACE = timedelta(minutes=5)
+VERIFIED_LIMIT = timedelta(days=8)
+RESTORE_TEST_LIMIT = timedelta(days=35)
 _SAMPLES = 8
 
 

@@ -81,7 +81,8 @@ def test_dr_page_plugin_import_is_cheap_and_safe(tmp_path):
     )
     env = {**os.environ, "LIFEBOAT_INVENTORY": str(tmp_path / "missing.yaml"), "PYTHONPATH": str(ROOT / "plugins"),
            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins")}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         check=False)
     assert out.returncode == 0, out.stderr[-3000:]
 
 
@@ -281,7 +282,8 @@ def test_dr_page_reads_either_region_and_explains_failures(airflow_server, page,
         expect(state).to_contain_text("No backup repository found")
         expect(state).to_contain_text(f"gone-{PRIMARY}")
         expect(state).to_contain_text(f"gone-{STANDBY}")
-        page.screenshot(path=str(reports_dir / "dr-page-missing.png"), clip={"x": 0, "y": 0, "width": 1440, "height": 700})
+        page.screenshot(path=str(reports_dir / "dr-page-missing.png"),
+                        clip={"x": 0, "y": 0, "width": 1440, "height": 700})
 
         # An empty catalog.
         for region in (PRIMARY, STANDBY):

@@ -81,3 +81,22 @@ def test_airflow_dags_restore_test_fails_loudly_when_nothing_to_restore(dags, st
     drills = Repository.from_inventory(inventory.load_inventory()).drills()
     assert drills and all(d.verdict == "fail" for d in drills)
     assert any("no physical backup" in r or "no " in r for d in drills for r in d.reasons)
+
+
+def test_airflow_dags_monitor_turns_findings_into_incidents_in_both_regions(dags, seeded):
+    """lifeboat_monitor in Airflow: the mapped checks' XComs reach the incidents task, which stores one
+    incident per finding in both regions' catalogs (datastores this stack does not run are findings too)."""
+    from lifeboat.incidents.store import IncidentStore
+    from lifeboat.inventory import load_inventory
+    from lifeboat.repository import Repository
+
+    run = dags.dags["lifeboat_monitor"].test()
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert states[("incidents", -1)] == "success", states
+    repo = Repository.from_inventory(load_inventory())
+    active = IncidentStore(repo).active()
+    assert active, "no incident stored"
+    ids = {i.id for i in active}
+    mirror = {o.key.rsplit("/", 1)[-1][:-5] for o in repo.mirror_storage.list("incidents/active/")}
+    assert ids <= mirror, "the standby region's catalog misses incidents"
+    assert all(i.datastore in load_inventory().datastores for i in active)

@@ -189,7 +189,8 @@ def test_elasticsearch_unknown_repository_fails_naming_it_and_restores_nothing(e
 
 def test_elasticsearch_missing_index_fails_naming_the_inventory_field(es_engine_with, es_engine, es, unique):
     with pytest.raises(InventoryError, match=r"options\.indices: no index matches 'nope-index'"):
-        es_engine_with(indices=["community-users", "nope-index"]).backup("snapshot", f"elasticsearch-snapshot-mi-{unique}")
+        es_engine_with(indices=["community-users", "nope-index"]).backup(
+            "snapshot", f"elasticsearch-snapshot-mi-{unique}")
     m = es_engine.backup("snapshot", f"elasticsearch-snapshot-mi2-{unique}")
     bad = m.model_copy(update={"native": {**m.native, "indices": [*m.native["indices"], "gone-index"]}})
     with pytest.raises(RestoreFailed, match="missing index: gone-index not in snapshot"):
@@ -251,7 +252,7 @@ def test_elasticsearch_snapshot_still_in_progress_at_timeout_is_aborted(es_engin
                          repository={"name": repo, "type": "fs", "location": location,
                                      "settings": {"max_snapshot_bytes_per_sec": "1kb"}})
     try:
-        with pytest.raises(CommandFailed, match="still IN_PROGRESS after snapshot_timeout=2s .* aborted"):
+        with pytest.raises(CommandFailed, match=r"still IN_PROGRESS after snapshot_timeout=2s .* aborted"):
             eng.backup("snapshot", f"elasticsearch-snapshot-slow-{unique}")
         assert es.snapshot.get(repository=repo, snapshot="_all")["snapshots"] == []
         assert eng.ctx.repo.manifest(eng.name, f"elasticsearch-snapshot-slow-{unique}") is None

@@ -1,14 +1,15 @@
 """Failover and failback on the real local stack, driven through a real Airflow.
 
-Its own stack (`.stack-failover/`, only the redis and platform_api components besides PostgreSQL
-primary + standby and moto) because it destroys and rebuilds the primary region; torn down with
+Its own stack (`.stack-failover/`, only the redis, platform_api and kubernetes components besides
+PostgreSQL primary + standby and moto) because it destroys and rebuilds the primary region; torn down with
 `down --wipe` at the end of the module. Airflow runs for real: `airflow db migrate`, then scheduler,
 dag-processor and api-server from the project's venv on a free loopback port (SimpleAuthManager,
 passwords file); every run is triggered, approved or rejected, and cleared through the REST API.
 
-Kubernetes: no cluster exists here, so each region's "cluster" is a FakeKubernetesApiServer
-(tests/fakes.py) behind a real Airflow kubernetes connection -- the provider's KubernetesHook and the
-official client are exercised, a real cluster is not. Route 53 is moto's (the stack's endpoint).
+Kubernetes: each region is a real local cluster (devstack/components/kubernetes.py: kube-apiserver,
+controller-manager, scheduler, kwok nodes that mark pods Ready) running the platform's `community`
+namespace; the tasks scale it through the provider's KubernetesHook, the test observes it through its own
+client on the region's kubeconfig. Route 53 is moto's (the stack's endpoint).
 
 The tests run in file order and build on each other (as an on-call engineer would): refusals and a
 dry run and a rejection change nothing; a region loss is failed over, interrupted after the
@@ -23,7 +24,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,23 +33,21 @@ from pathlib import Path
 
 import pytest
 
+from lifeboat.net import free_port
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("LIFEBOAT_FAILOVER_STACK_DIR") or ROOT / ".stack-failover")
-COMPONENTS = "redis,platform_api"
+COMPONENTS = "redis,platform_api,kubernetes"
+SERVICES = ("auth-service", "api-gateway", "frontend")
+FULL = {"auth-service": 2, "api-gateway": 3, "frontend": 2}  # the inventory's active replicas
 VENV_BIN = Path(sys.executable).parent
 WEST, EAST = "us-west-2", "us-east-1"
 RECORD = "api.community.example.com"
 USER, PASSWORD = "admin", secrets.token_urlsafe(12)
 FAILOVER, FAILBACK = "lifeboat_failover", "lifeboat_failback"
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -82,8 +80,8 @@ def fstack():
 
 
 def _write_inventory(path: Path) -> None:
-    """The project's inventory minus the engines this stack does not run, alerts to the log only, a
-    1-second DNS TTL (the failback's drain wait) and 2 api-gateway replicas."""
+    """The project's inventory minus the engines this stack does not run, alerts to the log only and a
+    1-second DNS TTL (the failback's drain wait)."""
     import yaml
 
     src = yaml.safe_load((ROOT / "include" / "inventory.yaml").read_text())
@@ -93,21 +91,46 @@ def _write_inventory(path: Path) -> None:
     fo["order"] = [n for n in fo["order"] if n in src["datastores"]]
     fo["approval_timeout"] = "15m"
     fo["traffic"]["records"][0]["ttl"] = 1
-    fo["services"][0].update(replicas=2, standby_replicas=0, ready_timeout="60s")
+    for svc in fo["services"]:
+        svc["ready_timeout"] = "90s"
     src["alerts"] = {"routes": {s: ["log"] for s in ("critical", "high", "medium", "low")},
                      "channels": {"log": {"type": "log"}}}
     path.write_text(yaml.safe_dump(src, sort_keys=False))
 
 
 @pytest.fixture(scope="module")
-def k8s():
-    from tests.fakes import FakeKubernetesApiServer
+def k8s(fstack):
+    """The test's own view of both clusters: an AppsV1Api per region on the region's kubeconfig file."""
+    from kubernetes import client, config
 
-    fakes = {WEST: FakeKubernetesApiServer({("community", "api-gateway"): 2}).start(),  # active region
-             EAST: FakeKubernetesApiServer({("community", "api-gateway"): 0}).start()}  # standby region
-    yield fakes
-    for f in fakes.values():
-        f.stop()
+    return {r: client.AppsV1Api(config.new_client_from_config(
+        config_file=fstack[f"LIFEBOAT_KUBECONFIG_{r.upper().replace('-', '_')}"])) for r in (WEST, EAST)}
+
+
+def deployments(k8s, region: str) -> dict[str, dict]:
+    """{name: replicas, ready, generation} of the community namespace's Deployments in a region."""
+    items = k8s[region].list_namespaced_deployment("community").items
+    return {d.metadata.name: {"replicas": d.spec.replicas, "ready": d.status.ready_replicas or 0,
+                              "generation": d.metadata.generation} for d in items}
+
+
+def wait_deployments(k8s, region: str, want: dict[str, int], timeout: float = 60) -> dict[str, dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        deps = deployments(k8s, region)
+        if all(deps[n]["replicas"] == r and deps[n]["ready"] == r for n, r in want.items()):
+            return deps
+        assert time.monotonic() < deadline, f"{region}: {deps} never reached {want}"
+        time.sleep(0.5)
+
+
+def ready_pods(k8s, region: str, app: str) -> int:
+    from kubernetes import client
+
+    core = client.CoreV1Api(k8s[region].api_client)
+    pods = core.list_namespaced_pod("community", label_selector=f"app={app}").items
+    return sum(1 for p in pods if p.metadata.deletion_timestamp is None and
+               any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or [])))
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +143,6 @@ def fenv(fstack, k8s):
     env.update({
         "LIFEBOAT_INVENTORY": str(inventory),
         "LIFEBOAT_WORKDIR": str(STATE / "work"),
-        "AIRFLOW_CONN_LIFEBOAT_K8S_US_WEST_2": k8s[WEST].airflow_connection(),
-        "AIRFLOW_CONN_LIFEBOAT_K8S_US_EAST_1": k8s[EAST].airflow_connection(),
     })
     return env
 
@@ -255,7 +276,7 @@ def airflow(fenv):
     home = STATE / "airflow"
     home.mkdir(exist_ok=True)
     (home / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LIFEBOAT_")) and k != "PYTHONPATH"}
     env.update(fenv)
     env.update({
@@ -380,8 +401,9 @@ def world(fenv, k8s) -> dict:
     return {"pg": {r: pg_state(fenv, r) for r in (WEST, EAST)},
             "redis": {r: redis_state(fenv, r) for r in (WEST, EAST)},
             "dns": dns(fenv),
-            "replicas": {r: dict(k8s[r].replicas) for r in (WEST, EAST)},
-            "k8s_patches": sum(len(f.patches) for f in k8s.values()),
+            # generation counts every change of a Deployment's spec (a scale patch included)
+            "deployments": {r: {n: (d["replicas"], d["generation"]) for n, d in deployments(k8s, r).items()}
+                            for r in (WEST, EAST)},
             "timelines": sorted(p.name for p in (STATE / "repo").rglob("failovers/*.json")),
             "drills": sorted(p.name for p in (STATE / "repo").rglob("drills/*.json"))}
 
@@ -497,7 +519,7 @@ def test_failover_rejected_approval_leaves_everything_as_it_was(airflow, pair, k
 
 def _kill_region(fenv) -> None:
     """Region loss: SIGKILL the primary PostgreSQL (postmaster and every child at once), the primary
-    Redis and the region's platform API."""
+    Redis, the region's platform API and its whole Kubernetes cluster (etcd, control plane, kwok nodes)."""
     data = Path(fenv["LIFEBOAT_PG_PRIMARY_DATA"])
     pid = int((data / "postmaster.pid").read_text().split()[0])
     victims = [pid]
@@ -507,6 +529,7 @@ def _kill_region(fenv) -> None:
                 victims.append(int(d.name))
     victims.append(int((STATE / "redis" / "primary" / "redis.pid").read_text().split()[0]))
     victims.append(int((STATE / "platform_api" / f"{WEST}.pid").read_text().split()[0]))
+    victims += [int(p.read_text().split()[0]) for p in (STATE / "kubernetes" / WEST).glob("*.pid")]
     for v in victims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(v, signal.SIGKILL)
@@ -581,7 +604,9 @@ def test_failover_region_loss_interrupted_after_promotion_and_resumed(airflow, p
     assert r.get("demo:after-failover") == b"yes"
     r.close()
     assert dns(pair) == "api.us-east-1.community.example.com"
-    assert k8s[EAST].replicas[("community", "api-gateway")] == 2
+    # The standby cluster runs the platform: every Deployment scaled up, its pods Ready (kwok), api-gateway 3.
+    wait_deployments(k8s, EAST, FULL, timeout=5)
+    assert ready_pods(k8s, EAST, "api-gateway") == 3
     assert get(pair["LIFEBOAT_API_US_EAST_1_URL"] + "/health") == 200
     assert get(pair["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 200
 
@@ -595,7 +620,8 @@ def test_failover_region_loss_interrupted_after_promotion_and_resumed(airflow, p
         inv = load_inventory()
         drill = Repository.from_inventory(inv, EAST).drill(rec["drill_id"])
         assert drill.id in {d.id for d in Repository.from_inventory(inv, WEST).drills()}
-    assert drill.type == "failover" and drill.target == EAST and drill.scope == ["postgres", "redis", "api-gateway"]
+    assert drill.type == "failover" and drill.target == EAST
+    assert drill.scope == ["postgres", "redis", *SERVICES]
     started = drill.started_at
     assert isinstance(drill.rto_seconds, float) and 0 < drill.rto_seconds < 600
     assert drill.rto_seconds == pytest.approx((drill.ready_at - started).total_seconds())
@@ -607,14 +633,19 @@ def test_failover_region_loss_interrupted_after_promotion_and_resumed(airflow, p
     assert loss["redis"]["seconds_before_trigger"] > 0
     names = [s.name for s in drill.steps]
     assert names.count("promote postgres@us-east-1") == 2 and "switch traffic to us-east-1" in names
+    verified = {s.name: s for s in drill.steps}["verify api-gateway in us-east-1"]
+    assert "deployment 3/3 Ready" in verified.detail and verified.finished_at <= drill.ready_at
+    scaled = [s for s in drill.steps if s.name.startswith("scale ")]  # the resumed run checked, did not patch
+    assert [s.name for s in scaled] == [f"scale {n} in us-east-1" for n in SERVICES] * 2
+    assert scaled[1].detail == "scaled 0 -> 3, ready 3" and scaled[4].detail == "already 3 replicas, ready 3"
     print(f"\nfailover drill {drill.id}: RTO {drill.rto_seconds:.1f}s (incl. approval and the resume), "
           f"data loss {drill.rpo_seconds:.1f}s; steps: " + ", ".join(f"{s.name} {s.seconds:.2f}s" for s in drill.steps))
 
 
 def _region_returns(fenv) -> None:
     """The lost region's hosts come back: Redis starts with its old data (as a primary!), the API
-    stand-in restarts; PostgreSQL stays stopped (the failback rewinds it)."""
-    from devstack.components import platform_api
+    stand-in and the Kubernetes cluster restart; PostgreSQL stays stopped (the failback rewinds it)."""
+    from devstack.components import kubernetes, platform_api
 
     subprocess.run(["redis-server", str(STATE / "redis" / "primary" / "redis.conf")], check=True, timeout=30)
     deadline = time.monotonic() + 20
@@ -622,6 +653,7 @@ def _region_returns(fenv) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     platform_api.up(STATE, lambda m: None)
+    kubernetes.up(STATE, lambda m: None)
 
 
 def test_failback_restores_the_original_topology_and_replication(airflow, pair, k8s):
@@ -662,8 +694,10 @@ def test_failback_restores_the_original_topology_and_replication(airflow, pair, 
         assert time.monotonic() < deadline, "writes on the restored primary do not reach the standby"
         time.sleep(0.2)
     assert dns(pair) == "api.us-west-2.community.example.com"
-    assert k8s[WEST].replicas[("community", "api-gateway")] == 2
-    assert k8s[EAST].replicas[("community", "api-gateway")] == 0
+    wait_deployments(k8s, WEST, FULL, timeout=5)
+    assert ready_pods(k8s, WEST, "api-gateway") == 3
+    wait_deployments(k8s, EAST, dict.fromkeys(SERVICES, 0))  # drained: no pods left Ready
+    assert ready_pods(k8s, EAST, "api-gateway") == 0
     assert get(pair["LIFEBOAT_API_US_WEST_2_URL"] + "/ready") == 200
     assert get(pair["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 503  # standby again
     rec = airflow.xcom(FAILBACK, run_id, "record")

@@ -25,13 +25,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def pgbr(env, *args, check=True):
-    return subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", f"--config={env['LIFEBOAT_PGBACKREST_CONF']}",
-                           "--stanza=community", *args], capture_output=True, text=True, check=check)
+    return subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest",
+                           f"--config={env['LIFEBOAT_PGBACKREST_CONF']}", "--stanza=community", *args],
+                          capture_output=True, text=True, check=check)
 
 
 def make_probe(pg, name):
     pg.execute(f"DROP TABLE IF EXISTS {name}")
-    pg.execute(f"CREATE TABLE {name} (id serial PRIMARY KEY, batch text NOT NULL, at timestamptz DEFAULT clock_timestamp())")
+    pg.execute(f"CREATE TABLE {name} (id serial PRIMARY KEY, batch text NOT NULL, "
+               "at timestamptz DEFAULT clock_timestamp())")
 
 
 def switch_and_wait_archived(pg):
@@ -143,8 +145,8 @@ def test_postgres_backup_restores_with_plain_pgbackrest_and_pg_restore(engine, s
         dump = scratch_dir / "community.dir"
         shutil.copytree(engine.ctx.repo.primary.local_path(f"postgres/backups/{logical.id}/community.dir"), dump)
         subprocess.run(["chown", "-R", "postgres:postgres", str(dump)], check=True)
-        subprocess.run(["runuser", "-u", "postgres", "--", "createdb", "-h", str(scratch_dir), "-p", str(port), "plain"],
-                       check=True)
+        subprocess.run(["runuser", "-u", "postgres", "--", "createdb", "-h", str(scratch_dir), "-p", str(port),
+                        "plain"], check=True)
         subprocess.run(["runuser", "-u", "postgres", "--", "pg_restore", "-h", str(scratch_dir), "-p", str(port),
                         "--no-owner", "-d", "plain", str(dump)], check=True)
         out = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-h", str(scratch_dir), "-p", str(port),
@@ -152,7 +154,8 @@ def test_postgres_backup_restores_with_plain_pgbackrest_and_pg_restore(engine, s
                              check=True)
         assert int(out.stdout) == logical.counts["community.public.comments"]
     finally:
-        subprocess.run(["runuser", "-u", "postgres", "--", str(pg_ctl), "-D", str(data), "-m", "immediate", "stop"], check=False)
+        subprocess.run(["runuser", "-u", "postgres", "--", str(pg_ctl), "-D", str(data), "-m", "immediate", "stop"],
+                       check=False)
 
 
 def test_postgres_flipped_byte_in_logical_dump_fails_verification_naming_file(engine, unique):
@@ -204,7 +207,8 @@ def test_postgres_killed_backup_is_not_listed_as_complete(engine, stack_env, uni
         assert list(engine.ctx.repo.primary.list(f"postgres/backups/{backup_id}/")), "artifacts were written"
         assert backup_id not in [m.id for m in Catalog(engine.ctx.repo).backups("postgres")]
         assert backup_id in engine.ctx.repo.incomplete("postgres")
-        out = subprocess.run([sys.executable, "-m", "lifeboat", "catalog", "postgres"], env={**env, "LIFEBOAT_TEST_PAUSE_BEFORE_COMMIT": ""},
+        out = subprocess.run([sys.executable, "-m", "lifeboat", "catalog", "postgres"],
+                             env={**env, "LIFEBOAT_TEST_PAUSE_BEFORE_COMMIT": ""},
                              capture_output=True, text=True, check=True).stdout
         assert f"{backup_id}" in out and "INCOMPLETE" in out
     finally:
@@ -218,7 +222,8 @@ def test_postgres_killed_pgbackrest_backup_is_not_listed(engine, stack_env, pg, 
                              "2030-01-02T00:00:00+00:00"], env=env, start_new_session=True)
     deadline = time.time() + 60
     while True:  # wait until pgBackRest is copying files, then kill everything
-        ps = subprocess.run(["pgrep", "-f", "pgbackrest.*backup"], capture_output=True, text=True, check=False).stdout.split()
+        ps = subprocess.run(["pgrep", "-f", "pgbackrest.*backup"], capture_output=True, text=True,
+                            check=False).stdout.split()
         if ps:
             break
         assert proc.poll() is None and time.time() < deadline
@@ -264,7 +269,8 @@ def test_postgres_wal_gap_fails_continuity_naming_range(engine, stack_env, pg, u
     for _ in range(2):  # two more segments after the restore point
         jobs.heartbeat("postgres")
         switch_and_wait_archived(pg)
-    archive = Path(stack_env["LIFEBOAT_STACK_DIR"]) / "repo" / "us-west-2" / "postgres" / "pgbackrest" / "archive" / "community"
+    archive = (Path(stack_env["LIFEBOAT_STACK_DIR"]) / "repo" / "us-west-2" / "postgres" / "pgbackrest"
+               / "archive" / "community")
     segs = sorted(p for p in archive.rglob("*") if p.is_file() and len(p.name) > 24 and p.name[:24].isalnum()
                   and p.name[:24] > m.position["restore_point_wal"])
     assert segs, "expected archived WAL after the backup"
@@ -311,7 +317,8 @@ def test_postgres_drill_record_is_mirrored_to_standby(engine, unique):
 
     east = Repository.from_inventory(load_inventory(), "us-east-1")
     assert rec.drill.id in [d.id for d in east.drills()]
-    assert {m.id for m in Catalog(east).backups("postgres")} == {m.id for m in Catalog(engine.ctx.repo).backups("postgres")}
+    in_east = {m.id for m in Catalog(east).backups("postgres")}
+    assert in_east == {m.id for m in Catalog(engine.ctx.repo).backups("postgres")}
 
 
 def test_postgres_quick_verification_of_a_new_backup_skips_the_repository_wide_read(engine, unique):

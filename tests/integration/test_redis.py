@@ -413,7 +413,7 @@ def test_redis_scratch_never_uses_the_live_data_directory(redis_engine, stack_en
     live = Path(stack_env["LIFEBOAT_REDIS_PRIMARY_DIR"])
     ours = {"scratch.conf", "redis.log", "stdout.log", "redis.pid", "scratch"}
     s = ScratchRedis(redis_engine, live)
-    with pytest.raises(Refused, match="is not inside .*/scratch"):
+    with pytest.raises(Refused, match=r"is not inside .*/scratch"):
         s.start("rdb")
     s.destroy()  # must not delete anything outside <workdir>/scratch
     assert (live / "appendonlydir").is_dir() and not ours & {p.name for p in live.iterdir()}

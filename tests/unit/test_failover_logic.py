@@ -1,9 +1,11 @@
 """Failover logic that needs no servers: the guard, the scope, the inventory's failover section, the
-Kubernetes scaling (through FakeAppsV1Api -- no cluster exists here) and the Route 53 switch (moto's
-in-process Route 53)."""
+scaling decisions (an in-memory Apps API: what is read, what is patched, when a rollout counts as done;
+the real scaling runs against the local clusters in tests/integration/test_kubernetes.py and
+test_failover.py) and the Route 53 switch (moto's in-process Route 53)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -44,7 +46,7 @@ def test_failover_guard_dry_run_needs_no_confirmation_but_a_reason_and_known_nam
 
     op = operation("failover", {**PARAMS, "dry_run": True, "confirm": ""})
     assert op.dry_run and op.datastores == ["postgres", "redis", "mongodb", "elasticsearch"]
-    assert op.services == ["api-gateway"] and op.traffic_in_scope
+    assert op.services == ["auth-service", "api-gateway", "frontend"] and op.traffic_in_scope
     with pytest.raises(Refused, match="reason: required"):
         operation("failover", {**PARAMS, "reason": " "})
     with pytest.raises(Refused, match="target_region 'eu-west-1': not an inventory region"):
@@ -105,25 +107,79 @@ def test_failover_inventory_errors_name_the_field(tmp_path, monkeypatch, edit, m
     assert message in str(e.value) and str(bad) in str(e.value)
 
 
-def test_failover_services_scale_through_the_apps_api_only_when_needed():
+class InMemoryApps:
+    """The three AppsV1Api calls Services makes, on a dict; a rollout completes `lag` status reads later."""
+
+    def __init__(self, replicas: dict[tuple[str, str], int], lag: int = 0):
+        from types import SimpleNamespace as NS
+
+        self.ns = NS
+        self.replicas = dict(replicas)
+        self.patches: list[tuple[str, str, dict]] = []
+        self.lag, self.pending, self.generation = lag, 0, 1
+
+    def _get(self, name, namespace):
+        if (namespace, name) not in self.replicas:
+            err = Exception(f'deployments.apps "{name}" not found')
+            err.status, err.reason = 404, "Not Found"
+            raise err
+        return self.replicas[(namespace, name)]
+
+    def read_namespaced_deployment_scale(self, name, namespace):
+        return self.ns(spec=self.ns(replicas=self._get(name, namespace)))
+
+    def read_namespaced_deployment_status(self, name, namespace):
+        n = self._get(name, namespace)
+        observed = self.generation
+        if self.pending > 0:  # the controller has not caught up yet: old generation, old pods
+            self.pending -= 1
+            observed, n = self.generation - 1, 0
+        return self.ns(metadata=self.ns(generation=self.generation),
+                       status=self.ns(ready_replicas=n, updated_replicas=n, available_replicas=n,
+                                      observed_generation=observed))
+
+    def patch_namespaced_deployment_scale(self, name, namespace, body):
+        self._get(name, namespace)
+        self.patches.append((namespace, name, body))
+        self.replicas[(namespace, name)] = body["spec"]["replicas"]
+        self.generation += 1
+        self.pending = self.lag
+
+
+def test_failover_services_patch_only_when_needed_and_wait_for_the_rollout(monkeypatch):
+    from lifeboat.failover import services
     from lifeboat.failover.services import KubernetesError, Services
     from lifeboat.inventory import load_inventory
-    from tests.fakes import FakeAppsV1Api
 
-    svc = load_inventory().failover.services[0]
-    fake = FakeAppsV1Api({("community", "api-gateway"): 0}, ready_lag=2)
-    api = Services([svc], apps_client=lambda conn: fake)
+    monkeypatch.setattr(services, "READY_POLL_S", 0.01)
+    svc = next(s for s in load_inventory().failover.services if s.name == "api-gateway")
+    apps = InMemoryApps({("community", "api-gateway"): 0}, lag=2)
+    api = Services([svc], apps_client=lambda conn: apps)
     assert api.scale(svc, "us-east-1", 3, dry_run=True)["detail"] == "would scale 0 -> 3"
-    assert fake.patches == []
+    assert apps.patches == []
     res = api.scale(svc, "us-east-1", 3)
-    assert res["changed"] and fake.patches == [("community", "api-gateway", {"spec": {"replicas": 3}})]
-    assert api.replicas(svc, "us-east-1")["ready"] == 0  # not ready yet
-    assert api.wait_ready(svc, "us-east-1", 3)["ready"] == 3
+    assert res["changed"] and apps.patches == [("community", "api-gateway", {"spec": {"replicas": 3}})]
+    now = api.replicas(svc, "us-east-1")
+    assert now["desired"] == 3 and not Services.rolled_out(now, 3)  # the controller has not seen it yet
+    ready = api.wait_ready(svc, "us-east-1", 3)
+    assert Services.rolled_out(ready, 3) and ready["ready"] == 3 and apps.pending == 0
     assert api.scale(svc, "us-east-1", 3) == {**res, "changed": False, "from": 3, "detail": "already 3 replicas"}
-    assert len(fake.patches) == 1
-    missing = FakeAppsV1Api({})
-    with pytest.raises(KubernetesError, match="community/api-gateway in us-east-1 .connection 'lifeboat_k8s_us_east_1"):
+    assert len(apps.patches) == 1
+    missing = InMemoryApps({})
+    with pytest.raises(KubernetesError,
+                       match=re.escape("community/api-gateway in us-east-1 (connection 'lifeboat_k8s_us_east_1")):
         Services([svc], apps_client=lambda conn: missing).scale(svc, "us-east-1", 3)
+
+
+def test_failover_services_rollout_needs_the_new_generation_and_every_pod_ready():
+    from lifeboat.failover.services import Services
+
+    done = {"desired": 3, "ready": 3, "updated": 3, "available": 3, "rolled_out": True}
+    assert Services.rolled_out(done, 3)
+    assert not Services.rolled_out({**done, "rolled_out": False}, 3)  # status of the previous spec
+    assert not Services.rolled_out({**done, "updated": 2}, 3)  # an old pod still counted as ready
+    assert not Services.rolled_out({**done, "available": 2}, 3)
+    assert not Services.rolled_out({**done, "desired": 2, "ready": 2, "updated": 2, "available": 2}, 3)
 
 
 def test_failover_traffic_upserts_only_records_that_point_elsewhere():
@@ -136,7 +192,7 @@ def test_failover_traffic_upserts_only_records_that_point_elsewhere():
     spec = load_inventory().failover.traffic
     with mock_aws():
         client = boto3.client("route53", region_name="us-east-1")
-        with pytest.raises(TrafficError, match="no public hosted zone 'community.example.com'"):
+        with pytest.raises(TrafficError, match=re.escape("no public hosted zone 'community.example.com'")):
             Traffic(spec, client=client).current()
         zid = client.create_hosted_zone(Name="community.example.com", CallerReference="t")["HostedZone"]["Id"]
         client.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [{"Action": "CREATE",
@@ -179,8 +235,8 @@ def test_failback_has_the_same_guards():
     from lifeboat.failover.jobs import operation
 
     params = {"target_region": "us-west-2", "dry_run": False, "reason": "region back", "switch_back": True}
-    with pytest.raises(Refused, match="confirm: a real failback .dry_run=false. needs the target region typed "
-                                      "exactly: 'us-west-2'; the confirmation is missing"):
+    with pytest.raises(Refused, match=re.escape("confirm: a real failback (dry_run=false) needs the target region "
+                                                "typed exactly: 'us-west-2'; the confirmation is missing")):
         operation("failback", params)
     op = operation("failback", {**params, "confirm": "us-west-2"})
     assert (op.target, op.source, op.switch_back) == ("us-west-2", "us-east-1", True)

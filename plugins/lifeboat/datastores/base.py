@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from lifeboat import registry
 from lifeboat.connections import Endpoint, resolve
 from lifeboat.datastores.options import EngineOptions
 from lifeboat.drills import DrillRecorder
@@ -111,12 +112,17 @@ class ScratchTarget(abc.ABC):
 class Datastore(abc.ABC):
     engine: ClassVar[str]
     Options: ClassVar[type[EngineOptions]]
-    kinds: ClassVar[tuple[str, ...]]
+    kinds: ClassVar[tuple[str, ...]]  # from the registry entry of `engine` (where the inventory checks them)
     restore_series: ClassVar[str]  # the series a restore test starts from (e.g. "physical", "rdb")
     # kind -> the kind whose backup it continues (MongoDB: an oplog slice continues from a full). When
     # both fall due in one run, only the base runs: it covers the other, and they never race.
     continues: ClassVar[dict[str, str]] = {}
     free_port = staticmethod(free_port)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "engine" in cls.__dict__:
+            cls.kinds = registry.backup_kinds(cls.engine)
 
     def __init__(self, ctx: EngineContext):
         self.ctx = ctx

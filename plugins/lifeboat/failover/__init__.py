@@ -52,7 +52,8 @@ def check_inventory(inv) -> None:
                 model.model_validate(opts)
             except ValidationError as exc:
                 e = exc.errors()[0]
-                msg = "unknown field (typo?)" if e["type"] == "extra_forbidden" else e["msg"]
+                msg = e["msg"].removeprefix("Value error, ")
+                msg = "unknown field (typo?)" if e["type"] == "extra_forbidden" else msg
                 where = ".".join(map(str, e["loc"]))
                 raise InventoryError(f"{src}: failover.datastores.{name}.{where}: {msg}") from None
     for name in failover_datastores(inv):
@@ -63,10 +64,11 @@ def check_inventory(inv) -> None:
                                      f"region {region!r}")
     if fo.traffic is not None:
         for i, rec in enumerate(fo.traffic.records):
-            missing = regions - set(rec.targets)
-            if missing:
-                raise InventoryError(f"{src}: failover.traffic.records[{i}].targets: no value for region(s) "
-                                     f"{', '.join(sorted(missing))}")
+            missing, unknown = regions - set(rec.targets), set(rec.targets) - regions
+            if missing or unknown:
+                what = f"no value for region(s) {', '.join(sorted(missing))}" if missing else \
+                    f"unknown region(s) {', '.join(sorted(unknown))}"
+                raise InventoryError(f"{src}: failover.traffic.records[{i}].targets: {what}")
     seen = set()
     for i, svc in enumerate(fo.services):
         if svc.name in seen or svc.name in inv.datastores:
@@ -78,6 +80,10 @@ def check_inventory(inv) -> None:
             if unknown:
                 raise InventoryError(f"{src}: failover.services[{i}].{fld}: unknown region(s) "
                                      f"{', '.join(sorted(unknown))}")
+        for fld in ("health", "ready"):
+            for region, url in getattr(svc, fld).items():
+                if not url.startswith(("http://", "https://")):
+                    raise InventoryError(f"{src}: failover.services[{i}].{fld}.{region}: not an http(s) URL: {url!r}")
 
 
 def failover_datastores(inv) -> list[str]:

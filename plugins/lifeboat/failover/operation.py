@@ -113,9 +113,12 @@ def operation(kind: str, params: dict, run: dict | None = None, *, check_confirm
     dry_run = params.get("dry_run", True)
     if not isinstance(dry_run, bool):
         raise Refused(f"dry_run: must be true or false, got {dry_run!r}. Nothing was changed.")
-    scope = params.get("scope") or ["region"]
+    scope = params.get("scope")
+    scope = ["region"] if scope is None else scope
     if isinstance(scope, str):
         scope = [s.strip() for s in scope.split(",") if s.strip()]
+    if not scope:  # an emptied selection is not "everything"
+        raise Refused("scope: empty -- choose 'region' or datastores/services. Nothing was changed.")
     choices = scope_choices(inv)
     unknown = [s for s in scope if s not in choices]
     if unknown:
@@ -134,10 +137,12 @@ def operation(kind: str, params: dict, run: dict | None = None, *, check_confirm
             what = "is missing" if not confirm else f"is {confirm!r}"
             raise Refused(f"confirm: a real {kind} (dry_run=false) needs the target region typed exactly: "
                           f"{target!r}; the confirmation {what}. Nothing was changed.")
+    switch_back = params.get("switch_back", False)
+    if not isinstance(switch_back, bool):  # bool("false") is True
+        raise Refused(f"switch_back: must be true or false, got {switch_back!r}. Nothing was changed.")
     return Operation(kind="failover" if kind == "failover" else "failback", inv=inv, target=target, source=source,
-                     datastores=datastores, services=services,
-                     whole_region=whole, dry_run=dry_run, reason=reason,
-                     switch_back=bool(params.get("switch_back", False)), run=dict(run or {}))
+                     datastores=datastores, services=services, whole_region=whole, dry_run=dry_run, reason=reason,
+                     switch_back=switch_back, run=dict(run or {}))
 
 
 def iso(dt: datetime | None) -> str | None:

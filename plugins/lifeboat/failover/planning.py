@@ -151,7 +151,7 @@ class Plan:
             self.steps.append(f"after the DNS TTL: scale services in {op.source} back to their standby replicas")
         if self.moving:
             checks = [f"write+read on {d}@{op.target}" for d in self.auto] + [
-                f"/health and /ready of {s} in {op.target}" for s in op.services]
+                f"{s} Deployment Ready, /health and /ready in {op.target}" for s in op.services]
             self.steps.append("verify: " + "; ".join(checks))
             self.steps.append("record the timeline as a drill (RTO from the trigger, data loss from heartbeats), "
                               "notify")

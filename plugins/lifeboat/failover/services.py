@@ -1,13 +1,14 @@
 """Services: the platform's Kubernetes deployments in each region, and their health endpoints.
 
 Scaling goes through the cncf-kubernetes provider: `KubernetesHook(conn_id=...).apps_v1_client`
-(`read_namespaced_deployment_scale` first -- nothing is patched when the deployment already has the
-wanted replicas -- then `patch_namespaced_deployment_scale`, then `read_namespaced_deployment_status`
-until the ready replicas are there). Health: each service's `/health` (process up) and `/ready`
-(serving, i.e. its datastores accept writes) URLs per region.
+(lifeboat.clients.kubernetes builds it): `read_namespaced_deployment_scale` first -- nothing is patched
+when the deployment already has the wanted replicas -- then `patch_namespaced_deployment_scale`, then
+`read_namespaced_deployment_status` until the rollout is done: the controller has seen the new spec and
+the wanted number of pods are updated, Ready and available. Health: each service's `/health` (process up)
+and `/ready` (serving, i.e. its datastores accept writes) URLs per region.
 
-The Apps API client is injectable (`apps_client=`) for tests: no Kubernetes cluster exists in the
-local stack, so the tests use fakes named as such (tests/fakes.py).
+Locally each region is a real cluster (devstack/components/kubernetes.py; kwok marks pods Ready). The
+Apps API client is injectable (`apps_client=`) for unit tests of the decisions alone.
 """
 
 from __future__ import annotations
@@ -20,22 +21,17 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from lifeboat.errors import LifeboatError, RestoreFailed
+from lifeboat.clients.kubernetes import apps_client as kubernetes_apps_client
+from lifeboat.errors import KubernetesError, LifeboatError, RestoreFailed
 from lifeboat.inventory import FailoverService
+from lifeboat.waiting import WaitTimeout, wait_until
 
-log = logging.getLogger("lifeboat.failover.services")
+__all__ = ["KubernetesError", "Services", "http_check", "kubernetes_apps_client"]
+
+log = logging.getLogger(__name__)
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class KubernetesError(LifeboatError):
-    """The Kubernetes API refused or failed; the message names connection, namespace and deployment."""
-
-
-def kubernetes_apps_client(conn_id: str):
-    """The provider hook's AppsV1Api for an Airflow kubernetes connection."""
-    from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
-
-    return KubernetesHook(conn_id=conn_id).apps_v1_client
+READY_POLL_S = 0.5
+HEALTH_POLL_S = 1.0
 
 
 def http_check(url: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -86,13 +82,18 @@ class Services:
         name = svc.deployment or svc.name
         try:
             scale = apps.read_namespaced_deployment_scale(name, svc.namespace)
-            status = apps.read_namespaced_deployment_status(name, svc.namespace)
+            dep = apps.read_namespaced_deployment_status(name, svc.namespace)
         except LifeboatError:
             raise
         except Exception as exc:
             raise self._err(svc, region, conn, "read", exc) from None
+        st = dep.status
+        generation = getattr(dep.metadata, "generation", None) or 0
         return {"managed": True, "connection": conn, "desired": scale.spec.replicas or 0,
-                "ready": (status.status.ready_replicas or 0) if status.status else 0}
+                "ready": (st.ready_replicas or 0) if st else 0,
+                "updated": (st.updated_replicas or 0) if st else 0,
+                "available": (st.available_replicas or 0) if st else 0,
+                "rolled_out": bool(st) and (st.observed_generation or 0) >= generation}
 
     def scale(self, svc: FailoverService, region: str, replicas: int, dry_run: bool = False) -> dict[str, Any]:
         apps, conn = self._apps(svc, region)
@@ -112,18 +113,27 @@ class Services:
             raise self._err(svc, region, conn, "scale", exc) from None
         return {**out, "changed": True, "detail": f"scaled {before['desired']} -> {replicas}"}
 
+    @staticmethod
+    def rolled_out(now: dict[str, Any], replicas: int) -> bool:
+        """The Deployment runs `replicas` pods of its newest spec, all Ready and available."""
+        return bool(now.get("rolled_out")) and now["desired"] >= replicas and \
+            min(now["ready"], now["updated"], now["available"]) >= replicas
+
     def wait_ready(self, svc: FailoverService, region: str, replicas: int) -> dict[str, Any]:
+        """Poll the Deployment's status until it is rolled out with `replicas` Ready pods."""
         if self._apps(svc, region)[0] is None:
             return {"ready": None}
-        deadline = time.monotonic() + svc.ready_timeout.total_seconds()
-        while True:
-            now = self.replicas(svc, region)
-            if now["ready"] >= replicas:
-                return now
-            if time.monotonic() > deadline:
-                raise RestoreFailed(f"{svc.namespace}/{svc.deployment or svc.name} in {region}: {now['ready']} of "
-                                    f"{replicas} replicas ready after {svc.ready_timeout}")
-            time.sleep(2)
+        started = time.monotonic()
+        name = f"{svc.namespace}/{svc.deployment or svc.name} in {region}"
+        try:
+            now = wait_until(f"{name} rolled out with {replicas} Ready pods", lambda: self.replicas(svc, region),
+                             svc.ready_timeout.total_seconds(), READY_POLL_S,
+                             done=lambda now: self.rolled_out(now, replicas))
+        except WaitTimeout as exc:
+            last = exc.last if isinstance(exc.last, dict) else {}
+            raise RestoreFailed(f"{name}: {last.get('ready')} of {replicas} replicas ready ({last.get('updated')} "
+                                f"updated, {last.get('available')} available) after {svc.ready_timeout}") from None
+        return {**now, "seconds": round(time.monotonic() - started, 3)}
 
     def check(self, svc: FailoverService, region: str, ready: bool = True) -> dict[str, Any]:
         """GET /health (and /ready) of the service in region."""
@@ -136,10 +146,10 @@ class Services:
         return out
 
     def wait_healthy(self, svc: FailoverService, region: str) -> dict[str, Any]:
-        """Poll /health and /ready until both answer 200 (up to the service's ready_timeout)."""
-        deadline = time.monotonic() + svc.ready_timeout.total_seconds()
-        while True:
-            res = self.check(svc, region)
-            if res["ok"] or time.monotonic() > deadline:
-                return res
-            time.sleep(1)
+        """Poll /health and /ready until both answer 200 (up to the service's ready_timeout); the last
+        answers either way (the caller names what failed)."""
+        try:
+            return wait_until(f"{svc.name} in {region} healthy", lambda: self.check(svc, region),
+                              svc.ready_timeout.total_seconds(), HEALTH_POLL_S, done=lambda res: res["ok"])
+        except WaitTimeout as exc:
+            return exc.last

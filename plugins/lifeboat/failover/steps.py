@@ -219,7 +219,8 @@ def drain_source(kind: str, params: dict, run: dict) -> dict:
 
 
 def verify(kind: str, params: dict, run: dict) -> dict:
-    """A real write + read on every promoted datastore, /health and /ready of every service; stops the clock."""
+    """A real write + read on every promoted datastore; every service's Deployment rolled out and Ready, its
+    /health and /ready; stops the clock (so the RTO includes the pods becoming Ready)."""
     op = operation(kind, params, run)
     tl = op.timeline()
     api = op.services_api()
@@ -231,17 +232,22 @@ def verify(kind: str, params: dict, run: dict) -> dict:
     for name in op.services:
         svc = api.spec(name)
         if op.dry_run:  # /ready writes through the service: only /health in a dry run
-            out["services"][name] = api.check(svc, op.target, ready=False)
+            out["services"][name] = {**api.check(svc, op.target, ready=False),
+                                     "deployment": api.replicas(svc, op.target)}
             continue
         with op.store.step(tl, f"verify {name} in {op.target}") as s:
-            res = api.wait_healthy(svc, op.target)
+            # the Deployment rolled out with every pod Ready (its readinessProbe passing), then the URLs
+            deployment = api.wait_ready(svc, op.target, svc.replicas)
+            res = {**api.wait_healthy(svc, op.target), "deployment": deployment}
             out["services"][name] = res
             if not res["ok"]:
                 raise RestoreFailed(f"{name} in {op.target} is not healthy after {svc.ready_timeout}: "
                                     + "; ".join(f"{k} {v.get('url')} -> {v.get('status') or v.get('error')} "
                                                 f"{v.get('body', '')}" for k, v in res.items()
                                                 if k in ("health", "ready")))
-            s.detail = "; ".join(f"{k} {v['status']}" for k, v in res.items() if k in ("health", "ready"))
+            ready = deployment.get("ready")
+            s.detail = "; ".join([*([f"deployment {ready}/{svc.replicas} Ready"] if ready is not None else []),
+                                  *(f"{k} {v['status']}" for k, v in res.items() if k in ("health", "ready"))])
     if tl is not None:  # a real run: the RTO clock stops here
         tl.verified_at = verified = utcnow()
         op.store.save(tl)

@@ -165,3 +165,10 @@ class MonitorOperator(_DatastoreJobOperator):
     check itself cannot run."""
 
     job = "monitor"
+
+    def __init__(self, *, datastore: str, send_alerts: bool = True, **kwargs: Any) -> None:
+        super().__init__(datastore=datastore, **kwargs)
+        self.send_alerts = send_alerts  # False: an IncidentsOperator downstream turns findings into incidents
+
+    def job_kwargs(self) -> dict[str, Any]:
+        return {"send_alerts": self.send_alerts}

@@ -149,4 +149,7 @@ def create_app() -> FastAPI:
         return _json({"detail": f"no drill {drill_id!r} in the catalog at {snap.repository}{why}",
                       "source": snap.source()}, 404)
 
+    from lifeboat.ui.ops import build_router  # /metrics, incidents, reports, runbooks (lifeboat/ui/ops.py)
+
+    app.include_router(build_router())
     return app

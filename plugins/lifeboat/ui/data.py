@@ -105,23 +105,11 @@ def _open_readable(inv, region: str, snap: Snapshot):
     """The Repository of the first readable copy: `region`'s, else the other region's."""
     from lifeboat.repository import Repository
 
-    other = inv.regions.standby if region == inv.regions.primary else inv.regions.primary
-    for candidate in (region, other):
-        try:
-            repo = Repository.from_inventory(inv, candidate)
-            bad = repo.probe()
-        except Exception as exc:
-            bad = ("unreadable", f"repository.{candidate}: {type(exc).__name__}: {exc}")
-            repo = None
-        url = inv.repository[candidate].url
-        snap.attempts.append({"region": candidate, "url": url, "result": bad[0] if bad else "ok",
-                              "reason": bad[1] if bad else ""})
-        if bad is None:
-            if candidate != region:
-                first = snap.attempts[0]
-                snap.fallback = {"from": region, "result": first["result"], "reason": first["reason"]}
-            return repo, candidate
-    return None, None
+    repo, used, snap.attempts = Repository.open_readable(inv, region)
+    if repo is not None and used != region:
+        first = snap.attempts[0]
+        snap.fallback = {"from": region, "result": first["result"], "reason": first["reason"]}
+    return repo, used
 
 
 def load_snapshot(region: str | None = None, inventory=None) -> Snapshot:

@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 class ElasticsearchDatastore(Datastore):
     engine = "elasticsearch"
     Options = ElasticsearchOptions
-    kinds = ("snapshot",)
     restore_series = "snapshot"
     options: ElasticsearchOptions
 

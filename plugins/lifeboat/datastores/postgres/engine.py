@@ -35,7 +35,6 @@ CREATE TABLE IF NOT EXISTS lifeboat_heartbeat (
 class PostgresDatastore(Datastore):
     engine = "postgres"
     Options = PostgresOptions
-    kinds = (*PHYSICAL, "logical")
     restore_series = "physical"
     options: PostgresOptions
 

@@ -35,7 +35,6 @@ FORK_FIELDS = ("rdb_bgsave_in_progress", "aof_rewrite_in_progress", "module_fork
 class RedisDatastore(Datastore):
     engine = "redis"
     Options = RedisOptions
-    kinds = ("rdb", "aof")
     restore_series = "rdb"
     options: RedisOptions
 

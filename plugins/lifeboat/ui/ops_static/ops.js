@@ -1,0 +1,81 @@
+// The DR page's operations section: open incidents (with Acknowledge), reports, runbooks.
+// Same-origin fetches carry Airflow's login cookie; acknowledging POSTs JSON (no CORS: same origin only).
+(function () {
+  "use strict";
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined) continue;
+      if (k === "text") e.textContent = v; else if (k === "on") e.addEventListener("click", v); else e.setAttribute(k, v);
+    }
+    e.append(...kids.flat().filter((k) => k !== null && k !== undefined));
+    return e;
+  }
+  function age(sec) {
+    if (sec < 120) return `${Math.round(sec)}s`;
+    if (sec < 7200) return `${Math.round(sec / 60)}m`;
+    if (sec < 172800) return `${(sec / 3600).toFixed(1)}h`;
+    return `${(sec / 86400).toFixed(1)}d`;
+  }
+  const region = new URLSearchParams(location.search).get("region");
+  const q = region ? `?region=${encodeURIComponent(region)}` : "";
+  function fileLink(key) {
+    return el("a", { href: `ops/files/${key}${q}`, target: "_blank", rel: "noopener", text: key.split("/").slice(1).join("/") });
+  }
+  // Airflow shows the page in a sandboxed iframe where window.prompt/confirm are blocked: confirm inline.
+  function askAck(id, cell) {
+    const note = el("input", { type: "text", placeholder: "note (optional)", "aria-label": "Acknowledgement note",
+      maxlength: "500" });
+    const cancel = el("button", { class: "btn", type: "button", text: "Cancel" });
+    const confirm = el("button", { class: "btn", type: "button", text: "Confirm acknowledgement" });
+    const before = Array.from(cell.childNodes);
+    cancel.addEventListener("click", () => cell.replaceChildren(...before));
+    confirm.addEventListener("click", () => ack(id, note.value, cell));
+    cell.replaceChildren(note, confirm, cancel);
+    note.focus();
+  }
+  async function ack(id, note, cell) {
+    cell.replaceChildren(el("span", { class: "muted", text: "acknowledging…" }));
+    const resp = await fetch(`incidents/${encodeURIComponent(id)}/ack${q}`, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ note }),
+    });
+    const body = await resp.json().catch(() => ({}));
+    cell.replaceChildren(el("span", { class: resp.ok ? "badge pass" : "badge fail",
+      text: resp.ok ? `acknowledged by ${body.acknowledged.by}` : (body.detail || `HTTP ${resp.status}`) }));
+  }
+  async function load() {
+    const root = document.getElementById("ops");
+    if (!root) return;
+    let data;
+    try {
+      const resp = await fetch(`ops/overview${q}`, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!resp.ok) return;  // the main section already explains login / catalog problems
+      data = await resp.json();
+    } catch (e) { return; }
+    const rows = data.incidents.map((i) => el("tr", { "data-incident": i.id },
+      el("td", {}, el("span", { class: `badge ${i.severity === "critical" || i.severity === "high" ? "fail" : "running"}`, text: i.max_severity })),
+      el("td", { class: "mono", text: i.key }),
+      el("td", { text: i.value }),
+      el("td", { text: i.status }),
+      el("td", { class: "num", text: String(i.level) }),
+      el("td", { class: "num", text: age(i.age_seconds) }),
+      el("td", { class: "ack" }, i.status === "open" ? el("button", { class: "btn", type: "button", text: "Acknowledge",
+        on: (ev) => askAck(i.id, ev.currentTarget.parentNode) })
+        : el("span", { class: "muted", text: i.acknowledged_by || "" }))));
+    root.replaceChildren(
+      el("section", { class: "card", id: "incidents" },
+        el("div", { class: "card-head" }, el("h2", { text: "Incidents" }),
+          el("p", { class: "muted", text: "One per monitor finding; unacknowledged critical/high ones escalate (inventory alerts.escalation)." })),
+        rows.length ? el("div", { class: "table-wrap" }, el("table", { class: "incidents" },
+          el("thead", {}, el("tr", {}, ...["Severity", "Finding", "Value", "Status", "Level", "Age", ""].map((t) => el("th", { text: t })))),
+          el("tbody", {}, rows))) : el("p", { class: "muted", text: "No open incidents." })),
+      el("section", { class: "card", id: "reports" },
+        el("div", { class: "card-head" }, el("h2", { text: "Reports and runbooks" }),
+          el("p", { class: "muted", text: "From the catalog: readable without Airflow in either region." })),
+        el("ul", {}, ...data.reports.filter((k) => /\.(pdf|html)$/.test(k)).map((k) => el("li", {}, fileLink(k)))),
+        el("ul", {}, ...data.runbooks.filter((k) => k.endsWith(".html")).map((k) => el("li", {}, fileLink(k))))));
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", load); else load();
+})();
