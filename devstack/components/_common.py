@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -71,7 +72,13 @@ def proc_alive(pid: int | None, needle: bytes | None = None) -> bool:
             return False
         if needle is None:
             return True
-        return needle in Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/comm").read_bytes()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        for _ in range(50):  # a process in the middle of exec shows an empty cmdline for a moment
+            if cmdline:
+                break
+            time.sleep(0.01)
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return needle in cmdline + Path(f"/proc/{pid}/comm").read_bytes()
     except (OSError, IndexError):
         return False
 
