@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +18,7 @@ from devstack.components import prometheus as prom
 from lifeboat.net import free_port
 from lifeboat.records import utcnow
 from lifeboat.schedule import GRACE
-from tests.e2e.conftest import USER, VENV_BIN, _server_env, _stop_group, _wait_up
+from tests.e2e.conftest import PASSWORD, USER, api_server, server_home
 from tests.ops_seed import seed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -42,32 +41,16 @@ def catalog(tmp_path_factory, stack_env):
 
 @pytest.fixture(scope="module")
 def server(catalog, tmp_path_factory):
-    from tests.e2e.conftest import PASSWORD
-
-    home = tmp_path_factory.mktemp("airflow-home-ops")
-    (home / "dags").mkdir()
-    (home / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = _server_env(home, catalog["inventory"], port)
+    home, port, base, env = server_home(tmp_path_factory, "airflow-home-ops", catalog["inventory"])
     env.update({"AIRFLOW_CONN_LIFEBOAT_METRICS": json.dumps({"conn_type": "generic", "password": TOKEN}),
                 "AIRFLOW_CONN_LIFEBOAT_PG_US_WEST_2": os.environ["AIRFLOW_CONN_LIFEBOAT_PG_US_WEST_2"],
                 "AIRFLOW_CONN_LIFEBOAT_PG_US_EAST_1": os.environ["AIRFLOW_CONN_LIFEBOAT_PG_US_EAST_1"],
                 "LIFEBOAT_METRICS_CACHE_SECONDS": "0"})
-    airflow = str(VENV_BIN / "airflow")
-    subprocess.run([airflow, "db", "migrate"], env=env, cwd=home, capture_output=True, timeout=180, check=True)
-    log = home / "api-server.log"
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                                cwd=home, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_up(base, proc, log)
+    with api_server(home, port, env) as log:
         code, body = _get(f"{base}/auth/token", {"Content-Type": "application/json"},
                           json.dumps({"username": USER, "password": PASSWORD}).encode(), "POST")
         assert code in (200, 201), body
         yield {"base": base, "port": port, "jwt": json.loads(body)["access_token"], "log": log}
-    finally:
-        _stop_group(proc)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from lifeboat.errors import KubernetesError, Refused
 from lifeboat.waiting import WaitTimeout, wait_until
@@ -104,8 +104,29 @@ def restore_body(name: str, *, backup: str, namespace_mappings: Mapping[str, str
             "spec": spec}
 
 
+class _VeleroPhase:
+    """What Backup and Restore statuses share: a final phase ends the wait; only Completed without
+    errors is a success (PartiallyFailed is not)."""
+
+    FINAL: ClassVar[frozenset[str]]
+    phase: str
+    errors: int
+
+    @property
+    def done(self) -> bool:
+        return self.phase in self.FINAL
+
+    @property
+    def ok(self) -> bool:
+        return self.phase == "Completed" and self.errors == 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)  # type: ignore[call-overload]  # the subclasses are dataclasses
+
+
 @dataclass(frozen=True)
-class BackupStatus:
+class BackupStatus(_VeleroPhase):
+    FINAL = BACKUP_FINAL
     name: str
     phase: str  # "" until Velero picked it up
     items_backed_up: int = 0
@@ -132,25 +153,15 @@ class BackupStatus:
                    failure_reason=st.get("failureReason", ""),
                    validation_errors=list(st.get("validationErrors") or []), version=st.get("formatVersion", ""))
 
-    @property
-    def done(self) -> bool:
-        return self.phase in BACKUP_FINAL
-
-    @property
-    def ok(self) -> bool:
-        return self.phase == "Completed" and self.errors == 0
-
     def describe(self) -> str:
         why = self.failure_reason or "; ".join(self.validation_errors)
         return (f"Backup {self.name}: {self.phase or 'New'}, {self.items_backed_up}/{self.total_items} items, "
                 f"{self.warnings} warning(s), {self.errors} error(s)" + (f" ({why})" if why else ""))
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class RestoreStatus:
+class RestoreStatus(_VeleroPhase):
+    FINAL = RESTORE_FINAL
     name: str
     backup: str
     phase: str
@@ -173,22 +184,11 @@ class RestoreStatus:
                    started=st.get("startTimestamp"), completed=st.get("completionTimestamp"),
                    failure_reason=st.get("failureReason", ""), validation_errors=list(st.get("validationErrors") or []))
 
-    @property
-    def done(self) -> bool:
-        return self.phase in RESTORE_FINAL
-
-    @property
-    def ok(self) -> bool:
-        return self.phase == "Completed" and self.errors == 0
-
     def describe(self) -> str:
         why = self.failure_reason or "; ".join(self.validation_errors)
         return (f"Restore {self.name} of {self.backup}: {self.phase or 'New'}, {self.items_restored}/"
                 f"{self.total_items} items, {self.warnings} warning(s), {self.errors} error(s)"
                 + (f" ({why})" if why else ""))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

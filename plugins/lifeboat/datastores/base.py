@@ -111,8 +111,9 @@ class ScratchTarget(abc.ABC):
 
 class Datastore(abc.ABC):
     engine: ClassVar[str]
+    # from the registry entry of `engine`, which the inventory validates with at DAG-parse time
     Options: ClassVar[type[EngineOptions]]
-    kinds: ClassVar[tuple[str, ...]]  # from the registry entry of `engine` (where the inventory checks them)
+    kinds: ClassVar[tuple[str, ...]]
     restore_series: ClassVar[str]  # the series a restore test starts from (e.g. "physical", "rdb")
     # kind -> the kind whose backup it continues (MongoDB: an oplog slice continues from a full). When
     # both fall due in one run, only the base runs: it covers the other, and they never race.
@@ -123,6 +124,7 @@ class Datastore(abc.ABC):
         super().__init_subclass__(**kwargs)
         if "engine" in cls.__dict__:
             cls.kinds = registry.backup_kinds(cls.engine)
+            cls.Options = registry.options_model(cls.engine)
 
     def __init__(self, ctx: EngineContext):
         self.ctx = ctx

@@ -3,6 +3,7 @@ SLM-style retention, heartbeat."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -28,13 +29,12 @@ log = logging.getLogger(__name__)
 
 class ElasticsearchDatastore(Datastore):
     engine = "elasticsearch"
-    Options = ElasticsearchOptions
     restore_series = "snapshot"
     options: ElasticsearchOptions
 
-    def __init__(self, ctx):
-        super().__init__(ctx)
-        self._clusters: dict[str, Cluster] = {}
+    @functools.cached_property
+    def _clusters(self) -> dict[str, Cluster]:
+        return {}
 
     def cluster(self, region: str | None = None) -> Cluster:
         """The region's cluster, through its Airflow connection (client cached)."""

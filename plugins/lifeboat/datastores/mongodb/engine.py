@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 class MongoDatastore(Datastore):
     engine = "mongodb"
-    Options = MongoOptions
     restore_series = "full"  # series = kind: "full" and "oplog" (base class)
     continues = {"oplog": "full"}  # noqa: RUF012 -- a ClassVar of the base class
     options: MongoOptions

@@ -34,7 +34,6 @@ CREATE TABLE IF NOT EXISTS lifeboat_heartbeat (
 
 class PostgresDatastore(Datastore):
     engine = "postgres"
-    Options = PostgresOptions
     restore_series = "physical"
     options: PostgresOptions
 

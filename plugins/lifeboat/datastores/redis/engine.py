@@ -34,7 +34,6 @@ FORK_FIELDS = ("rdb_bgsave_in_progress", "aof_rewrite_in_progress", "module_fork
 
 class RedisDatastore(Datastore):
     engine = "redis"
-    Options = RedisOptions
     restore_series = "rdb"
     options: RedisOptions
 
