@@ -116,19 +116,8 @@ def _tail(path: Path, n: int = 8) -> str:
 
 def _wait_for(what: str, pred: Callable[[], object], *, component: str,
               log: Path | None = None, timeout: float = WAIT_S, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last_err = ""
-    while True:
-        try:
-            res = pred()
-            if res:
-                return res
-        except Exception as e:
-            last_err = f"{type(e).__name__}: {e}"
-        if time.monotonic() >= deadline:
-            raise StackError(component, f"timed out after {timeout:.0f}s waiting for {what}",
-                             log, last_err)
-        time.sleep(interval)
+    return _common.wait_for(what, pred, timeout=timeout, interval=interval,
+                            fail=lambda message, last: StackError(component, message, log, last))
 
 
 def _sh_quote(value: str) -> str:
@@ -760,47 +749,17 @@ pg1-user={self.pg_user}
     def ensure_buckets(self) -> None:
         for bucket, region in BUCKETS.items():
             url = f"{self.s3_endpoint}/{bucket}"
-            if _http("HEAD", url)[0] == 200:
+            if not _common.ensure_bucket(self.s3_endpoint, bucket, region, self.moto_log):
                 continue
-            body = b"" if region == "us-east-1" else (
-                '<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-                f"<LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>").encode()
-            # Content-Type matters: with curl's default form type moto drops the body (-> us-east-1)
-            code, _, resp = _http("PUT", url, body=body, headers={"Content-Type": "application/xml"})
-            if code != 200 and b"BucketAlreadyOwnedByYou" not in resp:
-                raise StackError("moto", f"creating bucket {bucket} failed: HTTP {code}", self.moto_log,
-                                 resp.decode(errors="replace"))
             loc = _http("GET", url + "?location")[2].decode(errors="replace")
             if region != "us-east-1" and region not in loc:
                 raise StackError("moto", f"bucket {bucket} was created outside {region}: {loc}", self.moto_log)
 
     def stop_moto(self) -> str:
         pid = self.moto_running_pid()
-        result = "not running"
-        if pid:
-            for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, sig)
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
-                deadline = time.monotonic() + wait
-                while time.monotonic() < deadline:
-                    proc = _MOTO_CHILDREN.get(pid)
-                    if proc is not None:
-                        with contextlib.suppress(subprocess.TimeoutExpired):
-                            proc.wait(timeout=0.1)
-                    else:
-                        with contextlib.suppress(ChildProcessError, OSError):
-                            os.waitpid(pid, os.WNOHANG)
-                    if not _proc_alive(pid):
-                        break
-                    time.sleep(0.1)
-                if not _proc_alive(pid):
-                    result = "stopped" if sig == signal.SIGTERM else "killed"
-                    break
-            else:
-                raise StackError("moto", f"could not stop moto pid {pid}", self.moto_log)
-            _MOTO_CHILDREN.pop(pid, None)
+        result = _common.stop_pid(pid, lambda: _proc_alive(pid), _MOTO_CHILDREN, 10.0)
+        if result == "still running":
+            raise StackError("moto", f"could not stop moto pid {pid}", self.moto_log)
         with contextlib.suppress(FileNotFoundError):
             self.moto_pid.unlink()
         return result
