@@ -316,7 +316,7 @@ def env(state_dir: Path) -> dict[str, str]:
     except Exception:  # the env is informational
         exe = ""
     out = {"LIFEBOAT_VELERO_BIN": exe, "LIFEBOAT_VELERO_NAMESPACE": NAMESPACE}
-    out.update({f"LIFEBOAT_VELERO_BUCKET_{k8s._env_key(r)}": b for r, b in BUCKETS.items()})
+    out.update({f"LIFEBOAT_VELERO_BUCKET_{_common.env_key(r)}": b for r, b in BUCKETS.items()})
     return out
 
 
