@@ -6,6 +6,7 @@
     <datastore>/<tool>/...                              a native tool's own repository (pgBackRest)
     drills/<drill_id>.json                              restore tests, failovers, failbacks
     failovers/<timeline_id>.json                        the step timeline of a failover or failback
+    recoveries/<timeline_id>.json                       the step timeline of a recovery (lifeboat_recover[_service])
     incidents/active/<id>.json                          open, acknowledged, or resolved with notices to send
     incidents/closed/<YYYY-MM>/<id>.json                settled incidents
     incidents/acks/<id>.json                            an acknowledgement
@@ -27,6 +28,7 @@ BACKUPS = "backups"
 VERIFICATIONS = "verifications"
 DRILLS = "drills"
 FAILOVERS = "failovers"
+RECOVERIES = "recoveries"
 INCIDENTS = "incidents"
 REPORTS = "reports"
 RUNBOOKS = "runbooks"
@@ -98,6 +100,10 @@ class Layout:
     @staticmethod
     def timeline(timeline_id: str) -> str:
         return f"{FAILOVERS}/{timeline_id}.json"
+
+    @staticmethod
+    def recovery(timeline_id: str) -> str:
+        return f"{RECOVERIES}/{timeline_id}.json"
 
     @staticmethod
     def is_record(key: str) -> bool:

@@ -14,6 +14,13 @@ RdsBaseOperator: the base runs the sequence, a subclass fills in one step):
   RTO CLOCK, which starts at exactly one place for every engine -- after the backup was chosen and
   the scratch target's pre-checks passed, immediately before its first restore step -- and stops
   when the target is ready AND its data verified. The engine implements a `ScratchTarget`.
+- `recover(manifest, target, into=..., ...)`: the base runs the sequence of a RECOVERY (the
+  recover DAG): a `RecoveryTarget` that is KEPT -- a new instance / port / database / index /
+  namespace (`into="new"`, the default), or the live target after it was fenced (`into="live"`) --
+  restored, verified, its heartbeat continuity checked; only a failed restore into a new target is
+  cleaned up (`abandon`). The engine implements `recovery_target(...)`.
+- `recovery_range()` -> what the catalog can restore this datastore to (continuous up to an instant,
+  or discrete snapshots): the quarterly drill picks ONE consistent point from all of them.
 - `heartbeat()` -> writes the heartbeat used to measure RPO, returns its timestamp.
 - `delete_backup(manifest)` -> removes one backup (retention; the caller decides what may go).
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import itertools
 import logging
 import shutil
 from collections.abc import Iterator
@@ -34,7 +42,7 @@ from lifeboat import registry
 from lifeboat.connections import Endpoint, resolve
 from lifeboat.datastores.options import EngineOptions
 from lifeboat.drills import DrillRecorder
-from lifeboat.errors import InventoryError
+from lifeboat.errors import InventoryError, Refused, RestoreFailed
 from lifeboat.inventory import DatastoreSpec, Inventory
 from lifeboat.net import free_port
 from lifeboat.records import Artifact, Check, Manifest, Verification, utcnow
@@ -43,7 +51,16 @@ from lifeboat.runners import LocalRunner, Runner
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Datastore", "EngineContext", "EngineOptions", "ScratchTarget", "Taken"]
+__all__ = [
+    "Datastore",
+    "EngineContext",
+    "EngineOptions",
+    "Recovered",
+    "RecoveryRange",
+    "RecoveryTarget",
+    "ScratchTarget",
+    "Taken",
+]
 
 
 @dataclass
@@ -107,6 +124,116 @@ class ScratchTarget(abc.ABC):
     @abc.abstractmethod
     def teardown(self) -> str:
         """Stop and delete everything the target created; returns what was done."""
+
+    def connection(self) -> dict[str, Any] | None:
+        """How a client reaches the restored data while the target is up -- `uri` (may carry a password:
+        in memory only, never logged or recorded) and engine facts (database / index names). The drill
+        environment starts the platform API stand-in against it and runs its business checks on it."""
+        return None
+
+    def locator(self) -> dict[str, Any]:
+        """Where the target is (JSON-safe, no secret): for records and leftover searches."""
+        return {}
+
+
+@dataclass
+class RecoveryRange:
+    """What the catalog can restore a datastore to. `until`: the newest instant (continuous engines:
+    any instant in [since, until]); `snapshots`: the discrete instants of snapshot engines, each with
+    its backup id, oldest first. `detail` says where the numbers come from."""
+
+    datastore: str
+    continuous: bool
+    until: datetime | None
+    since: datetime | None = None
+    snapshots: list[tuple[datetime, str]] = field(default_factory=list)
+    detail: str = ""
+
+    def at_or_before(self, t: datetime) -> tuple[datetime, str] | None:
+        """The newest snapshot at or before `t` (snapshot engines)."""
+        best = [s for s in self.snapshots if s[0] <= t]
+        return best[-1] if best else None
+
+
+@dataclass
+class Recovered:
+    """A finished recovery of one datastore: where it is now (JSON-safe), its newest heartbeat."""
+
+    datastore: str
+    into: str
+    backup_id: str
+    locator: dict[str, Any]
+    newest_heartbeat: datetime | None
+    continuity: str
+
+    def dump(self) -> dict[str, Any]:
+        return {"datastore": self.datastore, "into": self.into, "backup_id": self.backup_id, "locator": self.locator,
+                "newest_heartbeat": self.newest_heartbeat.isoformat() if self.newest_heartbeat else None,
+                "continuity": self.continuity}
+
+
+class RecoveryTarget(abc.ABC):
+    """A restore target that is KEPT (never torn down after success), driven by `Datastore.recover`:
+    a new instance / port / database / index / namespace (`into="new"`), or the live target itself
+    after it was fenced (`into="live"`). Each method records its own steps on `steps` (anything with a
+    `step(name)` context manager yielding a DrillStep: a DrillRecorder, a recovery timeline)."""
+
+    into: str = "new"
+
+    def precheck(self, steps: Any) -> None:  # noqa: B027 -- optional step, nothing by default
+        """Guards (a new target never overlaps the live one) and pre-checks (space, the backup)."""
+
+    @abc.abstractmethod
+    def restore(self, steps: Any) -> None:
+        """Create the target (or reuse the fenced live one), restore into it, wait until it serves."""
+
+    @abc.abstractmethod
+    def verify(self, steps: Any) -> None:
+        """Counts against the manifest and the engine's integrity checks; raise on a difference."""
+
+    @abc.abstractmethod
+    def heartbeats(self, since: datetime) -> list[datetime]:
+        """Heartbeat times in the recovered data at or after `since`, oldest first."""
+
+    @abc.abstractmethod
+    def newest_heartbeat(self) -> datetime | None: ...
+
+    def continuity(self, window: float, max_gap: float) -> tuple[datetime | None, str]:
+        """(newest heartbeat, detail): the heartbeats of the last `window` seconds before the newest one
+        have no gap over `max_gap` seconds (RestoreFailed otherwise)."""
+        from datetime import timedelta
+
+        newest = self.newest_heartbeat()
+        if newest is None:
+            raise RestoreFailed("heartbeat continuity: no heartbeat in the recovered data")
+        return check_continuity(self.heartbeats(newest - timedelta(seconds=window)), window, max_gap)
+
+    @abc.abstractmethod
+    def locator(self) -> dict[str, Any]:
+        """Where the recovered data is now (JSON-safe, no secret): host/port, folder, database, index, namespace."""
+
+    def abandon(self) -> str:
+        """After a failed restore into a NEW target: stop and remove what it created (never the live one)."""
+        return "nothing to remove"
+
+
+def check_continuity(hbs: list[datetime], window: float, max_gap: float) -> tuple[datetime | None, str]:
+    """Pure: the heartbeats within `window` seconds before the newest have no gap over `max_gap`."""
+    if not hbs:
+        raise RestoreFailed("heartbeat continuity: no heartbeat in the recovered data")
+    hbs = sorted(hbs)
+    newest = hbs[-1]
+    recent = [t for t in hbs if (newest - t).total_seconds() <= window]
+    if len(recent) < 2:
+        raise RestoreFailed(f"heartbeat continuity: only {len(recent)} heartbeat in the {window:.0f}s before the "
+                            f"newest ({newest.isoformat()}): nothing shows the data is continuous")
+    gaps = [((b - a).total_seconds(), a, b) for a, b in itertools.pairwise(recent)]
+    worst = max(gaps)
+    if worst[0] > max_gap:
+        raise RestoreFailed(f"heartbeat continuity: a gap of {worst[0]:.0f}s between {worst[1].isoformat()} and "
+                            f"{worst[2].isoformat()} (allowed {max_gap:.0f}s): data is missing in between")
+    return newest, (f"{len(recent)} heartbeats in the {window:.0f}s up to {newest.isoformat()}, largest gap "
+                    f"{worst[0]:.0f}s (allowed {max_gap:.0f}s)")
 
 
 class Datastore(abc.ABC):
@@ -254,6 +381,108 @@ class Datastore(abc.ABC):
     def restore_test(self, manifest: Manifest, target: str, drill: DrillRecorder) -> None:
         with self.restored(manifest, target, drill):
             pass
+
+    # -- recovery (template method) -----------------------------------------------------------------
+    def recovery_target(self, manifest: Manifest, target: str, *, into: str, tag: str) -> RecoveryTarget:
+        """The engine's RecoveryTarget for restoring `manifest` to `target` (a time, or 'latest') `into`
+        "new" or "live"; no I/O yet. `tag` names what it creates. Engines without one refuse."""
+        raise Refused(f"{self.name} ({self.engine}): recovery into a {into} target is not automated; restore with "
+                      f"the standard tools (docs/datastores/{self.engine}.md) and repoint the services by hand")
+
+    def recover(self, manifest: Manifest, target: str, *, into: str, tag: str, steps: Any, window: float,
+                max_gap: float) -> Recovered:
+        """Restore into a recovery target and validate it; the target is kept. A failed restore into a
+        NEW target removes what it created (`abandon`); a live target is never removed."""
+        if into not in ("new", "live"):
+            raise Refused(f"into: {into!r} -- a recovery goes into a 'new' target or the fenced 'live' one")
+        rt = self.recovery_target(manifest, target or "latest", into=into, tag=tag)
+        try:
+            rt.precheck(steps)
+            rt.restore(steps)
+            rt.verify(steps)
+            with steps.step(f"heartbeat continuity {self.name}") as s:
+                newest, s.detail = rt.continuity(window, max_gap)
+        except BaseException:
+            if into == "new":
+                with steps.step(f"abandon the new {self.name} target") as s:
+                    s.detail = rt.abandon()
+            raise
+        return Recovered(datastore=self.name, into=into, backup_id=manifest.id, locator=rt.locator(),
+                         newest_heartbeat=newest, continuity=s.detail)
+
+    def repoint_uri(self, uri: str, locator: dict[str, Any]) -> str:
+        """A client URI of the live target (a service's own, with its credentials) turned to the
+        recovered target: host and port replaced by the locator's (engines change more where needed)."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        p = urlsplit(uri)
+        if not locator.get("port"):
+            return uri
+        auth = p.netloc.rpartition("@")[0]
+        netloc = (auth + "@" if auth else "") + f"{locator.get('host', '127.0.0.1')}:{locator['port']}"
+        return urlunsplit((p.scheme, netloc, p.path, p.query, p.fragment))
+
+    def ping(self) -> str:
+        """A cheap check that the live datastore answers (engines override with a real request)."""
+        import socket
+
+        ep = self.endpoint()
+        with socket.create_connection((ep.host, ep.port or 0), timeout=5):
+            return f"{ep.host}:{ep.port} accepts connections"
+
+    def probe_recovered(self, locator: dict[str, Any]) -> str:
+        """That a recovered target still answers (a re-run finds its restore done): a TCP connect where
+        the locator has a port; engines without one (databases, indices on the live server) trust it."""
+        import socket
+
+        if not locator.get("port"):
+            return "recorded (no port to probe)"
+        with socket.create_connection((locator.get("host", "127.0.0.1"), int(locator["port"])), timeout=5):
+            return f"{locator.get('host', '127.0.0.1')}:{locator['port']} answers"
+
+    def backup_time(self, m: Manifest) -> datetime:
+        """The instant a backup's data is from (engines know better than the manifest's end time)."""
+        return m.finished_at
+
+    def recovery_range(self) -> RecoveryRange:
+        """Default: discrete, one instant per complete backup of the restore series (`backup_time`)."""
+        from lifeboat.catalog import Catalog
+
+        snaps = sorted((self.backup_time(m), m.id) for m in Catalog(self.ctx.repo).backups(self.name,
+                                                                                             self.restore_series))
+        return RecoveryRange(self.name, continuous=False, until=snaps[-1][0] if snaps else None, snapshots=snaps,
+                             detail=f"{len(snaps)} {self.restore_series} backups")
+
+    def target_time(self, target: str) -> datetime | None:
+        """The instant a recovery target names: None for 'latest', else an ISO-8601 time with zone
+        (engines with their own positions -- MongoDB's oplog timestamps -- accept those too)."""
+        if target in ("latest", "", None):
+            return None
+        try:
+            t = datetime.fromisoformat(str(target).replace("Z", "+00:00"))
+        except ValueError:
+            raise Refused(f"{self.name}: recovery target {target!r} is neither 'latest' nor an ISO-8601 time") from None
+        if t.tzinfo is None:
+            raise Refused(f"{self.name}: recovery target {target!r} has no time zone; write e.g. {target}+00:00")
+        return t
+
+    def recovery_backup(self, target: str) -> Manifest:
+        """The backup a recovery to `target` ('latest' or a time) starts from: the newest verified backup
+        of the restore series from at or before it, else the newest such backup."""
+        from lifeboat.catalog import Catalog
+        from lifeboat.errors import BackupNotFound
+
+        target_time = self.target_time(target)
+        cat = Catalog(self.ctx.repo)
+        backups = [m for m in cat.backups(self.name, self.restore_series)
+                   if target_time is None or self.backup_time(m) <= target_time]
+        if not backups:
+            when = f" from before {target_time.isoformat()}" if target_time else ""
+            raise BackupNotFound(f"{self.name}: no {self.restore_series} backup{when} in the catalog at "
+                                 f"{self.ctx.repo.url}")
+        vmap = cat.verification_map(self.name)
+        verified = [m for m in backups if vmap.get(m.id) is not None and vmap[m.id].ok]
+        return (verified or backups)[-1]
 
     # -- heartbeat, monitoring, retention ----------------------------------------------------------
     @abc.abstractmethod
