@@ -34,6 +34,7 @@ import fcntl
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -73,6 +74,9 @@ class Tool:
     expect: str = ""             # ... and print this (when set)
     smoke_rc: int = 0
     share: tuple[tuple[str, str], ...] = field(default=())  # (glob in the module, dest under share/<tool>-<version>/)
+    # Files the module's own build generates and its zip lacks: (path in the module, content), handed to
+    # `go build -overlay` (the module cache is never written to)
+    generated: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def wrapper_dir(self) -> Path:
@@ -123,8 +127,13 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
     Tool("toxiproxy-cli", "toxiproxy", "github.com/Shopify/toxiproxy/v2/cmd/cli",
          "github.com/Shopify/toxiproxy/v2", "v2.5.0", "-s -w -X github.com/Shopify/toxiproxy/v2.Version=2.5.0",
          smoke=("--version",), expect="2.5.0"),
+    # FerretDB's Taskfile writes build/version/version.txt before building; without it the binary
+    # panics at start when FerretDB is the build info's main module (go install ...@v1.24.2 does).
+    # In a wrapper it still is: debug.ReadBuildInfo().Main is the module of the main package, not
+    # the wrapper (tried: the panic). So the file is supplied at build time (see _overlay).
     Tool("ferretdb", "ferretdb", "github.com/FerretDB/FerretDB/cmd/ferretdb", "github.com/FerretDB/FerretDB",
-         "v1.24.2", smoke=("--version",), expect="mongodbversion"),
+         "v1.24.2", smoke=("--version",), expect="v1.24.2",
+         generated=(("build/version/version.txt", "v1.24.2\n"), ("build/version/package.txt", "lifeboat-devstack\n"))),
 )}
 
 
@@ -216,8 +225,8 @@ class _Log:
 
 
 def _run(argv: list[str], *, cwd: Path, env: dict, log: _Log, what: str, timeout: float = BUILD_TIMEOUT_S,
-         heartbeat: Callable[[float], None] | None = None) -> str:
-    log.write(f"$ (cd {cwd} && {' '.join(argv)})\n")
+         heartbeat: Callable[[float], None] | None = None, log_output: bool = True) -> str:
+    log.write(f"$ (cd {cwd} && {shlex.join(argv)})\n")
     t0 = time.monotonic()
     with subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True) as proc:
@@ -226,7 +235,8 @@ def _run(argv: list[str], *, cwd: Path, env: dict, log: _Log, what: str, timeout
         def pump():
             for line in proc.stdout:
                 out.append(line)
-                log.write(line)
+                if log_output:
+                    log.write(line)
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
         next_beat = t0 + HEARTBEAT_S
@@ -246,6 +256,8 @@ def _run(argv: list[str], *, cwd: Path, env: dict, log: _Log, what: str, timeout
                     next_beat = now + HEARTBEAT_S
         reader.join(10)
     text = "".join(out)
+    if proc.returncode != 0 and not log_output:
+        log.write(text)
     log.write(f"# exit {proc.returncode} after {time.monotonic() - t0:.1f}s\n")
     if proc.returncode != 0:
         tail = "\n".join("    " + ln for ln in text.strip().splitlines()[-15:])
@@ -305,6 +317,34 @@ def _copy_share(t: Tool, module_dir: Path) -> None:
     os.replace(tmp, root)
 
 
+def _overlay(todo: list[Tool], info: dict, wrapper: Path, tmpdir: Path, log: _Log) -> list[str]:
+    """Flags that add the tools' generated files to the build, or [] when there are none.
+
+    `go build -overlay` adds a file to a build without writing it anywhere, but Go refuses overlays
+    beneath GOMODCACHE. So the build reads the module through a symlink to its (pinned, read-only)
+    module-cache directory: a copy of the wrapper's go.mod with one directory `replace` to that symlink,
+    used with -modfile; the overlay then adds the files there. Nothing is copied or modified."""
+    files = {rel: content for t in todo for rel, content in t.generated}
+    if not files:
+        return []
+    link = tmpdir / "module"
+    link.symlink_to(info["Dir"], target_is_directory=True)
+    modfile = tmpdir / "build.mod"
+    modfile.write_text((wrapper / "go.mod").read_text() + f"\n// build-time only (devstack/binaries.py)\n"
+                       f"replace {info['Path']} => {link}\n")
+    shutil.copyfile(wrapper / "go.sum", tmpdir / "build.sum")
+    replace = {}
+    for i, (rel, content) in enumerate(sorted(files.items())):
+        src = tmpdir / "generated" / f"{i}-{Path(rel).name}"
+        src.parent.mkdir(parents=True, exist_ok=True)
+        src.write_text(content)
+        replace[str(link / rel)] = str(src)
+        log.write(f"# overlay: {info['Path']}/{rel} = {content.strip()!r} (the module's own build generates it; "
+                  f"its zip has none)\n")
+    (tmpdir / "overlay.json").write_text(json.dumps({"Replace": replace}, indent=1))
+    return [f"-modfile={modfile}", "-overlay", str(tmpdir / "overlay.json")]
+
+
 def _smoke(t: Tool, exe: Path, log: _Log) -> None:
     argv = [str(exe), *t.smoke]
     try:
@@ -313,7 +353,7 @@ def _smoke(t: Tool, exe: Path, log: _Log) -> None:
         raise BuildError(f"[go] {t.name}: the new binary does not run ({' '.join(argv)}): {exc}; "
                          f"log: {log.path}") from None
     out = p.stdout + p.stderr
-    log.write(f"$ {' '.join(argv)}\n{out}# exit {p.returncode}\n")
+    log.write(f"$ {shlex.join(argv)}\n{out}# exit {p.returncode}\n")
     if p.returncode != t.smoke_rc or (t.expect and t.expect.lower() not in out.lower()):
         raise BuildError(f"[go] {t.name}: the new binary failed its check `{' '.join(argv)}` (rc={p.returncode}, "
                          f"expected rc={t.smoke_rc} and {t.expect!r} in the output); log: {log.path}\n    "
@@ -378,9 +418,19 @@ def _build_locked(todo: list[Tool], say: Say, label: str) -> float:
 
         def beat(elapsed: float) -> None:
             say(f"[go]   still building {names}{label}, {_fmt(elapsed)} so far (log: {logpath})")
+        pkgs = [t.package for t in todo]
+        overlay = _overlay(todo, info, wrapper, tmpdir, log)
+        t_dl = time.monotonic()
+        mods = _run([go, "list", *overlay, "-deps", "-f", "{{with .Module}}{{.Path}}@{{.Version}}{{end}}", *pkgs],
+                    cwd=wrapper,
+                    env=env, log=log, what=f"[go] {names}: downloading the modules", timeout=3600, log_output=False)
+        n_mods = len({m for m in mods.split() if "@" in m})
+        took_dl = time.monotonic() - t_dl
+        log.write(f"# {n_mods} modules in the build, downloaded and checked against go.sum in {took_dl:.1f}s\n")
+        say(f"[go]   {names}: {n_mods} modules ready in {_fmt(took_dl)}, compiling ...")
         out = tmpdir / "out"
-        _run([go, "build", "-trimpath", "-ldflags", ldflags.pop(), "-o", str(out) + "/",
-              *[t.package for t in todo]], cwd=wrapper, env=env, log=log, what=f"[go] building {names}",
+        _run([go, "build", "-trimpath", *overlay, "-ldflags", ldflags.pop(), "-o", str(out) + "/",
+              *pkgs], cwd=wrapper, env=env, log=log, what=f"[go] building {names}",
              heartbeat=beat)
         for t in todo:
             built = out / t.package.rstrip("/").rsplit("/", 1)[-1]
@@ -496,8 +546,10 @@ def main(argv: list[str]) -> int:
     if len(args) >= 2 and args[0] == "ensure":
         names = None if args[1:] == ["all"] else args[1:]
         try:
-            for n, p in ensure_all(names, jobs=jobs).items():
-                print(f"{n}: {p}")
+            built = ensure_all(names, jobs=jobs)
+            if names:  # `all` (bootstrap) has said enough; named tools: their paths, one a line
+                for n, p in built.items():
+                    print(f"{n}: {p}")
         except (BuildError, pins.PinError, KeyError) as exc:
             print(f"[go] {exc}", file=sys.stderr)
             return 1

@@ -1,8 +1,9 @@
 // Wrapper module: builds FerretDB v1.24.2 with `go build`.
-// FerretDB's build/version package panics at start when FerretDB is the main module and the
-// version.txt its Taskfile generates is missing (the module zip has none). Built from this wrapper,
-// the main module is this one: the check is skipped and FerretDB reports its version as "unknown"
-// (the MongoDB version it emulates, from mongodb.txt, is unaffected).
+// FerretDB's build/version package panics at start when the build info's main module is FerretDB
+// and the version.txt its Taskfile generates is missing (the module zip has none). Built from this
+// wrapper the main module is still FerretDB (Go records the module of the main package), so
+// devstack/binaries.py supplies version.txt at build time with `go build -overlay` (see _overlay
+// there); no module file is copied or changed.
 module lifeboat.local/devstack/go/ferretdb
 
 go 1.24
