@@ -360,7 +360,7 @@ def _smoke(t: Tool, exe: Path, log: _Log) -> None:
                          + "\n    ".join(out.strip().splitlines()[-8:]))
 
 
-def _build_group(group: list[Tool], say: Say, label: str = "") -> float:
+def _build_group(group: list[Tool], say: Say, label: str = "", gocache: Path | None = None) -> float:
     """Build the missing tools of one wrapper module (one `go build`). Returns the seconds spent."""
     first = group[0]
     wrapper = first.wrapper_dir
@@ -376,10 +376,10 @@ def _build_group(group: list[Tool], say: Say, label: str = "") -> float:
         todo = [t for t in group if not _present(t)]
         if not todo:
             return 0.0
-        return _build_locked(todo, say, label)
+        return _build_locked(todo, say, label, gocache)
 
 
-def _build_locked(todo: list[Tool], say: Say, label: str) -> float:
+def _build_locked(todo: list[Tool], say: Say, label: str, gocache: Path | None) -> float:
     go = go_command()
     first = next((t for t in todo if not _bin_present(t)), todo[0])
     wrapper = first.wrapper_dir
@@ -396,7 +396,7 @@ def _build_locked(todo: list[Tool], say: Say, label: str) -> float:
     tmpdir = cache_dir() / "go-build-tmp" / f"{wrapper.name}-{first.version}-{os.getpid()}"
     shutil.rmtree(tmpdir, ignore_errors=True)
     (tmpdir / "out").mkdir(parents=True)
-    env = _go_env(tmpdir / "gocache")
+    env = _go_env(gocache or tmpdir / "gocache")  # ensure_all shares one between its builds
     logpath = bindir / f"{first.name}-{first.version}.build.log"
     log = _Log(logpath)
     t0 = time.monotonic()
@@ -504,20 +504,27 @@ def ensure_all(names: Iterable[str] | None = None, jobs: int = 2, say: Say = pri
 
     def one(group: list[Tool]) -> None:
         label = " (" + ", ".join(f"{index[t.name]}/{total}" for t in group) + ")"
-        took = _build_group(group, say, label)
+        took = _build_group(group, say, label, gocache)
         if took:
             say(f"[go] built {', '.join(t.name for t in group)} {group[0].version}{label}, {_fmt(took)}")
         else:
             say(f"[go] {', '.join(t.name for t in group)} {group[0].version}{label}: built by another process")
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(one, g): g for g in order}
-        for fut in concurrent.futures.as_completed(futures):
-            try:
-                fut.result()
-            except (BuildError, pins.PinError, OSError) as exc:
-                errors.append(str(exc))
-                say(f"[go] FAILED: {exc}")
+    # One Go build cache for all builds of this call: the standard library and the modules the tools
+    # share at the same version compile once. Go's cache is safe for concurrent builds; it is deleted
+    # when the last build is done (it grows to several GB and is never reused).
+    gocache = cache_dir() / "go-build-tmp" / f"gocache-{os.getpid()}-{threading.get_ident()}"
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {pool.submit(one, g): g for g in order}
+            for fut in concurrent.futures.as_completed(futures):
+                try:
+                    fut.result()
+                except (BuildError, pins.PinError, OSError) as exc:
+                    errors.append(str(exc))
+                    say(f"[go] FAILED: {exc}")
+    finally:
+        shutil.rmtree(gocache, ignore_errors=True)
     if groups:
         say(f"[go] {sum(len(g) for g in groups.values())} built, {total - sum(len(g) for g in groups.values())} "
             f"cached, {_fmt(time.monotonic() - t_all)} in all")

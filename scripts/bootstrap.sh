@@ -128,7 +128,7 @@ log "elasticsearch: distribution $(cd "$REPO" && "$VENV/bin/python" devstack/pin
 # kube-apiserver/-controller-manager/-scheduler, kwok, velero + its AWS plugin, SeaweedFS, toxiproxy and
 # FerretDB, each built once per version from its wrapper module under devstack/go/ (needs Go >= 1.26,
 # as on these machines in /usr/local/go; the main module's zip is checked against devstack/pins.toml
-# before building) and cached in ~/.cache/lifeboat/bin: about 25 minutes on a fresh 2-core machine
+# before building) and cached in ~/.cache/lifeboat/bin: about 20 minutes on a fresh 2-core machine
 # (see README, "First run"), "cached, skipped" afterwards. LIFEBOAT_GO_TOOLS="name ..." limits the set;
 # LIFEBOAT_GO_JOBS (default 2) is how many wrapper modules build at once.
 t_go=$SECONDS

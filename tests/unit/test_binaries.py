@@ -172,6 +172,7 @@ def test_ensure_all_reports_failure_naming_the_tool(tiny):
     with pytest.raises(binaries.BuildError, match="artifact 'hello'.*SHA-256 mismatch"):
         binaries.ensure_all(["hello"], say=lines.append)
     assert any("FAILED" in ln and "'hello'" in ln for ln in lines), lines
+    assert list((tiny["cache"] / "go-build-tmp").iterdir()) == []  # the shared GOCACHE is gone too
 
 
 def test_a_real_tools_wrong_pin_is_refused_before_building(tmp_path, monkeypatch):
