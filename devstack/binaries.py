@@ -397,10 +397,11 @@ def _build_locked(todo: list[Tool], say: Say, label: str, gocache: Path | None) 
     shutil.rmtree(tmpdir, ignore_errors=True)
     (tmpdir / "out").mkdir(parents=True)
     env = _go_env(gocache or tmpdir / "gocache")  # ensure_all shares one between its builds
-    logpath = bindir / f"{first.name}-{first.version}.build.log"
+    share_only = all(_bin_present(t) for t in todo)  # only files from the module are missing: no build
+    logpath = bindir / f"{first.name}-{first.version}.{'share' if share_only else 'build'}.log"
     log = _Log(logpath)
     t0 = time.monotonic()
-    say(f"[go] building {names} {first.version}{label} ...")
+    say(f"[go] {'copying the shared files of' if share_only else 'building'} {names} {first.version}{label} ...")
     try:
         log.write(f"# devstack/binaries.py: {names} {first.version} from {wrapper} with {have}\n")
         info: dict = {}
@@ -467,7 +468,7 @@ def ensure(name: str, say: Say = print) -> Path:
         group.sort(key=lambda x: x is not t)
         took = _build_group(group, say)
         if took:
-            say(f"[go] built {', '.join(x.name for x in group)} {t.version} in {_fmt(took)}")
+            say(f"[go] {t.name} {t.version} ready in {_fmt(took)}")
     return path(name)
 
 
