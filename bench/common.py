@@ -28,6 +28,29 @@ datastores:
 """
 
 
+def inventory(datastore: str, backups: str, options: str) -> str:
+    """INVENTORY_HEADER plus one datastore `datastore` (engine of the same name, connection
+    lifeboat_bench_<datastore> in both regions); `backups` and `options` are YAML flow mappings."""
+    conn = f"lifeboat_bench_{datastore}"
+    return INVENTORY_HEADER + (
+        f"  {datastore}:\n    engine: {datastore}\n"
+        f"    connections: {{{{us-west-2: {conn}, us-east-1: {conn}}}}}\n"
+        f"    backups: {backups}\n    options: {options}\n")
+
+
+def print_phases(phases: dict[str, list[float]], runs: int, width: int = 40) -> None:
+    """Where an operator's time went, per run."""
+    for name, vals in phases.items():
+        if vals:
+            print(f"    {name:<{width}} {sum(vals) / runs:7.2f}s")
+
+
+def print_ratio(label: str, native: list[float], ours: list[float]) -> None:
+    paired = sorted(b / a for a, b in zip(native, ours, strict=False))
+    print(f"  overhead ratio {label} = {statistics.median(ours) / statistics.median(native):.2f}x (medians); "
+          "per run: " + ", ".join(f"{r:.2f}x" for r in paired))
+
+
 def bench_stack() -> dict[str, str]:
     from devstack import stack
 
@@ -70,6 +93,37 @@ def operator_context(dag_id: str = "bench") -> dict:
         "logical_date": None,
         "outlet_events": defaultdict(SimpleNamespace),
     }
+
+
+def run_backup_operator(datastore: str, kind: str, when, run_id: str) -> tuple[dict, float]:
+    """One BackupOperator.execute for the logical date `when`, as Airflow would call it: (result, seconds)."""
+    from lifeboat.operators import BackupOperator
+
+    ctx = {"logical_date": when, "dag_run": SimpleNamespace(dag_id="bench", run_id=run_id, run_after=when),
+           "ti": SimpleNamespace(task_id="backup")}
+    op = BackupOperator(task_id="backup", datastore=datastore, kind=kind)
+    ctx["outlet_events"] = {a: SimpleNamespace(extra={}) for a in op.outlets}
+    t = time.monotonic()
+    result = op.execute(ctx)
+    return result, time.monotonic() - t
+
+
+def wait_serving(what: str, proc, probe, log, timeout: float) -> None:
+    """Wait until `probe()` answers while `proc` runs; SystemExit naming the log otherwise."""
+    from lifeboat.waiting import WaitTimeout, wait_until
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with code {proc.returncode}; see {log}")
+        try:
+            return bool(probe())
+        except Exception:  # not answering yet
+            return False
+
+    try:
+        wait_until(what, up, timeout, 0.05)
+    except WaitTimeout:
+        raise SystemExit(f"{what} did not start within {timeout:.0f}s; see {log}") from None
 
 
 def report(name: str, native_label: str, native: list[float], ours: list[float], extra: dict | None = None) -> None:

@@ -32,12 +32,11 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
-from common import INVENTORY_HEADER, phase_timer  # noqa: E402
+from common import INVENTORY_HEADER, phase_timer, print_phases, print_ratio, run_backup_operator  # noqa: E402
 
 INDEX = "bench-docs"
 
@@ -113,19 +112,17 @@ def main() -> int:
         print(f"index {INDEX}: {facts['docs']} docs, {size / 1e6:.0f} MB on disk "
               f"({'reused' if facts['reused'] else f'filled in {time.monotonic() - t:.0f}s'})")
 
-        from lifeboat.datastores import elasticsearch as engine_mod
-        from lifeboat.operators import BackupOperator
+        from lifeboat.datastores.elasticsearch.cluster import Cluster
 
         phases: dict[str, list[float]] = {"snapshot (create + polling)": [], "counts + samples + seq_no": [],
                                           "repository registration": []}
 
         timed = phase_timer(phases)
 
-        cls = engine_mod.ElasticsearchDatastore
-        cls._wait_snapshot = timed("snapshot (create + polling)", cls._wait_snapshot)
-        cls.ensure_repository = timed("repository registration", cls.ensure_repository)
-        for f in ("_counts", "_sample", "_max_seq_nos"):
-            setattr(cls, f, timed("counts + samples + seq_no", getattr(cls, f)))
+        Cluster.wait_snapshot = timed("snapshot (create + polling)", Cluster.wait_snapshot)
+        Cluster.ensure_repository = timed("repository registration", Cluster.ensure_repository)
+        for f in ("counts", "sample", "max_seq_nos"):
+            setattr(Cluster, f, timed("counts + samples + seq_no", getattr(Cluster, f)))
 
         raw, lifeboat = [], []
         base = datetime(2030, 1, 1, tzinfo=UTC)
@@ -144,15 +141,8 @@ def main() -> int:
             inv.write_text(INVENTORY.format(tmp=tmp, repo=name, location=repo_root / name, index=INDEX))
             os.environ["LIFEBOAT_INVENTORY"] = str(inv)
             repos.append(name)
-            when = base + timedelta(hours=i)
-            ctx = {"logical_date": when,
-                   "dag_run": SimpleNamespace(dag_id="bench", run_id=f"bench-{i}", run_after=when),
-                   "ti": SimpleNamespace(task_id="backup"), "outlet_events": {}}
-            op = BackupOperator(task_id="backup", datastore="elasticsearch", kind="snapshot")
-            ctx["outlet_events"] = {a: SimpleNamespace(extra={}) for a in op.outlets}
-            t = time.monotonic()
-            result = op.execute(ctx)
-            lifeboat.append(time.monotonic() - t)
+            result, secs = run_backup_operator("elasticsearch", "snapshot", base + timedelta(hours=i), f"bench-{i}")
+            lifeboat.append(secs)
             print(f"run {i + 1}: raw {raw[-1]:.2f}s  lifeboat {lifeboat[-1]:.2f}s  ({result['backup_id']}, "
                   f"counts {result['counts']})")
 
@@ -161,12 +151,8 @@ def main() -> int:
               "each into a fresh repository (full snapshot):")
         print(f"  raw PUT _snapshot?wait_for_completion=true  {r_med:7.2f}s")
         print(f"  BackupOperator (snapshot)                   {lb_med:7.2f}s   of which:")
-        for name, vals in phases.items():
-            if vals:
-                print(f"    {name:<40} {sum(vals) / args.runs:7.2f}s")
-        paired = sorted(b / a for a, b in zip(raw, lifeboat, strict=False))
-        print(f"  overhead ratio lifeboat/raw = {lb_med / r_med:.2f}x (medians); per run: "
-              + ", ".join(f"{x:.2f}x" for x in paired))
+        print_phases(phases, args.runs)
+        print_ratio("lifeboat/raw", raw, lifeboat)
         return 0
     finally:
         for name in repos:

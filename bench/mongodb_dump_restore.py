@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -37,24 +36,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
+from common import ROOT, inventory, wait_serving
 
-from common import INVENTORY_HEADER  # noqa: E402
+from devstack.components._common import stop_process
+from lifeboat.net import free_port
 
-INVENTORY = INVENTORY_HEADER + """
-  mongodb:
-    engine: mongodb
-    connections: {{us-west-2: lifeboat_bench_mongo, us-east-1: lifeboat_bench_mongo}}
-    backups: {{full: {{schedule: "30 1 * * *"}}, oplog: {{schedule: "*/15 * * * *"}}}}
-    options: {{databases: [benchdb], heartbeat_database: benchdb}}
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+INVENTORY = inventory("mongodb", '{{full: {{schedule: "30 1 * * *"}}, oplog: {{schedule: "*/15 * * * *"}}}}',
+                      "{{databases: [benchdb], heartbeat_database: benchdb}}")
 
 
 def start_ferretdb(tmp: Path) -> tuple[subprocess.Popen, str]:
@@ -66,15 +54,8 @@ def start_ferretdb(tmp: Path) -> tuple[subprocess.Popen, str]:
     with open(tmp / "ferretdb.log", "wb") as logf:  # the child keeps its own descriptor
         proc = subprocess.Popen(comp.ferretdb_argv(exe, tmp / "data", port, state=tmp, replset="bench"),
                                 stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.3).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"FerretDB did not start; see {tmp / 'ferretdb.log'}") from None
-            time.sleep(0.1)
+    wait_serving("FerretDB", proc, lambda: socket.create_connection(("127.0.0.1", port), timeout=0.3).close() or 1,
+                 tmp / "ferretdb.log", 60)
     return proc, f"mongodb://127.0.0.1:{port}/?directConnection=true"
 
 
@@ -106,6 +87,7 @@ def main() -> int:
 
     from lifeboat.datastores.base import EngineContext
     from lifeboat.datastores.mongodb import MongoDatastore
+    from lifeboat.datastores.mongodb.scratch import compare_with_dump, load_dump
     from lifeboat.drills import DrillRecorder
     from lifeboat.inventory import Objectives, parse_inventory
     from lifeboat.repository import Repository
@@ -114,7 +96,7 @@ def main() -> int:
     proc = None
     try:
         proc, uri = start_ferretdb(tmp)
-        os.environ["AIRFLOW_CONN_LIFEBOAT_BENCH_MONGO"] = uri
+        os.environ["AIRFLOW_CONN_LIFEBOAT_BENCH_MONGODB"] = uri
         client = pymongo.MongoClient(uri, tz_aware=True)
         t = time.perf_counter()
         n = seed(client, args.docs, args.doc_bytes)
@@ -157,9 +139,9 @@ def main() -> int:
                 scratch = eng.scratch_for(c, f"bench-{run}")
                 try:
                     t = time.perf_counter()
-                    eng.load_dump(c, m, scratch)
+                    load_dump(eng.ctx.repo, eng.options, m, scratch)
                     results["restore_lifeboat"].append(time.perf_counter() - t)
-                    eng.compare_with_dump(m, scratch)  # (not timed) the restore is exact
+                    compare_with_dump(eng.options, m, scratch)  # (not timed) the restore is exact
                 finally:
                     scratch.drop_all()
             del rec
@@ -187,12 +169,7 @@ def main() -> int:
         return 0
     finally:
         if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, 15)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

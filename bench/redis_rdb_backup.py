@@ -29,28 +29,12 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
+from common import inventory, phase_timer, print_phases, print_ratio, run_backup_operator, wait_serving
 
-from common import INVENTORY_HEADER, phase_timer  # noqa: E402
+from lifeboat.net import free_port
 
-INVENTORY = INVENTORY_HEADER + """
-  redis:
-    engine: redis
-    connections: {{us-west-2: lifeboat_bench_redis, us-east-1: lifeboat_bench_redis}}
-    backups: {{rdb: {{schedule: "15 * * * *"}}}}
-    options: {{sample_size: 1000}}
-"""
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+INVENTORY = inventory("redis", '{{rdb: {{schedule: "15 * * * *"}}}}', "{{sample_size: 1000}}")
 
 
 def start_server(tmp: Path, password: str) -> tuple[subprocess.Popen, int]:
@@ -66,15 +50,8 @@ def start_server(tmp: Path, password: str) -> tuple[subprocess.Popen, int]:
     import redis
 
     c = redis.Redis(port=port, password=password)
-    deadline = time.time() + 20
-    while True:
-        try:
-            c.ping()
-            return proc, port
-        except redis.RedisError:
-            if time.time() > deadline or proc.poll() is not None:
-                raise SystemExit(f"bench redis-server did not start; see {tmp / 'live.log'}") from None
-            time.sleep(0.05)
+    wait_serving("bench redis-server", proc, c.ping, tmp / "live.log", 20)
+    return proc, port
 
 
 def fill(port: int, password: str, mib: int) -> dict:
@@ -129,8 +106,7 @@ def main() -> int:
         print(f"filled {facts['keys']} keys, used_memory {facts['used_memory'] / 1048576:.0f} MiB "
               f"in {time.monotonic() - t:.1f}s")
 
-        from lifeboat.datastores import redis as engine_mod
-        from lifeboat.operators import BackupOperator
+        from lifeboat.datastores.redis import engine as engine_mod
 
         phases: dict[str, list[float]] = {"inspect (scratch load + sample)": [], "upload + sha256": []}
 
@@ -154,28 +130,16 @@ def main() -> int:
             sizes.append(out.stat().st_size)
             out.unlink()
 
-            when = base + timedelta(hours=i)
-            ctx = {"logical_date": when,
-                   "dag_run": SimpleNamespace(dag_id="bench", run_id=f"bench-{i}", run_after=when),
-                   "ti": SimpleNamespace(task_id="backup"), "outlet_events": {}}
-            op = BackupOperator(task_id="backup", datastore="redis", kind="rdb")
-            ctx["outlet_events"] = {a: SimpleNamespace(extra={}) for a in op.outlets}
-            t = time.monotonic()
-            result = op.execute(ctx)
-            lifeboat.append(time.monotonic() - t)
+            result, secs = run_backup_operator("redis", "rdb", base + timedelta(hours=i), f"bench-{i}")
+            lifeboat.append(secs)
             print(f"run {i + 1}: plain {plain[-1]:.2f}s  lifeboat {lifeboat[-1]:.2f}s  ({result['backup_id']})")
 
         p, lb = statistics.median(plain), statistics.median(lifeboat)
         print(f"\nRDB {statistics.median(sizes) / 1048576:.0f} MiB, {facts['keys']} keys, medians of {args.runs} runs:")
         print(f"  plain redis-cli --rdb      {p:6.2f}s")
         print(f"  BackupOperator (rdb)       {lb:6.2f}s   (redis-cli --rdb, then, side by side:)")
-        for name, vals in phases.items():
-            if vals:
-                per_run = sum(vals) / args.runs
-                print(f"    {name:<34} {per_run:6.2f}s")
-        paired = sorted(b / a for a, b in zip(plain, lifeboat, strict=False))
-        print(f"  overhead ratio lifeboat/plain = {lb / p:.2f}x (medians); per run: "
-              + ", ".join(f"{r:.2f}x" for r in paired))
+        print_phases(phases, args.runs, 34)
+        print_ratio("lifeboat/plain", plain, lifeboat)
         return 0
     finally:
         if proc is not None:

@@ -15,29 +15,24 @@ Runs on every cron of the datastore's `backups` section in `include/inventory.ya
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import Param, task
 from airflow.timetables.trigger import MultipleCronTriggerTimetable
 
-from lifeboat.dagkit import START, default_args, gate, tags
+from lifeboat.dagkit import dag, gate
 from lifeboat.inventory import load_inventory
 from lifeboat.operators import BackupOperator, MirrorOperator, RetentionOperator, backups_asset
 
 inventory = load_inventory()
 
 for spec in inventory.enabled_datastores():
-    with DAG(
-        dag_id=f"lifeboat_backup_{spec.name}",
-        doc_md=__doc__,
+    with dag(
+        f"lifeboat_backup_{spec.name}", __doc__,
         schedule=MultipleCronTriggerTimetable(*sorted({b.schedule for b in spec.backups.values()}), timezone="UTC"),
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=default_args("high"),
-        tags=tags("backup", spec.engine),
+        tag=("backup", spec.engine),
         params={"kind": Param("auto", enum=["auto", "all", *spec.backups], title="Backup kind",
                               description="'auto': what the schedule says is due now; 'all': one backup "
                                           "of every series (e.g. full + logical)")},
-    ) as dag:
+    ) as backup_dag:
 
         @task(task_id="plan")
         def plan(name: str = spec.name, **context) -> list[str]:
@@ -53,4 +48,4 @@ for spec in inventory.enabled_datastores():
         retention = RetentionOperator(task_id="retention", datastore=spec.name, apply=spec.retention.enforce)
         backups >> mirror >> retention
         gate("all_backups_complete", backups, retention)
-    globals()[dag.dag_id] = dag
+    globals()[backup_dag.dag_id] = backup_dag

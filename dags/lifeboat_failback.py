@@ -24,57 +24,29 @@ to resume after an interruption.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, Param, chain
+from airflow.sdk import Param, chain
 
-from lifeboat.dagkit import START, default_args, tags
-from lifeboat.failover import check_inventory, failover_datastores
-from lifeboat.inventory import load_inventory
-from lifeboat.operators.failover import FailoverStepOperator, approval_gate, trigger_params
+from lifeboat.operators import failover as fo
 
-inventory = load_inventory()
-check_inventory(inventory)
+inventory = fo.checked_inventory()
 KIND = "failback"
 
-with DAG(
-    dag_id="lifeboat_failback",
-    doc_md=__doc__,
-    schedule=None,
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args("critical", retries=0),
-    tags=tags("failover", "failback"),
-    params=trigger_params(
-        inventory, target=inventory.regions.primary, target_title="Region to restore",
+with fo.failover_dag(
+        inventory, KIND, __doc__, target=inventory.regions.primary, target_title="Region to restore",
         target_description="Rebuilt as a standby of the current primary (and primary again with switch_back).",
         extra={"switch_back": Param(False, type="boolean", title="Switch back",
                                     description="After the rebuild: make the target region the primary again "
-                                                "(a switchover without data loss) and move traffic back.")}),
-) as dag:
-    guard = FailoverStepOperator(task_id="guard", step="guard", kind=KIND)
-    preflight = FailoverStepOperator.partial(
-        task_id="preflight", step="preflight", kind=KIND, retries=1, retry_delay=timedelta(seconds=10),
-        map_index_template="{{ task.datastore }}",
-    ).expand(datastore=failover_datastores(inventory))
-    plan = FailoverStepOperator(task_id="plan", step="plan", kind=KIND, trigger_rule="none_failed_min_one_success")
-    approval = approval_gate(inventory, "failback")
-    rebuild_target = FailoverStepOperator(task_id="rebuild_target", step="rebuild_target", kind=KIND)
-    caught_up = FailoverStepOperator(task_id="caught_up", step="caught_up", kind=KIND)
+                                                "(a switchover without data loss) and move traffic back.")}):
+    approval = fo.opening_tasks(inventory, KIND)
+    rebuild_target = fo.FailoverStepOperator(task_id="rebuild_target", step="rebuild_target", kind=KIND)
+    caught_up = fo.FailoverStepOperator(task_id="caught_up", step="caught_up", kind=KIND)
     switch = [
-        FailoverStepOperator(task_id=step, step=step, kind=KIND, needs_switch_back=True)
+        fo.FailoverStepOperator(task_id=step, step=step, kind=KIND, needs_switch_back=True)
         for step in ("fence", "promote", "rebuild_source", "scale_services", "switch_traffic", "drain_source",
                      "verify")
     ]
-    record = FailoverStepOperator(task_id="record", step="record", kind=KIND, trigger_rule="all_done", retries=1,
-                                  retry_delay=timedelta(seconds=10))
-    notify = FailoverStepOperator(task_id="notify", step="notify", kind=KIND, trigger_rule="all_done", retries=1,
-                                  retry_delay=timedelta(seconds=10))
-
-    guard >> preflight >> plan
-    guard >> plan
-    chain(plan, approval, rebuild_target, caught_up, *switch, record, notify)
+    record, _notify = fo.closing_tasks(KIND)
+    chain(approval, rebuild_target, caught_up, *switch, record)
     # failed when any step failed; skipped (run successful) when rejected or not switching back
     [caught_up, switch[-1], record] >> EmptyOperator(task_id="done")

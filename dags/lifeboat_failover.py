@@ -29,51 +29,22 @@ second promotion. Risky steps never retry on their own. Fail back with `lifeboat
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG
 
-from lifeboat.dagkit import START, default_args, tags
-from lifeboat.failover import check_inventory, failover_datastores
-from lifeboat.inventory import load_inventory
-from lifeboat.operators.failover import FailoverStepOperator, approval_gate, trigger_params
+from lifeboat.operators import failover as fo
 
-inventory = load_inventory()
-check_inventory(inventory)
+inventory = fo.checked_inventory()
 
-with DAG(
-    dag_id="lifeboat_failover",
-    doc_md=__doc__,
-    schedule=None,
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args("critical", retries=0),
-    tags=tags("failover"),
-    params=trigger_params(inventory, target=inventory.regions.standby, target_title="Target region",
-                          target_description="The region that takes over."),
-) as dag:
-    guard = FailoverStepOperator(task_id="guard", step="guard")
-    preflight = FailoverStepOperator.partial(
-        task_id="preflight", step="preflight", retries=1, retry_delay=timedelta(seconds=10),
-        map_index_template="{{ task.datastore }}",
-    ).expand(datastore=failover_datastores(inventory))
-    plan = FailoverStepOperator(task_id="plan", step="plan", trigger_rule="none_failed_min_one_success")
-    approval = approval_gate(inventory, "failover")
-    fence = FailoverStepOperator(task_id="fence", step="fence")
-    promote = FailoverStepOperator(task_id="promote", step="promote")
-    scale = FailoverStepOperator(task_id="scale_services", step="scale_services")
-    traffic = FailoverStepOperator(task_id="switch_traffic", step="switch_traffic")
-    verify = FailoverStepOperator(task_id="verify", step="verify")
-    record = FailoverStepOperator(task_id="record", step="record", trigger_rule="all_done", retries=1,
-                                  retry_delay=timedelta(seconds=10))
-    notify = FailoverStepOperator(task_id="notify", step="notify", trigger_rule="all_done", retries=1,
-                                  retry_delay=timedelta(seconds=10))
-
-    guard >> preflight >> plan
-    guard >> plan
-    plan >> approval >> fence >> promote >> scale >> traffic >> verify >> record >> notify
+with fo.failover_dag(inventory, "failover", __doc__, target=inventory.regions.standby, target_title="Target region",
+                     target_description="The region that takes over."):
+    approval = fo.opening_tasks(inventory, "failover")
+    fence = fo.FailoverStepOperator(task_id="fence", step="fence")
+    promote = fo.FailoverStepOperator(task_id="promote", step="promote")
+    scale = fo.FailoverStepOperator(task_id="scale_services", step="scale_services")
+    traffic = fo.FailoverStepOperator(task_id="switch_traffic", step="switch_traffic")
+    verify = fo.FailoverStepOperator(task_id="verify", step="verify")
+    record, _notify = fo.closing_tasks("failover")
+    approval >> fence >> promote >> scale >> traffic >> verify >> record
     # The run's state: failed when any step failed (record and notify run whatever happened),
     # success when verified -- or when the approver rejected the plan (everything skipped).
     [verify, record] >> EmptyOperator(task_id="done")

@@ -1,5 +1,5 @@
 """
-### lifeboat_heartbeat — the heartbeat every RPO measurement is read from
+### lifeboat_heartbeat — the heartbeat every RPO measurement is read from (Airflow DAG)
 
 Every minute (inventory `schedules.heartbeat`) writes one heartbeat into every datastore's primary
 (PostgreSQL: a row in `lifeboat_heartbeat`). A restore test or failover measures its RPO as the gap
@@ -10,24 +10,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG
-from airflow.timetables.trigger import CronTriggerTimetable
-
-from lifeboat.dagkit import START, default_args, tags
+from lifeboat.dagkit import cron, dag
 from lifeboat.inventory import load_inventory
 from lifeboat.operators import HeartbeatOperator
 
 inventory = load_inventory()
 
-with DAG(
-    dag_id="lifeboat_heartbeat",
-    doc_md=__doc__,
-    schedule=CronTriggerTimetable(inventory.schedules.heartbeat, timezone="UTC"),
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=5),
-    default_args={**default_args("medium", retries=1), "retry_delay": timedelta(seconds=10)},
-    tags=tags("heartbeat"),
-):
+with dag("lifeboat_heartbeat", __doc__, schedule=cron(inventory.schedules.heartbeat), severity="medium", retries=1,
+         default={"retry_delay": timedelta(seconds=10)}, tag=("heartbeat",), dagrun_timeout=timedelta(minutes=5)):
     HeartbeatOperator.partial(task_id="heartbeat").expand(datastore=[ds.name for ds in inventory.enabled_datastores()])

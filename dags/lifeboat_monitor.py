@@ -1,5 +1,5 @@
 """
-### lifeboat_monitor — distance from the objectives, every 5 minutes, with severity-routed alerts
+### lifeboat_monitor — distance from the objectives, every 5 minutes, with severity-routed alerts (Airflow DAG)
 
 For every datastore: the data a failure right now would lose (PostgreSQL: WAL archive lag and the
 standby's replay lag) against the RPO — over the RPO is **critical** (PagerDuty/SMS), over half of it
@@ -18,27 +18,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG
-from airflow.timetables.trigger import CronTriggerTimetable
-
-from lifeboat.dagkit import START, default_args, gate, tags
+from lifeboat.dagkit import cron, dag, gate
 from lifeboat.inventory import load_inventory
 from lifeboat.operators import MonitorOperator
 from lifeboat.operators.ops import IncidentsOperator
 
 inventory = load_inventory()
 
-with DAG(
-    dag_id="lifeboat_monitor",
-    doc_md=__doc__,
-    schedule=CronTriggerTimetable("*/5 * * * *", timezone="UTC"),
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=10),
-    default_args={**default_args("high", retries=1), "retry_delay": timedelta(seconds=30)},
-    tags=tags("monitor"),
-):
+with dag("lifeboat_monitor", __doc__, schedule=cron("*/5 * * * *"), retries=1,
+         default={"retry_delay": timedelta(seconds=30)}, tag=("monitor",), dagrun_timeout=timedelta(minutes=10)):
     checks = MonitorOperator.partial(task_id="monitor", send_alerts=False).expand(
         datastore=[ds.name for ds in inventory.enabled_datastores()])
     IncidentsOperator(task_id="incidents", results=checks.output, trigger_rule="all_done")

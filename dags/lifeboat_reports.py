@@ -15,25 +15,15 @@ page links them. A manual run may name the period (`YYYY-MM` / `YYYY-Qn`).
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Param
-from airflow.timetables.trigger import CronTriggerTimetable
+from airflow.sdk import Param
 
-from lifeboat.dagkit import START, default_args, tags
+from lifeboat.dagkit import cron, dag
 from lifeboat.operators.ops import ReportOperator
 
-for kind, cron, pattern in (("monthly", "0 7 1 * *", r"^(\d{4}-\d{2})?$"),
+for kind, expr, pattern in (("monthly", "0 7 1 * *", r"^(\d{4}-\d{2})?$"),
                             ("quarterly", "0 8 1 1,4,7,10 *", r"^(\d{4}-Q[1-4])?$")):
-    with DAG(
-        dag_id=f"lifeboat_report_{kind}",
-        doc_md=__doc__,
-        schedule=CronTriggerTimetable(cron, timezone="UTC"),
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=default_args("low", retries=1),
-        tags=tags("report"),
-        params={"period": Param("", type="string", pattern=pattern, title="Period",
-                                description="empty: the period before the run's logical date")},
-    ) as dag:
+    with dag(f"lifeboat_report_{kind}", __doc__, schedule=cron(expr), severity="low", retries=1, tag=("report",),
+             params={"period": Param("", type="string", pattern=pattern, title="Period",
+                                     description="empty: the period before the run's logical date")}) as report_dag:
         ReportOperator(task_id="report", kind=kind, period="{{ params.period }}")
-    globals()[dag.dag_id] = dag
+    globals()[report_dag.dag_id] = report_dag

@@ -14,24 +14,17 @@ whose RTO or RPO misses the objective fails the task (alert severity *high*).
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Param
-from airflow.timetables.trigger import CronTriggerTimetable
+from airflow.sdk import Param
 
-from lifeboat.dagkit import START, default_args, gate, tags
+from lifeboat.dagkit import cron, dag, gate
 from lifeboat.inventory import load_inventory
 from lifeboat.operators import MirrorOperator, RestoreTestOperator
 
 inventory = load_inventory()
 
-with DAG(
-    dag_id="lifeboat_restore_test_monthly",
-    doc_md=__doc__,
-    schedule=CronTriggerTimetable(inventory.schedules.restore_test, timezone="UTC"),
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args("high", retries=0),
-    tags=tags("restore-test", "drill"),
+with dag(
+    "lifeboat_restore_test_monthly", __doc__, schedule=cron(inventory.schedules.restore_test), retries=0,
+    tag=("restore-test", "drill"),
     params={"target": Param("latest", type="string", title="Recovery target",
                             description="'latest' or an ISO-8601 time with zone, e.g. 2026-11-27T03:00:00+00:00")},
 ):

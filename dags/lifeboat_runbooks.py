@@ -12,19 +12,9 @@ Markdown and HTML into `runbooks/` of **both** regions' catalogs: readable with 
 
 from __future__ import annotations
 
-from airflow.sdk import DAG
-
-from lifeboat.dagkit import START, default_args, tags
+from lifeboat.dagkit import dag
 from lifeboat.operators.ops import RunbookOperator, verifications_asset
 
-with DAG(
-    dag_id="lifeboat_runbooks",
-    doc_md=__doc__,
-    schedule=[verifications_asset()],
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args("medium", retries=1),
-    tags=tags("runbook"),
-):
+with dag("lifeboat_runbooks", __doc__, schedule=[verifications_asset()], severity="medium", retries=1,
+         tag=("runbook",)):
     RunbookOperator(task_id="runbooks")

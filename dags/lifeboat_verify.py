@@ -16,10 +16,9 @@ that regenerates the runbooks (lifeboat_runbooks) with the newest verified backu
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, AssetAny, task
-from airflow.timetables.trigger import CronTriggerTimetable
+from airflow.sdk import AssetAny, task
 
-from lifeboat.dagkit import START, default_args, gate, tags
+from lifeboat.dagkit import cron, dag, gate
 from lifeboat.inventory import load_inventory
 from lifeboat.operators import MirrorOperator, VerifyOperator, backups_asset
 from lifeboat.operators.ops import verifications_asset
@@ -27,29 +26,13 @@ from lifeboat.operators.ops import verifications_asset
 inventory = load_inventory()
 names = [ds.name for ds in inventory.enabled_datastores()]
 
-with DAG(
-    dag_id="lifeboat_verify_weekly",
-    doc_md=__doc__,
-    schedule=CronTriggerTimetable(inventory.schedules.verify, timezone="UTC"),
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args("high", retries=1),
-    tags=tags("verify"),
-):
+with dag("lifeboat_verify_weekly", __doc__, schedule=cron(inventory.schedules.verify), retries=1, tag=("verify",)):
     verified = VerifyOperator.partial(task_id="verify").expand(datastore=names)
     verified >> MirrorOperator(task_id="mirror", trigger_rule="all_done", outlets=[verifications_asset()])
     gate("all_backups_verified", verified)
 
-with DAG(
-    dag_id="lifeboat_verify_new_backups",
-    doc_md=__doc__,
-    schedule=AssetAny(*(backups_asset(n) for n in names)),  # any datastore's new backup
-    start_date=START,
-    catchup=False,
-    default_args=default_args("high", retries=1),
-    tags=tags("verify"),
-) as verify_new:
+with dag("lifeboat_verify_new_backups", __doc__, schedule=AssetAny(*(backups_asset(n) for n in names)),
+         retries=1, tag=("verify",), max_active_runs=None) as verify_new:  # any datastore's new backup
 
     @task
     def new_backups(**context) -> list[dict]:

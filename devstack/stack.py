@@ -36,7 +36,6 @@ import secrets as _secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -45,6 +44,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+try:
+    from devstack.components import _common
+except ImportError:  # run as a script: python devstack/stack.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from devstack.components import _common
 
 __all__ = ["StackError", "down", "env_path", "parse_env_file", "read_env", "status", "up"]
 
@@ -98,64 +103,21 @@ def _http(method: str, url: str, body: bytes | None = None,
         return e.code, dict(e.headers or {}), e.read()
 
 
-def _port_open(port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+_port_open = _common.port_open
 
 
-def _free_port(exclude: set[int]) -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in exclude:
-            return port
-
-
-def _proc_alive(pid: int, needle: bytes | None = None) -> bool:
-    """pid exists, is not a zombie and (optionally) its cmdline/comm contains needle."""
-    if pid <= 0:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
-            return False
-        if needle is not None:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/comm").read_bytes()
-            return needle in cmd
-        return True
-    except (OSError, IndexError):
-        return False
+_free_port = _common.free_port
+_proc_alive = _common.proc_alive
 
 
 def _tail(path: Path, n: int = 8) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 8192))
-            return "\n".join(f.read().decode(errors="replace").splitlines()[-n:])
-    except OSError:
-        return ""
+    return _common.tail(path, n)
 
 
 def _wait_for(what: str, pred: Callable[[], object], *, component: str,
               log: Path | None = None, timeout: float = WAIT_S, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last_err = ""
-    while True:
-        try:
-            res = pred()
-            if res:
-                return res
-        except Exception as e:
-            last_err = f"{type(e).__name__}: {e}"
-        if time.monotonic() >= deadline:
-            raise StackError(component, f"timed out after {timeout:.0f}s waiting for {what}",
-                             log, last_err)
-        time.sleep(interval)
+    return _common.wait_for(what, pred, timeout=timeout, interval=interval,
+                            fail=lambda message, last: StackError(component, message, log, last))
 
 
 def _sh_quote(value: str) -> str:
@@ -295,23 +257,7 @@ class _Stack:
 
     def write_file(self, path: Path, content: str, mode: int = 0o600, pg_owned: bool = False) -> bool:
         """Atomically write content; return True when it changed."""
-        try:
-            if path.read_text() == content:
-                if pg_owned:
-                    self.chown_pg(path)
-                os.chmod(path, mode)
-                return False
-        except OSError:
-            pass
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "w") as f:
-            f.write(content)
-        os.chmod(tmp, mode)
-        if pg_owned:
-            self.chown_pg(tmp)
-        os.replace(tmp, path)
-        return True
+        return _common.write_atomic(path, content, mode, self.chown_pg if pg_owned else None)
 
     def mkdir_pg(self, path: Path, mode: int = 0o750) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -803,47 +749,17 @@ pg1-user={self.pg_user}
     def ensure_buckets(self) -> None:
         for bucket, region in BUCKETS.items():
             url = f"{self.s3_endpoint}/{bucket}"
-            if _http("HEAD", url)[0] == 200:
+            if not _common.ensure_bucket(self.s3_endpoint, bucket, region, self.moto_log):
                 continue
-            body = b"" if region == "us-east-1" else (
-                '<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-                f"<LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>").encode()
-            # Content-Type matters: with curl's default form type moto drops the body (-> us-east-1)
-            code, _, resp = _http("PUT", url, body=body, headers={"Content-Type": "application/xml"})
-            if code != 200 and b"BucketAlreadyOwnedByYou" not in resp:
-                raise StackError("moto", f"creating bucket {bucket} failed: HTTP {code}", self.moto_log,
-                                 resp.decode(errors="replace"))
             loc = _http("GET", url + "?location")[2].decode(errors="replace")
             if region != "us-east-1" and region not in loc:
                 raise StackError("moto", f"bucket {bucket} was created outside {region}: {loc}", self.moto_log)
 
     def stop_moto(self) -> str:
         pid = self.moto_running_pid()
-        result = "not running"
-        if pid:
-            for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, sig)
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
-                deadline = time.monotonic() + wait
-                while time.monotonic() < deadline:
-                    proc = _MOTO_CHILDREN.get(pid)
-                    if proc is not None:
-                        with contextlib.suppress(subprocess.TimeoutExpired):
-                            proc.wait(timeout=0.1)
-                    else:
-                        with contextlib.suppress(ChildProcessError, OSError):
-                            os.waitpid(pid, os.WNOHANG)
-                    if not _proc_alive(pid):
-                        break
-                    time.sleep(0.1)
-                if not _proc_alive(pid):
-                    result = "stopped" if sig == signal.SIGTERM else "killed"
-                    break
-            else:
-                raise StackError("moto", f"could not stop moto pid {pid}", self.moto_log)
-            _MOTO_CHILDREN.pop(pid, None)
+        result = _common.stop_pid(pid, lambda: _proc_alive(pid), _MOTO_CHILDREN, 10.0)
+        if result == "still running":
+            raise StackError("moto", f"could not stop moto pid {pid}", self.moto_log)
         with contextlib.suppress(FileNotFoundError):
             self.moto_pid.unlink()
         return result

@@ -240,43 +240,36 @@ def mongo_engine_with(stack_env):
 def ferretdb_instance(stack_env, tmp_path):
     """Factory for throw-away FerretDB servers (own port and SQLite folder), stopped at teardown:
     ferretdb_instance(replset=None) -> mongodb:// URI without credentials."""
-    import signal
     import socket
     import subprocess
-    import time
 
     from devstack.components import mongodb as comp
+    from devstack.components._common import stop_process
+    from lifeboat.net import free_port
+    from lifeboat.waiting import wait_until
 
     procs = []
 
     def start(replset: str | None = None) -> str:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         d = tmp_path / f"ferretdb-{port}"
         (d / "data").mkdir(parents=True)
         argv = comp.ferretdb_argv(Path(stack_env["LIFEBOAT_FERRETDB_BIN"]), d / "data", port, state=d, replset=replset)
         with open(d / "log", "wb") as logf:  # the child keeps its own descriptor
             p = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(p)
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.3).close()
-                break
-            except OSError:
-                assert p.poll() is None and time.time() < deadline, (d / "log").read_text()
-                time.sleep(0.1)
+
+        def listening() -> bool:
+            assert p.poll() is None, (d / "log").read_text()
+            socket.create_connection(("127.0.0.1", port), timeout=0.3).close()
+            return True
+
+        wait_until(f"FerretDB on :{port}", listening, 30, 0.1, retry_on=(OSError,))
         return f"mongodb://127.0.0.1:{port}/?directConnection=true"
 
     yield start
     for p in procs:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop_process(p)
 
 
 # -- the platform's other services: registries, upload buckets, config repository, CDN --------------

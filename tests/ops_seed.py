@@ -13,16 +13,33 @@ from pathlib import Path
 from lifeboat.records import Check, Drill, DrillStep, Manifest, Verification
 
 PRIMARY, STANDBY = "us-west-2", "us-east-1"
-INVENTORY = """\
+# The opening of the test inventories (this one and tests/e2e/catalog.py's): str.format with primary,
+# standby, primary_url, standby_url, workdir.
+INVENTORY_HEAD = """\
 version: 1
 platform: community-platform
 owner: sre
 regions: {{primary: {primary}, standby: {standby}}}
 objectives: {{rto: 4h, rpo: 1h}}
 repository:
-  {primary}: {{url: "file://{root}/{primary}"}}
-  {standby}: {{url: "file://{root}/{standby}"}}
-workdir: {root}/work
+  {primary}: {{url: "{primary_url}"}}
+  {standby}: {{url: "{standby_url}"}}
+workdir: {workdir}
+"""
+# The community PostgreSQL of both test inventories (str.format as above).
+POSTGRES_DATASTORE = """\
+  postgres:
+    engine: postgres
+    connections: {{{primary}: lifeboat_pg_us_west_2, {standby}: lifeboat_pg_us_east_1}}
+    objectives: {{rpo: 15m}}
+    backups:
+      full: {{schedule: "0 3 * * 0"}}
+      diff: {{schedule: "0 3 * * 1-6"}}
+      incr: {{schedule: "0 * * * *"}}
+      logical: {{schedule: "30 2 * * *"}}
+    options: {{stanza: community, databases: [community]}}
+"""
+INVENTORY = INVENTORY_HEAD + """\
 alerts:
   routes: {{critical: [log], high: [log], medium: [log], low: [log]}}
   channels: {{log: {{type: log}}}}
@@ -32,16 +49,7 @@ alerts:
     dba: {{name: Database administrator, role: senior engineer, email: dba@community.example.com}}
     security: {{name: Security officer, role: security, email: security@community.example.com}}
 datastores:
-  postgres:
-    engine: postgres
-    connections: {{{primary}: lifeboat_pg_us_west_2, {standby}: lifeboat_pg_us_east_1}}
-    objectives: {{rpo: 15m}}
-    backups:
-      full: {{schedule: "0 3 * * 0"}}
-      incr: {{schedule: "0 * * * *"}}
-      logical: {{schedule: "30 2 * * *"}}
-    options: {{stanza: community, databases: [community]}}
-"""
+""" + POSTGRES_DATASTORE
 
 
 def _manifest(kind: str, series: str, finished: datetime, parent: str | None = None) -> Manifest:
@@ -59,7 +67,8 @@ def seed(root: Path, now: datetime) -> dict:
 
     root = Path(root)
     inv_path = root / "inventory.yaml"
-    inv_path.write_text(INVENTORY.format(primary=PRIMARY, standby=STANDBY, root=root))
+    inv_path.write_text(INVENTORY.format(primary=PRIMARY, standby=STANDBY, primary_url=f"file://{root}/{PRIMARY}",
+                                         standby_url=f"file://{root}/{STANDBY}", workdir=root / "work"))
     inv = parse_inventory(inv_path.read_text(), str(inv_path))
     repo = Repository.from_inventory(inv)
     prev_month_start = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,34 +28,15 @@ except ImportError:  # pragma: no cover - run as a script
 _CHILDREN: dict[int, subprocess.Popen] = {}
 
 
-def write_atomic(path: Path, content: str | bytes, mode: int = 0o644) -> bool:
-    """Write content atomically with `mode`; True when the file changed."""
-    data = content.encode() if isinstance(content, str) else content
-    try:
-        if path.read_bytes() == data:
-            os.chmod(path, mode)
-            return False
-    except OSError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-    return True
+write_atomic = _common.write_atomic
+used_ports = _common.used_ports
+conn = _common.conn
 
 
-def used_ports(state_dir: Path) -> set[int]:
-    """Every port the stack (stack.json) and its components (<state>/*/ports.json) already use."""
-    used: set[int] = set()
-    with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
-        used |= set(json.loads((Path(state_dir) / "stack.json").read_text())["ports"].values())
-    for other in Path(state_dir).glob("*/ports.json"):
-        with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
-            used |= {v for v in json.loads(other.read_text()).values() if isinstance(v, int)}
-    return used
+def local_conn(port: int, login: str, password: str, **fields) -> str:
+    """A generic Airflow connection to a devstack server on 127.0.0.1:port with basic auth."""
+    return conn({"conn_type": "generic", "host": "127.0.0.1", "port": port, "login": login, "password": password,
+                 **fields})
 
 
 def ports(state_dir: Path, component: str, names: Sequence[str], create: bool) -> dict[str, int] | None:
@@ -129,27 +109,7 @@ def start(component: str, argv: Sequence[str], *, log: Path, pidfile: Path, read
 def stop(pidfile: Path, needle: bytes, timeout: float = 10.0) -> str:
     """SIGTERM the daemon of `pidfile` (its whole session), SIGKILL after `timeout`."""
     pid = pid_of(pidfile, needle)
-    result = "not running"
-    if pid:
-        result = "stopped"
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, sig)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                proc = _CHILDREN.get(pid)
-                if proc is not None:
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        proc.wait(timeout=0.05)
-                if not _common.proc_alive(pid, needle):
-                    break
-                time.sleep(0.05)
-            if not _common.proc_alive(pid, needle):
-                break
-            result = "killed"
-        _CHILDREN.pop(pid, None)
+    result = _common.stop_pid(pid, lambda: _common.proc_alive(pid, needle), _CHILDREN, timeout)
     with contextlib.suppress(FileNotFoundError):
         pidfile.unlink()
     return result
@@ -166,3 +126,42 @@ def secrets_file(path: Path, make: Callable[[], dict]) -> dict:
     data = make()
     write_atomic(path, json.dumps(data, indent=2) + "\n", 0o600)
     return data
+
+
+def ensure(pidfile: Path, needle: bytes, healthy: Callable[[], bool], start_it: Callable[[], object], *,
+           restart: bool = False, timeout: float = 10.0) -> bool:
+    """Start the daemon of `pidfile` unless it runs and answers (and no `restart` is asked for); a running
+    but unhealthy one is stopped first. True when it was (re)started."""
+    pid = pid_of(pidfile, needle)
+    if pid and not restart and healthy():
+        return False
+    if pid:
+        stop(pidfile, needle, timeout=timeout)
+    start_it()
+    return True
+
+
+def announce(say, component: str, notes: Sequence[str]) -> None:
+    """The one line `up` prints about a component, when it did something."""
+    if notes:
+        say(f"  {component:<10} {', '.join(notes)}")
+
+
+def not_initialised(root: Path) -> dict:
+    """status() of a component whose ports were never picked."""
+    return {"running": False, "error": "not initialised (run `stack.py up`)", "log": str(root)}
+
+
+def stop_all(regions: Sequence[str], pidfile: Callable[[str], Path], needle: bytes, timeout: float = 10.0) -> str:
+    """down() of a component with one daemon per region: the standby's first."""
+    return ", ".join(f"{r} {stop(pidfile(r), needle, timeout)}" for r in reversed(regions))
+
+
+def regional_status(regions: Sequence[str], pidfile: Callable[[str], Path], needle: bytes,
+                    healthy: Callable[[str], bool], log: Callable[[str], Path], port: int) -> dict:
+    """status() of a component with one daemon per region: running when every one runs and answers; the
+    log named is the first region's that does not."""
+    up_ = {r: bool(pid_of(pidfile(r), needle)) and healthy(r) for r in regions}
+    down_ = [r for r in regions if not up_[r]]
+    return {"running": all(up_.values()), "port": port, "pid": pid_of(pidfile(regions[0]), needle),
+            "log": str(log((down_ or list(regions))[0]))}

@@ -19,19 +19,12 @@ connection with endpoint_url = the stack's moto).
 
 from __future__ import annotations
 
-import json
-import sys
 import urllib.error
 import urllib.request
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-try:
-    from devstack.components import _common
-except ImportError:  # run as a script: python devstack/components/<name>.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from devstack.components import _common
+from devstack.components import _common  # loaded by stack.py as a package module, never run as a script
 
 NAME = "cdn"
 REGIONS = ("us-west-2", "us-east-1")  # primary, standby
@@ -112,28 +105,14 @@ def distribution_config_xml() -> bytes:
 # --------------------------------------------------------------------------- CloudFront on moto
 
 def _call(endpoint: str, method: str, path: str, body: bytes | None = None) -> tuple[int, str]:
-    # moto routes by the credential scope of the Authorization header (never checked)
-    headers = {"Content-Type": "application/xml",
-               "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/cloudfront/aws4_request, "
-                                "SignedHeaders=host, Signature=0"}
-    req = urllib.request.Request(endpoint + API + path, data=body, method=method, headers=headers)
-    try:
-        with _HTTP.open(req, timeout=10) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(errors="replace")
-
-
-def _parse_xml(text: str) -> ET.Element:
-    """An answer of the devstack's own moto server on 127.0.0.1 (never outside input)."""
-    return ET.fromstring(text)  # noqa: S314 - trusted: our own moto on loopback, started by this stack
+    return _common.moto_call(endpoint, method, API + path, service="cloudfront", body=body)
 
 
 def _find(endpoint: str) -> tuple[str, str] | None:
     code, text = _call(endpoint, "GET", "/distribution")
     if code != 200:
         raise _error(f"ListDistributions on {endpoint} failed: HTTP {code}", detail=text[:500])
-    for summary in _parse_xml(text).iter(f"{{{_NS}}}DistributionSummary"):
+    for summary in _common.parse_xml(text).iter(f"{{{_NS}}}DistributionSummary"):
         if summary.findtext(f"{{{_NS}}}Comment") == COMMENT:
             return summary.findtext(f"{{{_NS}}}Id") or "", summary.findtext(f"{{{_NS}}}DomainName") or ""
     return None
@@ -147,22 +126,14 @@ def ensure_distribution(endpoint: str) -> tuple[str, str, bool]:
     code, text = _call(endpoint, "POST", "/distribution", distribution_config_xml())
     if code not in (200, 201):
         raise _error(f"CreateDistribution on {endpoint} failed: HTTP {code}", detail=text[:800])
-    root = _parse_xml(text)
+    root = _common.parse_xml(text)
     return root.findtext(f"{{{_NS}}}Id") or "", root.findtext(f"{{{_NS}}}DomainName") or "", True
-
-
-def _moto_endpoint(state_dir: Path) -> str | None:
-    try:
-        port = json.loads((Path(state_dir) / "stack.json").read_text())["ports"]["moto"]
-    except (OSError, ValueError, KeyError):
-        return None
-    return f"http://127.0.0.1:{port}"
 
 
 # --------------------------------------------------------------------------- the contract
 
 def up(state_dir: Path, say) -> dict[str, str]:
-    endpoint = _moto_endpoint(state_dir)
+    endpoint = _common.moto_endpoint(state_dir)
     if not endpoint or not _common.port_open(int(endpoint.rsplit(":", 1)[1])):
         say(f"  {NAME:<10} no running moto in {state_dir}/stack.json: CloudFront distribution not created")
         return {}
@@ -176,9 +147,7 @@ def _env(endpoint: str, dist_id: str, domain: str) -> dict[str, str]:
     return {
         "LIFEBOAT_CDN_DISTRIBUTION_ID": dist_id,
         "LIFEBOAT_CDN_DOMAIN": domain,
-        "AIRFLOW_CONN_LIFEBOAT_CLOUDFRONT": json.dumps(
-            {"conn_type": "aws", "login": "testing", "password": "testing",
-             "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}, separators=(",", ":")),
+        "AIRFLOW_CONN_LIFEBOAT_CLOUDFRONT": _common.aws_conn(endpoint),
     }
 
 
@@ -187,7 +156,7 @@ def down(state_dir: Path, say) -> str:
 
 
 def status(state_dir: Path) -> dict:
-    endpoint = _moto_endpoint(state_dir)
+    endpoint = _common.moto_endpoint(state_dir)
     res: dict = {"running": False, "log": str(Path(state_dir) / "moto.log")}
     if not endpoint:
         res["error"] = "not initialised (run `stack.py up`)"

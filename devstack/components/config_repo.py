@@ -29,7 +29,6 @@ credentials) and LIFEBOAT_CONFIG_REPO_DIR_<REGION> (the bare repository on disk)
 
 from __future__ import annotations
 
-import json
 import os
 import secrets as _secrets
 import shutil
@@ -64,10 +63,6 @@ DEPLOYED = "release/2026.11.0"
 
 def _error(message: str, log: Path | None = None, detail: str = "") -> Exception:
     return _common.component_error(NAME, message, log, detail)
-
-
-def _env_key(region: str) -> str:
-    return region.upper().replace("-", "_")
 
 
 def _root(state_dir: Path) -> Path:
@@ -211,13 +206,8 @@ def _pidfile(state_dir: Path, region: str) -> Path:
 
 
 def _answers(port: int) -> bool:
-    try:
-        with _HTTP.open(urllib.request.Request(f"http://127.0.0.1:{port}/{REPO_NAME}/info/refs"), timeout=1.0):
-            return False  # unauthenticated success would be wrong
-    except urllib.error.HTTPError as e:
-        return e.code == 401
-    except OSError:
-        return False
+    """Up and enforcing auth (an unauthenticated success would be wrong)."""
+    return _common.http_status(f"http://127.0.0.1:{port}/{REPO_NAME}/info/refs") == 401
 
 
 def _start(state_dir: Path, region: str, port: int) -> None:
@@ -243,49 +233,37 @@ def up(state_dir: Path, say) -> dict[str, str]:
         notes.append(f"seeded {REPO_NAME} ({len(history())} commits)")
     if _ensure_mirror(primary, mirror):
         notes.append(f"{REGIONS[1]} mirror cloned")
-    for region in REGIONS:
-        pid = _daemon.pid_of(_pidfile(state_dir, region), NEEDLE)
-        if pid and _answers(ports[region]):
-            continue
-        if pid:
-            _daemon.stop(_pidfile(state_dir, region), NEEDLE)
-        _start(state_dir, region, ports[region])
-        notes.append(f"{region} :{ports[region]}")
-    if notes:
-        say(f"  {NAME:<10} {', '.join(notes)}")
+    notes += [f"{r} :{ports[r]}" for r in REGIONS
+              if _daemon.ensure(_pidfile(state_dir, r), NEEDLE, lambda r=r: _answers(ports[r]),
+                                lambda r=r: _start(state_dir, r, ports[r]))]
+    _daemon.announce(say, NAME, notes)
     return env(state_dir, ports)
 
 
 def env(state_dir: Path, ports: dict[str, int] | None = None) -> dict[str, str]:
-    ports = ports or _ports(state_dir, create=False)
-    if not ports:
+    if not (ports := ports or _ports(state_dir, create=False)):
         return {}
     password = _password(state_dir)
-    out = {}
+    out: dict[str, str] = {}
     for region in REGIONS:
-        k = _env_key(region)
-        out[f"AIRFLOW_CONN_LIFEBOAT_CONFIG_{k}"] = json.dumps(
-            {"conn_type": "generic", "host": "127.0.0.1", "port": ports[region], "login": USERNAME,
-             "password": password, "schema": REPO_NAME, "extra": {"scheme": "http"}}, separators=(",", ":"))
-        out[f"LIFEBOAT_CONFIG_REPO_{k}"] = f"http://127.0.0.1:{ports[region]}/{REPO_NAME}"
-        out[f"LIFEBOAT_CONFIG_REPO_DIR_{k}"] = str(repo_dir(state_dir, region))
+        out.update({f"{var}_{_common.env_key(region)}": value for var, value in (
+            ("AIRFLOW_CONN_LIFEBOAT_CONFIG", _daemon.local_conn(ports[region], USERNAME, password, schema=REPO_NAME,
+                                                                extra={"scheme": "http"})),
+            ("LIFEBOAT_CONFIG_REPO", f"http://127.0.0.1:{ports[region]}/{REPO_NAME}"),
+            ("LIFEBOAT_CONFIG_REPO_DIR", str(repo_dir(state_dir, region))))})
     return out
 
 
 def down(state_dir: Path, say) -> str:
-    return ", ".join(f"{r} {_daemon.stop(_pidfile(state_dir, r), NEEDLE)}" for r in reversed(REGIONS))
+    return _daemon.stop_all(REGIONS, lambda r: _pidfile(state_dir, r), NEEDLE)
 
 
 def status(state_dir: Path) -> dict:
     root = _root(state_dir)
-    ports = _ports(state_dir, create=False)
-    if not ports:
-        return {"running": False, "error": "not initialised (run `stack.py up`)", "log": str(root)}
-    up_ = {r: bool(_daemon.pid_of(_pidfile(state_dir, r), NEEDLE)) and _answers(ports[r]) for r in REGIONS}
-    down_ = [r for r in REGIONS if not up_[r]]
-    res = {"running": all(up_.values()), "port": ports[REGIONS[0]],
-           "pid": _daemon.pid_of(_pidfile(state_dir, REGIONS[0]), NEEDLE),
-           "log": str(root / (down_ or list(REGIONS))[0] / "server.log")}
+    if not (ports := _ports(state_dir, create=False)):
+        return _daemon.not_initialised(root)
+    res = _daemon.regional_status(REGIONS, lambda r: _pidfile(state_dir, r), NEEDLE, lambda r: _answers(ports[r]),
+                                  lambda r: root / r / "server.log", ports[REGIONS[0]])
     try:
         a, b = refs(state_dir, REGIONS[0]), refs(state_dir, REGIONS[1])
         diff = sorted(set(a.items()) ^ set(b.items()))

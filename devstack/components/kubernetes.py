@@ -45,20 +45,19 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 try:
-    from devstack.components import _common
+    from devstack.components import _common, _daemon
 except ImportError:  # run as a script: python devstack/components/<name>.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from devstack.components import _common
+    from devstack.components import _common, _daemon
 
 NAME = "kubernetes"
 REGIONS = ("us-west-2", "us-east-1")  # the devstack's primary and standby regions
@@ -82,10 +81,6 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
 
 def _error(message: str, log: Path | None = None, detail: str = "") -> Exception:
     return _common.component_error(NAME, message, log, detail)
-
-
-def _env_key(region: str) -> str:
-    return region.upper().replace("-", "_")
 
 
 # --------------------------------------------------------------------------- binaries
@@ -137,47 +132,13 @@ def region_dir(state_dir: Path, region: str) -> Path:
 
 
 def _write(path: Path, content: str | bytes, mode: int = 0o600) -> bool:
-    """Atomic write; True when the content changed."""
-    data = content.encode() if isinstance(content, str) else content
-    with contextlib.suppress(OSError):
-        if path.read_bytes() == data:
-            os.chmod(path, mode)
-            return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-    return True
-
-
-def _used_ports(state_dir: Path) -> set[int]:
-    used: set[int] = set()
-    with contextlib.suppress(OSError, ValueError, KeyError, AttributeError):
-        used |= set(json.loads((Path(state_dir) / "stack.json").read_text())["ports"].values())
-    for other in Path(state_dir).glob("*/ports.json"):
-        with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
-            used |= {v for v in json.loads(other.read_text()).values() if isinstance(v, int)}
-    return used
+    """Atomic write (private by default); True when the content changed."""
+    return _common.write_atomic(path, content, mode)
 
 
 def ports(state_dir: Path, create: bool = False) -> dict[str, int] | None:
     """{"<region>.<key>": port}; flat, so other components' port scans can read it."""
-    f = _root(state_dir) / "ports.json"
-    if f.exists():
-        return json.loads(f.read_text())
-    if not create:
-        return None
-    used = _used_ports(state_dir)
-    out = {}
-    for region in REGIONS:
-        for key in PORT_KEYS:
-            out[f"{region}.{key}"] = _common.free_port(used)
-            used.add(out[f"{region}.{key}"])
-    _write(f, json.dumps(out, indent=2) + "\n", 0o644)
-    return out
+    return _daemon.ports(state_dir, NAME, [f"{r}.{k}" for r in REGIONS for k in PORT_KEYS], create)
 
 
 def port(state_dir: Path, region: str, key: str) -> int:
@@ -387,49 +348,21 @@ def _stale(state_dir: Path, region: str, process: str) -> bool:
 
 def _stop(state_dir: Path, region: str, process: str) -> str:
     n = pid(state_dir, region, process)
-    if not n:
-        return "not running"
-    result = "stopped"
     # the apiserver hangs for a while in its graceful shutdown on etcd 3.4; its state is in etcd anyway
-    for sig, wait in ((signal.SIGTERM, 5.0 if process == "kube-apiserver" else 15.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(n, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            proc = _CHILDREN.get(n)
-            if proc is not None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=0.1)
-            else:
-                time.sleep(0.1)
-            if not pid(state_dir, region, process):
-                break
-        else:
-            result = "killed"
-            continue
-        break
-    _CHILDREN.pop(n, None)
-    return result
+    return _common.stop_pid(n, lambda: bool(pid(state_dir, region, process)), _CHILDREN,
+                            5.0 if process == "kube-apiserver" else 15.0)
 
 
 def _wait(what: str, pred: Callable[[], object], *, state_dir: Path, region: str, process: str,
           timeout: float = WAIT_S, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    last = ""
-    while True:
-        try:
-            res = pred()
-            if res:
-                return res
-        except Exception as exc:  # reported on timeout
-            last = f"{type(exc).__name__}: {exc}"
-        log = _log(state_dir, region, process)
+    log = _log(state_dir, region, process)
+
+    def alive() -> None:
         if not pid(state_dir, region, process):
             raise _error(f"{process} ({region}) exited while waiting for {what}", log, _common.tail(log))
-        if time.monotonic() > deadline:
-            raise _error(f"timed out after {timeout:.0f}s waiting for {what} ({region})", log,
-                         (last + "\n" + _common.tail(log)).strip())
-        time.sleep(interval)
+
+    return _common.wait_for(f"{what} ({region})", pred, timeout=timeout, interval=interval, check=alive,
+                            fail=lambda message, last: _error(message, log, (last + "\n" + _common.tail(log)).strip()))
 
 
 # --------------------------------------------------------------------------- a tiny API client (stdlib)
@@ -507,6 +440,17 @@ def node_doc(region: str, suffix: str) -> dict:
                                     "kubeletVersion": f"{KUBE_VERSION}-kwok", "kubeProxyVersion": "fake"}}}
 
 
+@contextlib.contextmanager
+def open_apis(state_dir: Path, identity: str = "lifeboat") -> Iterator[dict[str, Api]]:
+    """{region: Api} of both clusters, closed afterwards."""
+    apis = {r: Api(state_dir, r, identity) for r in REGIONS}
+    try:
+        yield apis
+    finally:
+        for api in apis.values():
+            api.close()
+
+
 def _ensure_nodes(api: Api, region: str) -> int:
     made = 0
     for suffix in NODES:
@@ -551,8 +495,8 @@ def platform_values(region: str, state_dir: Path | None = None) -> dict[str, str
         raise _error(f"{src}: regions.{region}: missing ({exc})") from None
     out = {"region": region, "namespace": vals.get("namespace", NAMESPACE), "role": reg.get("role", ""),
            "domain": reg.get("domain", ""),
-           "registry": os.environ.get(f"LIFEBOAT_REGISTRY_{_env_key(region)}") or _local_registry(state_dir, region)
-           or reg["registry"]}
+           "registry": os.environ.get(f"LIFEBOAT_REGISTRY_{_common.env_key(region)}")
+           or _local_registry(state_dir, region) or reg["registry"]}
     out.update({f"images.{k}": str(v) for k, v in vals.get("images", {}).items()})
     out.update({f"replicas.{k}": str(int(v)) for k, v in reg.get("replicas", {}).items()})
     sec = _secrets(state_dir) if state_dir else None
@@ -720,8 +664,7 @@ def up(state_dir: Path, say) -> dict[str, str]:
         _ensure_pki(state_dir, region)
         if _ensure_auth(state_dir, region):
             restart_api.add(region)  # a new token file is read at start only
-    apis = {r: Api(state_dir, r) for r in REGIONS}
-    try:
+    with open_apis(state_dir) as apis:
         # phase by phase over both regions, so the two clusters boot side by side
         for process in PROCESSES:
             for region in REGIONS:
@@ -762,9 +705,6 @@ def up(state_dir: Path, say) -> dict[str, str]:
                 say(f"  {NAME:<10} {region}: {notes[region] or 'running'}; api {api_url(state_dir, region)}, "
                     f"nodes {ready}/{total} Ready, {_summary(deployments(apis[region]))}")
             say(f"  {NAME:<10} both clusters ready in {time.monotonic() - t0:.1f}s")
-    finally:
-        for api in apis.values():
-            api.close()
     return env(state_dir)
 
 
@@ -773,7 +713,7 @@ def env(state_dir: Path) -> dict[str, str]:
         return {}
     out = {}
     for region in REGIONS:
-        k = _env_key(region)
+        k = _common.env_key(region)
         conn = {"conn_type": "kubernetes", "extra": {"kube_config": kubeconfig_dict(state_dir, region)}}
         out[f"AIRFLOW_CONN_LIFEBOAT_K8S_{k}"] = json.dumps(conn, separators=(",", ":"))
         out[f"LIFEBOAT_KUBECONFIG_{k}"] = str(kubeconfig_path(state_dir, region))

@@ -19,24 +19,19 @@ connections AIRFLOW_CONN_LIFEBOAT_PG_REPL_<REGION> (role `replicator`, from the 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 try:
-    from devstack.components import _common
+    from devstack.components import _common, _daemon
 except ImportError:  # run as a script: python devstack/components/<name>.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from devstack.components import _common
+    from devstack.components import _common, _daemon
 
 NAME = "platform_api"
 REGIONS = ("us-west-2", "us-east-1")  # the devstack's primary and standby regions
@@ -45,10 +40,10 @@ ZONE = "community.example.com"
 RECORD = f"api.{ZONE}"
 INITIAL_TARGET = f"api.{REGIONS[0]}.{ZONE}"
 SERVER = Path(__file__).resolve().parents[1] / "platform_api_server.py"
+NEEDLE = b"platform_api_server"
 WAIT_S = 20.0
 _R53_NS = "https://route53.amazonaws.com/doc/2013-04-01/"
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
-_CHILDREN: dict[int, subprocess.Popen] = {}
 
 
 def _error(message: str, log: Path | None = None, detail: str = "") -> Exception:
@@ -59,40 +54,12 @@ def _root(state_dir: Path) -> Path:
     return Path(state_dir) / NAME
 
 
-def _stack_json(state_dir: Path) -> dict:
-    try:
-        return json.loads((Path(state_dir) / "stack.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def _ports(state_dir: Path, create: bool) -> dict[str, int] | None:
-    f = _root(state_dir) / "ports.json"
-    if f.exists():
-        return json.loads(f.read_text())
-    if not create:
-        return None
-    _root(state_dir).mkdir(parents=True, exist_ok=True)
-    used = set((_stack_json(state_dir).get("ports") or {}).values())
-    for other in Path(state_dir).glob("*/ports.json"):
-        with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
-            used |= set(json.loads(other.read_text()).values())
-    ports = {}
-    for r in REGIONS:
-        ports[r] = _common.free_port(used)
-        used.add(ports[r])
-    tmp = f.with_suffix(".tmp")
-    tmp.write_text(json.dumps(ports, indent=2) + "\n")
-    os.replace(tmp, f)
-    return ports
+    return _daemon.ports(state_dir, NAME, REGIONS, create)
 
 
-def _pid(state_dir: Path, region: str) -> int | None:
-    try:
-        pid = int((_root(state_dir) / f"{region}.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid if _common.proc_alive(pid, b"platform_api_server") else None
+def _pidfile(state_dir: Path, region: str) -> Path:
+    return _root(state_dir) / f"{region}.pid"
 
 
 def _get(url: str, timeout: float = 2.0) -> tuple[int, str]:
@@ -111,71 +78,23 @@ def _healthy(port: int) -> bool:
 
 
 def _start(state_dir: Path, region: str, port: int) -> None:
-    root = _root(state_dir)
-    log = root / f"{region}.log"
-    with open(log, "ab") as out:
-        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting on :{port}\n".encode())
-        out.flush()
-        proc = subprocess.Popen(
-            [sys.executable, str(SERVER), "--region", region, "--port", str(port),
-             "--env-file", str(Path(state_dir) / "env")],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-    _CHILDREN[proc.pid] = proc
-    (root / f"{region}.pid").write_text(f"{proc.pid}\n")
-    deadline = time.monotonic() + WAIT_S
-    while not _healthy(port):
-        if proc.poll() is not None:
-            raise _error(f"platform API stand-in ({region}) exited with rc={proc.returncode}", log, _common.tail(log))
-        if time.monotonic() > deadline:
-            raise _error(f"platform API stand-in ({region}) did not answer /health on 127.0.0.1:{port} "
-                         f"within {WAIT_S:.0f}s", log, _common.tail(log))
-        time.sleep(0.1)
-
-
-def _stop(state_dir: Path, region: str) -> str:
-    pid = _pid(state_dir, region)
-    if not pid:
-        return "not running"
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        proc = _CHILDREN.get(pid)
-        if proc is not None and proc.poll() is not None:
-            break
-        if not _pid(state_dir, region):
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(pid, signal.SIGKILL)
-    _CHILDREN.pop(pid, None)
-    return "stopped"
+    _daemon.start(NAME, [sys.executable, SERVER, "--region", region, "--port", port,
+                         "--env-file", Path(state_dir) / "env"],
+                  log=_root(state_dir) / f"{region}.log", pidfile=_pidfile(state_dir, region),
+                  ready=lambda: _healthy(port), timeout=WAIT_S, what=f"platform API stand-in ({region})")
 
 
 # --------------------------------------------------------------------------- Route 53 on moto
 
 def _route53(endpoint: str, method: str, path: str, body: bytes | None = None) -> tuple[int, str]:
-    # moto routes by the credential scope of the Authorization header (never checked)
-    headers = {"Content-Type": "application/xml",
-               "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/route53/aws4_request, "
-                                "SignedHeaders=host, Signature=devstack"}
-    req = urllib.request.Request(endpoint + path, data=body, method=method, headers=headers)
-    try:
-        with _HTTP.open(req, timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(errors="replace")
-
-
-def _parse_xml(text: str) -> ET.Element:
-    """An answer of the devstack's own moto server on 127.0.0.1 (never outside input)."""
-    return ET.fromstring(text)  # noqa: S314 - trusted: our own moto on loopback, started by this stack
+    return _common.moto_call(endpoint, method, path, service="route53", body=body, timeout=5)
 
 
 def _zone_id(endpoint: str) -> str | None:
     code, text = _route53(endpoint, "GET", f"/2013-04-01/hostedzonesbyname?dnsname={ZONE}&maxitems=1")
     if code != 200:
         raise _error(f"Route 53 ListHostedZonesByName on {endpoint} failed: HTTP {code}", detail=text[:300])
-    for hz in _parse_xml(text).iter(f"{{{_R53_NS}}}HostedZone"):
+    for hz in _common.parse_xml(text).iter(f"{{{_R53_NS}}}HostedZone"):
         if (hz.findtext(f"{{{_R53_NS}}}Name") or "").rstrip(".") == ZONE:
             return (hz.findtext(f"{{{_R53_NS}}}Id") or "").rsplit("/", 1)[-1]
     return None
@@ -189,7 +108,7 @@ def record_value(endpoint: str) -> str | None:
     code, text = _route53(endpoint, "GET", f"/2013-04-01/hostedzone/{zid}/rrset?name={RECORD}&type=CNAME&maxitems=1")
     if code != 200:
         raise _error(f"Route 53 ListResourceRecordSets on {endpoint} failed: HTTP {code}", detail=text[:300])
-    for rrs in _parse_xml(text).iter(f"{{{_R53_NS}}}ResourceRecordSet"):
+    for rrs in _common.parse_xml(text).iter(f"{{{_R53_NS}}}ResourceRecordSet"):
         name = (rrs.findtext(f"{{{_R53_NS}}}Name") or "").rstrip(".")
         if name == RECORD and rrs.findtext(f"{{{_R53_NS}}}Type") == "CNAME":
             vals = [el.text.rstrip(".") for el in rrs.iter(f"{{{_R53_NS}}}Value") if el.text]
@@ -225,25 +144,14 @@ def ensure_route53(endpoint: str) -> str:
     return ", ".join(notes) or f"{RECORD} -> {current}"
 
 
-def _moto_endpoint(state_dir: Path) -> str | None:
-    port = (_stack_json(state_dir).get("ports") or {}).get("moto")
-    return f"http://127.0.0.1:{port}" if port else None
-
-
 # --------------------------------------------------------------------------- the contract
 
 def up(state_dir: Path, say) -> dict[str, str]:
     ports = _ports(state_dir, create=True)
-    started = []
-    for region in REGIONS:
-        port = ports[region]
-        if _pid(state_dir, region) and _healthy(port):
-            continue
-        if _pid(state_dir, region):
-            _stop(state_dir, region)
-        _start(state_dir, region, port)
-        started.append(f"{region} :{port}")
-    endpoint = _moto_endpoint(state_dir)
+    started = [f"{r} :{ports[r]}" for r in REGIONS
+               if _daemon.ensure(_pidfile(state_dir, r), NEEDLE, lambda r=r: _healthy(ports[r]),
+                                 lambda r=r: _start(state_dir, r, ports[r]))]
+    endpoint = _common.moto_endpoint(state_dir)
     note = ensure_route53(endpoint) if endpoint else "no moto endpoint in stack.json: Route 53 zone not created"
     if started or "created" in note:
         say(f"  {NAME:<10} started {', '.join(started) or 'nothing'}; route53: {note}")
@@ -251,18 +159,15 @@ def up(state_dir: Path, say) -> dict[str, str]:
 
 
 def env(state_dir: Path, ports: dict[str, int] | None = None) -> dict[str, str]:
-    ports = ports or _ports(state_dir, create=False)
-    if not ports:
+    if not (ports := ports or _ports(state_dir, create=False)):
         return {}
     out = {f"LIFEBOAT_API_{r.upper().replace('-', '_')}_URL": f"http://127.0.0.1:{ports[r]}" for r in REGIONS}
-    endpoint = _moto_endpoint(state_dir)
+    endpoint = _common.moto_endpoint(state_dir)
     if endpoint:
-        out["AIRFLOW_CONN_LIFEBOAT_ROUTE53"] = json.dumps(
-            {"conn_type": "aws", "login": "testing", "password": "testing",
-             "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}, separators=(",", ":"))
+        out["AIRFLOW_CONN_LIFEBOAT_ROUTE53"] = _common.aws_conn(endpoint)
     try:
         password = json.loads((Path(state_dir) / "secrets.json").read_text())["replicator"]
-        pg_ports = _stack_json(state_dir)["ports"]
+        pg_ports = _common.stack_ports(state_dir)
     except (OSError, ValueError, KeyError):
         return out
     pw = urllib.parse.quote(password, safe="")
@@ -273,20 +178,18 @@ def env(state_dir: Path, ports: dict[str, int] | None = None) -> dict[str, str]:
 
 
 def down(state_dir: Path, say) -> str:
-    return ", ".join(f"{r} {_stop(state_dir, r)}" for r in reversed(REGIONS))
+    return _daemon.stop_all(REGIONS, lambda r: _pidfile(state_dir, r), NEEDLE)
 
 
 def status(state_dir: Path) -> dict:
     ports = _ports(state_dir, create=False)
     root = _root(state_dir)
     if not ports:
-        return {"running": False, "error": "not initialised (run `stack.py up`)", "log": str(root)}
-    up_ = {r: bool(_pid(state_dir, r)) and _healthy(ports[r]) for r in REGIONS}
-    down_ = [r for r in REGIONS if not up_[r]]
-    res = {"running": all(up_.values()), "port": ports[REGIONS[0]], "pid": _pid(state_dir, REGIONS[0]),
-           "log": str(root / f"{(down_ or REGIONS)[0]}.log"),
+        return _daemon.not_initialised(root)
+    res = {**_daemon.regional_status(REGIONS, lambda r: _pidfile(state_dir, r), NEEDLE, lambda r: _healthy(ports[r]),
+                                     lambda r: root / f"{r}.log", ports[REGIONS[0]]),
            "status": ", ".join(f"{r}:{ports[r]}" for r in REGIONS)}
-    endpoint = _moto_endpoint(state_dir)
+    endpoint = _common.moto_endpoint(state_dir)
     if endpoint:
         try:
             res["route53"] = f"{RECORD} -> {record_value(endpoint)}"

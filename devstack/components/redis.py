@@ -100,24 +100,8 @@ def _dirs(state_dir: Path) -> dict[str, Path]:
     return {"root": root, **{r: root / r for r in ROLES}}
 
 
-def _write(path: Path, content: str, mode: int) -> bool:
-    try:
-        if path.read_text() == content:
-            os.chmod(path, mode)
-            return False
-    except OSError:
-        pass
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(content)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-    return True
-
-
-def _free_port(exclude: set[int]) -> int:
-    return _common.free_port(exclude)
+_write = _common.write_atomic
+_free_port = _common.free_port
 
 
 def _used_ports(state_dir: Path) -> set[int]:

@@ -66,10 +66,6 @@ def _error(message: str, log: Path | None = None, detail: str = "") -> Exception
     return _common.component_error(NAME, message, log, detail)
 
 
-def _env_key(region: str) -> str:
-    return region.upper().replace("-", "_")
-
-
 def _root(state_dir: Path) -> Path:
     return Path(state_dir) / NAME
 
@@ -179,13 +175,7 @@ def _pidfile(state_dir: Path, region: str) -> Path:
 
 def _answers(port: int) -> bool:
     """The registry's API base answers (401 without credentials = up and enforcing auth)."""
-    try:
-        with _HTTP.open(urllib.request.Request(f"http://127.0.0.1:{port}/v2/"), timeout=1.0) as r:
-            return r.status == 200
-    except urllib.error.HTTPError as e:
-        return e.code == 401
-    except OSError:
-        return False
+    return _common.http_status(f"http://127.0.0.1:{port}/v2/") in (200, 401)
 
 
 def _start(state_dir: Path, region: str, port: int) -> None:
@@ -410,56 +400,46 @@ def up(state_dir: Path, say) -> dict[str, str]:
     _ensure_htpasswd(state_dir)
     authfile(state_dir)
     started = []
-    for region in REGIONS:
-        d = _root(state_dir) / region
-        changed = _daemon.write_atomic(d / "config.yml", _config(state_dir, region, ports[region]), 0o600)
-        pid = _daemon.pid_of(_pidfile(state_dir, region), NEEDLE)
-        if pid and not changed and _answers(ports[region]):
-            continue
-        if pid:
-            _daemon.stop(_pidfile(state_dir, region), NEEDLE)
-        _start(state_dir, region, ports[region])
-        started.append(f"{region} :{ports[region]}")
-    if started:
-        say(f"  {NAME:<10} started {', '.join(started)}")
+    for region in REGIONS:  # a changed config.yml is read at start only
+        changed = _daemon.write_atomic(_root(state_dir) / region / "config.yml",
+                                       _config(state_dir, region, ports[region]), 0o600)
+        if _daemon.ensure(_pidfile(state_dir, region), NEEDLE, lambda r=region: _answers(ports[r]),
+                          lambda r=region: _start(state_dir, r, ports[r]), restart=changed):
+            started.append(f"{region} :{ports[region]}")
+    _daemon.announce(say, NAME, [f"started {', '.join(started)}"] if started else [])
     _seed(state_dir, say)
     return env(state_dir, ports)
 
 
 def env(state_dir: Path, ports: dict[str, int] | None = None) -> dict[str, str]:
-    ports = ports or _ports(state_dir, create=False)
-    if not ports:
+    if not (ports := ports or _ports(state_dir, create=False)):
         return {}
     password = _password(state_dir)
     out = {}
     for region in REGIONS:
-        k = _env_key(region)
-        out[f"AIRFLOW_CONN_LIFEBOAT_REGISTRY_{k}"] = json.dumps(
-            {"conn_type": "generic", "host": "127.0.0.1", "port": ports[region], "login": USERNAME,
-             "password": password, "extra": {"tls_verify": False, "region": region}}, separators=(",", ":"))
+        k = _common.env_key(region)
+        out[f"AIRFLOW_CONN_LIFEBOAT_REGISTRY_{k}"] = _daemon.local_conn(
+            ports[region], USERNAME, password, extra={"tls_verify": False, "region": region})
         out[f"LIFEBOAT_REGISTRY_{k}"] = f"127.0.0.1:{ports[region]}"
         out[f"LIFEBOAT_REGISTRY_DATA_{k}"] = str(_root(state_dir) / region / "data")
     return out
 
 
 def down(state_dir: Path, say) -> str:
-    return ", ".join(f"{r} {_daemon.stop(_pidfile(state_dir, r), NEEDLE)}" for r in reversed(REGIONS))
+    return _daemon.stop_all(REGIONS, lambda r: _pidfile(state_dir, r), NEEDLE)
+
+
+def _seeded(state_dir: Path, region: str) -> int:
+    """How many tags the first `up` pushed to a region."""
+    try:
+        return len(json.loads((_root(state_dir) / f"seeded-{region}.json").read_text()))
+    except (OSError, ValueError):
+        return 0
 
 
 def status(state_dir: Path) -> dict:
-    root = _root(state_dir)
-    ports = _ports(state_dir, create=False)
-    if not ports:
-        return {"running": False, "error": "not initialised (run `stack.py up`)", "log": str(root)}
-    up_ = {r: bool(_daemon.pid_of(_pidfile(state_dir, r), NEEDLE)) and _answers(ports[r]) for r in REGIONS}
-    down_ = [r for r in REGIONS if not up_[r]]
-    seeded = {}
-    for r in REGIONS:
-        try:
-            seeded[r] = len(json.loads((root / f"seeded-{r}.json").read_text()))
-        except (OSError, ValueError):
-            seeded[r] = 0
-    return {"running": all(up_.values()), "port": ports[REGIONS[0]],
-            "pid": _daemon.pid_of(_pidfile(state_dir, REGIONS[0]), NEEDLE),
-            "log": str(root / (down_ or list(REGIONS))[0] / "registry.log"),
-            "status": ", ".join(f"{r}:{ports[r]} ({seeded[r]} tags seeded)" for r in REGIONS)}
+    if not (ports := _ports(state_dir, create=False)):
+        return _daemon.not_initialised(_root(state_dir))
+    res = _daemon.regional_status(REGIONS, lambda r: _pidfile(state_dir, r), NEEDLE, lambda r: _answers(ports[r]),
+                                  lambda r: _root(state_dir) / r / "registry.log", ports[REGIONS[0]])
+    return {**res, "status": ", ".join(f"{r}:{ports[r]} ({_seeded(state_dir, r)} tags seeded)" for r in REGIONS)}

@@ -64,10 +64,6 @@ def bucket(region: str) -> str:
     return f"community-uploads-{region}"
 
 
-def _env_key(region: str) -> str:
-    return region.upper().replace("-", "_")
-
-
 def _root(state_dir: Path) -> Path:
     return Path(state_dir) / NAME
 
@@ -318,19 +314,17 @@ def up(state_dir: Path, say) -> dict[str, str]:
         _start_sync(weed, state_dir, ports)
         notes.append("filer.sync started")
     _write_replication(state_dir, ports)
-    if notes:
-        say(f"  {NAME:<10} {', '.join(notes)}")
+    _daemon.announce(say, NAME, notes)
     return env(state_dir, ports)
 
 
 def env(state_dir: Path, ports: dict[str, int] | None = None) -> dict[str, str]:
-    ports = ports or _ports(state_dir, create=False)
-    if not ports:
+    if not (ports := ports or _ports(state_dir, create=False)):
         return {}
-    c = _creds(state_dir)
     out = {"LIFEBOAT_UPLOADS_REPLICATION_FILE": str(_root(state_dir) / "replication.json")}
+    c = _creds(state_dir)
     for region in REGIONS:
-        k = _env_key(region)
+        k = _common.env_key(region)
         endpoint = f"http://127.0.0.1:{ports[f'{region}.s3']}"
         out[f"AIRFLOW_CONN_LIFEBOAT_UPLOADS_{k}"] = json.dumps(
             {"conn_type": "aws", "login": c["access_key"], "password": c["secret_key"],
@@ -350,7 +344,7 @@ def status(state_dir: Path) -> dict:
     root = _root(state_dir)
     ports = _ports(state_dir, create=False)
     if not ports:
-        return {"running": False, "error": "not initialised (run `stack.py up`)", "log": str(root)}
+        return _daemon.not_initialised(root)
     up_ = {r: bool(_daemon.pid_of(_server_pidfile(state_dir, r), NEEDLE)) and _server_ok(ports, r) for r in REGIONS}
     rep = replication_status(state_dir)
     down_ = [r for r in REGIONS if not up_[r]]

@@ -43,9 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -93,39 +91,16 @@ def velero_binary(say=None) -> Path:
 
 
 def moto_endpoint(state_dir: Path) -> str:
-    try:
-        p = json.loads((Path(state_dir) / "stack.json").read_text())["ports"]["moto"]
-    except (OSError, ValueError, KeyError):
-        raise _error(f"no moto port in {Path(state_dir) / 'stack.json'}: start the stack's core first") from None
-    return f"http://127.0.0.1:{p}"
+    endpoint = _common.moto_endpoint(state_dir)
+    if not endpoint:
+        raise _error(f"no moto port in {Path(state_dir) / 'stack.json'}: start the stack's core first")
+    return endpoint
 
 
 # --------------------------------------------------------------------------- S3 buckets (moto)
 
-def _s3(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/xml"})
-    try:
-        with _HTTP.open(req, timeout=5) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
 def ensure_buckets(endpoint: str) -> list[str]:
-    made = []
-    for region, bucket in BUCKETS.items():
-        url = f"{endpoint}/{bucket}"
-        if _s3("HEAD", url)[0] == 200:
-            continue
-        body = b"" if region == "us-east-1" else (
-            '<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-            f"<LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>").encode()
-        code, resp = _s3("PUT", url, body)
-        if code != 200 and b"BucketAlreadyOwnedByYou" not in resp:
-            raise _error(f"creating bucket {bucket} on {endpoint} failed: HTTP {code}",
-                         detail=resp.decode(errors="replace"))
-        made.append(bucket)
-    return made
+    return [bucket for region, bucket in BUCKETS.items() if _common.ensure_bucket(endpoint, bucket, region)]
 
 
 # --------------------------------------------------------------------------- cluster objects
@@ -279,28 +254,29 @@ def _start(state_dir: Path, region: str) -> None:
 
 def _stop(state_dir: Path, region: str) -> str:
     n = pid(state_dir, region)
-    if not n:
-        return "not running"
-    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(n, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            proc = _CHILDREN.get(n)
-            if proc is not None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=0.1)
-            else:
-                time.sleep(0.1)
-            if not pid(state_dir, region):
-                _CHILDREN.pop(n, None)
-                return "stopped" if sig == signal.SIGTERM else "killed"
-    raise _error(f"could not stop velero ({region}) pid {n}", _rdir(state_dir, region) / "velero.log")
+    result = _common.stop_pid(n, lambda: bool(pid(state_dir, region)), _CHILDREN, 15.0)
+    if result == "still running":
+        raise _error(f"could not stop velero ({region}) pid {n}", _rdir(state_dir, region) / "velero.log")
+    return result
 
 
 def bsl_phases(api: k8s.Api) -> dict[str, str]:
     items = (api.get(f"/apis/velero.io/v1/namespaces/{NAMESPACE}/backupstoragelocations") or {}).get("items", [])
     return {b["metadata"]["name"]: (b.get("status") or {}).get("phase", "") for b in items}
+
+
+def _wait_available(state_dir: Path, region: str, api: k8s.Api) -> None:
+    """Until the server runs and its default backup storage location is Available."""
+    log = _rdir(state_dir, region) / "velero.log"
+
+    def alive() -> None:
+        if not pid(state_dir, region):
+            raise _error(f"velero server ({region}) exited", log, _common.tail(log))
+
+    _common.wait_for(f"velero server ({region}): BSL default Available",
+                     lambda: bsl_phases(api).get("default") == "Available" and server_pid(state_dir, region),
+                     timeout=WAIT_S, interval=0.2, check=alive,
+                     fail=lambda message, last: _error(f"{message} ({bsl_phases(api)})", log, _common.tail(log)))
 
 
 # --------------------------------------------------------------------------- the contract
@@ -315,8 +291,7 @@ def up(state_dir: Path, say) -> dict[str, str]:
     made = ensure_buckets(endpoint)
     if made:
         notes[REGIONS[0]].append(f"bucket(s) {', '.join(made)}")
-    apis = {r: k8s.Api(state_dir, r) for r in REGIONS}
-    try:
+    with k8s.open_apis(state_dir) as apis:
         for region in REGIONS:
             _rdir(state_dir, region).mkdir(parents=True, exist_ok=True)
             notes[region] += _ensure_objects(state_dir, region, apis[region], endpoint)
@@ -326,23 +301,12 @@ def up(state_dir: Path, say) -> dict[str, str]:
                 notes[region].append("server started")
         if any("server started" in n for n in notes.values()):
             for region in REGIONS:  # the server validates its locations first thing
-                log = _rdir(state_dir, region) / "velero.log"
-                deadline = time.monotonic() + WAIT_S
-                while bsl_phases(apis[region]).get("default") != "Available" or not server_pid(state_dir, region):
-                    if not pid(state_dir, region):
-                        raise _error(f"velero server ({region}) exited", log, _common.tail(log))
-                    if time.monotonic() > deadline:
-                        raise _error(f"velero server ({region}): BSL default not Available after {WAIT_S:.0f}s "
-                                     f"({bsl_phases(apis[region])})", log, _common.tail(log))
-                    time.sleep(0.2)
+                _wait_available(state_dir, region, apis[region])
         if any(notes.values()):
             for region in REGIONS:
                 phases = ", ".join(f"{n} {p or '?'}" for n, p in sorted(bsl_phases(apis[region]).items()))
                 say(f"  {NAME:<10} {region}: {', '.join(notes[region]) or 'running'}; BSLs: {phases}")
             say(f"  {NAME:<10} ready in {time.monotonic() - t0:.1f}s (servers in private network namespaces)")
-    finally:
-        for api in apis.values():
-            api.close()
     return env(state_dir)
 
 
@@ -352,7 +316,7 @@ def env(state_dir: Path) -> dict[str, str]:
     except Exception:  # the env is informational
         exe = ""
     out = {"LIFEBOAT_VELERO_BIN": exe, "LIFEBOAT_VELERO_NAMESPACE": NAMESPACE}
-    out.update({f"LIFEBOAT_VELERO_BUCKET_{k8s._env_key(r)}": b for r, b in BUCKETS.items()})
+    out.update({f"LIFEBOAT_VELERO_BUCKET_{_common.env_key(r)}": b for r, b in BUCKETS.items()})
     return out
 
 

@@ -17,8 +17,12 @@ from typing import Literal
 
 from lifeboat.inventory import AlertChannel, Inventory, load_inventory
 
-log = logging.getLogger("lifeboat.alerts")
+log = logging.getLogger(__name__)
 Severity = Literal["critical", "high", "medium", "low"]
+
+
+def _one(target: str | list[str] | None) -> str:
+    return target[0] if isinstance(target, list) else (target or "")
 
 
 def _pagerduty_notifier(**kwargs):
@@ -31,7 +35,8 @@ def _pagerduty_notifier(**kwargs):
             import pagerduty
 
             hook = self.hook  # the integration key from the Airflow connection
-            extra = hook.get_connection(self.pagerduty_events_conn_id).extra_dejson or {}
+            conn_id = self.pagerduty_events_conn_id or hook.default_conn_name
+            extra = hook.get_connection(conn_id).extra_dejson or {}
             base_url = extra.get("base_url")
             if not base_url:
                 return super().notify(context)
@@ -55,16 +60,17 @@ def _notifier(channel: AlertChannel, severity: Severity, summary: str, body: str
     if channel.type == "slack":
         from airflow.providers.slack.notifications.slack import SlackNotifier
 
-        return SlackNotifier(slack_conn_id=channel.connection, channel=channel.target, text=f"*{summary}*\n{body}")
+        return SlackNotifier(slack_conn_id=channel.connection or "slack_api_default", channel=_one(channel.target),
+                             text=f"*{summary}*\n{body}")
     if channel.type == "email":
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-        return SmtpNotifier(to=to or channel.target, smtp_conn_id=channel.connection or "smtp_default",
+        return SmtpNotifier(to=to or channel.target or [], smtp_conn_id=channel.connection or "smtp_default",
                             subject=f"[lifeboat {severity}] {summary}", html_content=f"<pre>{body}</pre>")
     if channel.type == "sms":
         from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
 
-        return SnsNotifier(aws_conn_id=channel.connection, target_arn=channel.target,
+        return SnsNotifier(aws_conn_id=channel.connection, target_arn=_one(channel.target),
                            message=f"{summary}\n{body}"[:1400])
     return None
 

@@ -39,7 +39,7 @@ class Catalog:
         m = self.repo.manifest(datastore, backup_id)
         if m is None:
             raise BackupNotFound(
-                f"{datastore}: no complete backup {backup_id!r} in {self.repo.primary.url} "
+                f"{datastore}: no complete backup {backup_id!r} in {self.repo.url} "
                 f"(interrupted backups have no manifest: {', '.join(self.repo.incomplete(datastore)) or 'none'})"
             )
         return m
@@ -61,7 +61,8 @@ class Catalog:
             backups = [m for m in backups if vmap.get(m.id) is not None and vmap[m.id].ok]
         if not backups:
             what = "verified " if verified else ""
-            raise BackupNotFound(f"{datastore}: no {what}backup{f' in series {series!r}' if series else ''} in the catalog")
+            where = f" in series {series!r}" if series else ""
+            raise BackupNotFound(f"{datastore}: no {what}backup{where} in the catalog")
         return backups[-1]
 
     def chain(self, manifest: Manifest) -> list[Manifest]:
@@ -72,7 +73,8 @@ class Catalog:
             parent = by_id.get(chain[-1].parent)
             if parent is None:
                 raise BackupNotFound(
-                    f"{manifest.datastore}: backup {chain[-1].id} depends on {chain[-1].parent}, which is not in the catalog"
+                    f"{manifest.datastore}: backup {chain[-1].id} depends on {chain[-1].parent}, "
+                    "which is not in the catalog"
                 )
             chain.append(parent)
         return list(reversed(chain))

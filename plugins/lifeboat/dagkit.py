@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from lifeboat.alerts import on_failure
+from lifeboat.alerts import Severity, on_failure
 from lifeboat.inventory import load_inventory
 
 START = datetime(2026, 1, 1)
 
 
-def default_args(severity: str = "high", retries: int = 2) -> dict:
+def default_args(severity: Severity = "high", retries: int = 2) -> dict:
     inv = load_inventory()
     return {
         "owner": inv.owner,
@@ -34,3 +34,23 @@ def gate(task_id: str, *upstream):
     for u in upstream:
         u >> leaf
     return leaf
+
+
+def cron(expr: str):
+    """A cron schedule in UTC (the inventory's schedules are UTC)."""
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    return CronTriggerTimetable(expr, timezone="UTC")
+
+
+def dag(dag_id: str, doc: str | None, *, schedule, severity: Severity = "high", retries: int = 2,
+        tag: tuple[str, ...] = (), default: dict | None = None, **kwargs):
+    """A Lifeboat DAG: the project's start date, no catch-up, one run at a time (unless
+    `max_active_runs=None`), owner, retries and severity-routed failure alerts, tags."""
+    from airflow.sdk import DAG
+
+    kwargs.setdefault("max_active_runs", 1)
+    if kwargs["max_active_runs"] is None:
+        del kwargs["max_active_runs"]
+    return DAG(dag_id=dag_id, doc_md=doc, schedule=schedule, start_date=START, catchup=False,
+               default_args={**default_args(severity, retries), **(default or {})}, tags=tags(*tag), **kwargs)

@@ -15,61 +15,30 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lifeboat import registry
+from lifeboat.durations import (
+    Duration,
+    DurationOrZero,
+    DurationStr,
+    OptionalDuration,
+    format_duration,
+    parse_duration,
+)
 from lifeboat.errors import InventoryError
 from lifeboat.incidents.settings import AlertTiming, Contact, Escalation, check_references
+
+__all__ = ["DurationStr", "Inventory", "format_duration", "load_inventory", "parse_duration", "parse_inventory"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INVENTORY = PROJECT_ROOT / "include" / "inventory.yaml"
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def parse_duration(value: Any, *, allow_zero: bool = False) -> timedelta:
-    """'90s', '15m', '4h', '7d', '2w' or a number of seconds -> a positive timedelta. Zero only with
-    `allow_zero` (a keep rule that zero switches off); negative never."""
-    td = None
-    try:
-        if isinstance(value, timedelta):
-            td = value
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            td = timedelta(seconds=value)
-        elif isinstance(value, str) and (m := _DURATION.match(value)):
-            td = timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
-    except (OverflowError, ValueError):  # .inf, .nan, 10**20 seconds
-        td = None
-    if td is None:
-        raise ValueError(f"not a duration: {value!r} (use e.g. '30s', '15m', '4h', '7d')")
-    if td < timedelta(0) or (td == timedelta(0) and not allow_zero):
-        raise ValueError(f"not a positive duration: {value!r} (a duration must be more than zero, e.g. '30s')")
-    return td
-
-
-def _valid_duration(value: str) -> str:
-    parse_duration(value)
-    return value
-
-
-# An option kept as written ("10s", "4h") but validated as a duration when the inventory is loaded.
-DurationStr = Annotated[str, AfterValidator(_valid_duration)]
-
-
-def format_duration(td: timedelta | float | None) -> str:
-    if td is None:
-        return "-"
-    seconds = td.total_seconds() if isinstance(td, timedelta) else float(td)
-    if seconds < 120:
-        return f"{seconds:.1f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f}m"
-    return f"{seconds / 3600:.2f}h"
 
 
 def _check_cron(expr: str) -> str:
@@ -87,28 +56,28 @@ def _check_cron(expr: str) -> str:
     return expr
 
 
+def _pick(mapping: dict[str, Any], key: str, where: str, what: str) -> Any:
+    """mapping[key], else an InventoryError naming the field and what it does have."""
+    try:
+        return mapping[key]
+    except KeyError:
+        raise InventoryError(f"{where}: {what} (has: {', '.join(sorted(mapping)) or 'none'})") from None
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Objectives(_Model):
-    rto: timedelta = timedelta(hours=4)
-    rpo: timedelta = timedelta(hours=1)
+    rto: Duration = timedelta(hours=4)
+    rpo: Duration = timedelta(hours=1)
 
-    @field_validator("rto", "rpo", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> timedelta:
-        return parse_duration(v)
 
 
 class ObjectivesOverride(_Model):
-    rto: timedelta | None = None
-    rpo: timedelta | None = None
+    rto: OptionalDuration = None
+    rpo: OptionalDuration = None
 
-    @field_validator("rto", "rpo", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> timedelta | None:
-        return None if v is None else parse_duration(v)
 
 
 class Regions(_Model):
@@ -153,27 +122,28 @@ class Retention(_Model):
     and the newest verified backup is always kept. `enforce: false` (default) only reports the plan."""
 
     keep_last: int = Field(default=7, ge=1)
-    keep_within: timedelta = timedelta(days=7)
+    keep_within: DurationOrZero = timedelta(days=7)  # 0: the time rule keeps nothing (like keep_daily: 0)
     keep_daily: int = Field(default=7, ge=0)
     keep_weekly: int = Field(default=4, ge=0)
     keep_monthly: int = Field(default=3, ge=0)
     enforce: bool = False
 
-    @field_validator("keep_within", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> timedelta:
-        return parse_duration(v, allow_zero=True)  # 0: the time rule keeps nothing (like keep_daily: 0)
 
 
 class DatastoreSpec(_Model):
     name: str = ""
-    engine: Literal["postgres", "mongodb", "redis", "elasticsearch"]
+    engine: str = Field(description="an engine of lifeboat.registry")
     connections: dict[str, str]
     objectives: ObjectivesOverride = ObjectivesOverride()
     backups: dict[str, BackupSchedule]
     retention: Retention = Retention()
     options: dict[str, Any] = {}
     enabled: bool = True
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, v: str) -> str:
+        return registry.check_engine(v)
 
     @field_validator("name")
     @classmethod
@@ -183,13 +153,8 @@ class DatastoreSpec(_Model):
         return v
 
     def connection_for(self, region: str) -> str:
-        try:
-            return self.connections[region]
-        except KeyError:
-            raise InventoryError(
-                f"datastores.{self.name}.connections: no connection for region {region!r} "
-                f"(has: {', '.join(sorted(self.connections)) or 'none'})"
-            ) from None
+        return _pick(self.connections, region, f"datastores.{self.name}.connections",
+                     f"no connection for region {region!r}")
 
 
 class Schedules(_Model):
@@ -267,12 +232,8 @@ class FailoverService(_Model):
     standby_replicas: int = Field(default=0, ge=0, description="replicas in the standby region")
     health: dict[str, str] = {}  # region -> URL answering 200 when the process is up
     ready: dict[str, str] = {}  # region -> URL answering 200 when it can serve (writes to its datastores)
-    ready_timeout: timedelta = timedelta(minutes=5)
+    ready_timeout: Duration = timedelta(minutes=5)
 
-    @field_validator("ready_timeout", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> timedelta:
-        return parse_duration(v)
 
 
 class FailoverSpec(_Model):
@@ -283,13 +244,9 @@ class FailoverSpec(_Model):
     datastores: dict[str, dict[str, Any]] = {}  # per-datastore failover options (validated per engine)
     traffic: FailoverTraffic | None = None
     services: list[FailoverService] = []
-    approval_timeout: timedelta = timedelta(hours=1)
+    approval_timeout: Duration = timedelta(hours=1)
     approvers: list[str] = []  # Airflow user ids allowed to approve (empty: anyone allowed to edit the DAG)
 
-    @field_validator("approval_timeout", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> timedelta:
-        return parse_duration(v)
 
 
 class Inventory(_Model):
@@ -349,13 +306,7 @@ class Inventory(_Model):
 
     # -- helpers used by DAGs and engines -------------------------------------------------------
     def datastore(self, name: str) -> DatastoreSpec:
-        try:
-            return self.datastores[name]
-        except KeyError:
-            raise InventoryError(
-                f"{self.source}: datastores.{name}: not in the inventory "
-                f"(has: {', '.join(sorted(self.datastores))})"
-            ) from None
+        return _pick(self.datastores, name, f"{self.source}: datastores.{name}", "not in the inventory")
 
     def enabled_datastores(self) -> list[DatastoreSpec]:
         return [ds for ds in self.datastores.values() if ds.enabled]
@@ -445,15 +396,13 @@ def parse_inventory(text: str, source: str = "inventory.yaml") -> Inventory:
     except ValidationError as exc:
         raise InventoryError(_format_validation_error(source, exc)) from None
     # Engine-specific options are validated by the engine's own model so errors name the field.
-    from lifeboat.datastores import engine_class, options_model
-
     for name, ds in inv.datastores.items():
-        kinds = engine_class(ds.engine).kinds
+        kinds = registry.backup_kinds(ds.engine)
         for kind in ds.backups:
             if kind not in kinds:
                 raise InventoryError(f"{source}: datastores.{name}.backups.{kind}: {ds.engine} has no backup kind "
                                      f"{kind!r} (supported: {', '.join(kinds)})")
-        model = options_model(ds.engine)
+        model = registry.options_model(ds.engine)
         try:
             model.model_validate(ds.options)
         except ValidationError as exc:

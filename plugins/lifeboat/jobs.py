@@ -7,17 +7,19 @@ does, and raises a LifeboatError with a clear message when it cannot do its job.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from croniter import croniter
 
+from lifeboat import registry
 from lifeboat.catalog import Catalog
 from lifeboat.datastores import open_engine
-from lifeboat.drills import DrillRecorder
+from lifeboat.drills import DrillRecorder, drill_summary
 from lifeboat.errors import BackupNotFound, Refused, VerificationFailed
-from lifeboat.inventory import Inventory, format_duration, load_inventory
+from lifeboat.inventory import Inventory, load_inventory
 
-log = logging.getLogger("lifeboat.jobs")
+log = logging.getLogger(__name__)
 
 def due_kinds(inv: Inventory, name: str, when: datetime, requested: str = "auto") -> list[str]:
     """Backup kinds to take in a run.
@@ -27,10 +29,8 @@ def due_kinds(inv: Inventory, name: str, when: datetime, requested: str = "auto"
     since it covers the others. all: one backup of every series (the first kind listed for it).
     A kind that continues another (MongoDB oplog after full) is dropped when that one runs too.
     Any other value names one kind (manual runs)."""
-    from lifeboat.datastores import engine_class
-
     spec = inv.datastore(name)
-    engine = engine_class(spec.engine)
+    engine = registry.backup_class(spec.engine)
     series_of = engine.series_of
     if requested == "all":
         candidates = list(spec.backups)
@@ -72,7 +72,7 @@ def verify(name: str, backup_ids: list[str] | None = None, run: dict | None = No
     cat = Catalog(eng.ctx.repo)
     manifests = [cat.get(name, b) for b in backup_ids] if backup_ids else cat.backups(name)
     if not manifests:
-        raise BackupNotFound(f"{name}: nothing to verify: the catalog at {eng.ctx.repo.primary.url} has no backups")
+        raise BackupNotFound(f"{name}: nothing to verify: the catalog at {eng.ctx.repo.url} has no backups")
     results = eng.verify(manifests) if deep else eng.verify_new(manifests)
     failed = [v for v in results if not v.ok]
     summary = {"datastore": name, "verified": [v.backup_id for v in results if v.ok],
@@ -85,13 +85,30 @@ def verify(name: str, backup_ids: list[str] | None = None, run: dict | None = No
     return summary
 
 
-def restore_test(name: str, backup_id: str | None = None, target: str = "latest", run: dict | None = None,
-                 drill_type: str = "restore_test") -> dict:
-    """Restore into a scratch target, check it, measure RTO/RPO, record the drill. Raises if it failed."""
+@dataclass
+class DrillOutcome:
+    """A finished drill: its summary (the task's XCom) and the error that failed it, if any."""
+
+    summary: dict
+    error: BaseException | None = None
+
+    def raise_for_verdict(self) -> dict:
+        """The summary if the drill passed; else the error that stopped it, or VerificationFailed
+        naming every reason (RTO/RPO over the objective or not measured)."""
+        if self.error is not None:
+            raise self.error
+        if self.summary["verdict"] != "pass":
+            raise VerificationFailed(self.summary["drill_id"], self.summary["reasons"])
+        return self.summary
+
+
+def restore_drill(name: str, backup_id: str | None = None, target: str = "latest", run: dict | None = None,
+                  drill_type: str = "restore_test") -> DrillOutcome:
+    """Restore into a scratch target, check it, measure RTO/RPO, record the drill -- and report the
+    result without raising, so the caller can show the verdict before it fails the task."""
     eng = open_engine(name, run=run)
-    inv = eng.ctx.inventory
     cat = Catalog(eng.ctx.repo)
-    recorder = DrillRecorder(datastore=name, type_=drill_type, objectives=inv.objectives_for(name),
+    recorder = DrillRecorder(datastore=name, type_=drill_type, objectives=eng.ctx.inventory.objectives_for(name),
                              repo=eng.ctx.repo, run=run, target=target or "latest")
     error: BaseException | None = None
     try:
@@ -109,25 +126,15 @@ def restore_test(name: str, backup_id: str | None = None, target: str = "latest"
             recorder.drill.backup_id = m.id
             s.detail = f"{m.id} ({s.detail or 'requested'})"
         eng.restore_test(m, target, recorder)
-    except BaseException as exc:  # recorded, then re-raised below
+    except BaseException as exc:  # recorded in the drill (a task timeout too), handed to the caller
         error = exc
-    d = recorder.finish(error)
-    result = drill_summary(d)
-    if error is not None:
-        error.lifeboat_drill = result  # the operator shows the verdict even when the drill blew up
-        raise error
-    if d.verdict != "pass":
-        failure = VerificationFailed(d.id, d.reasons)
-        failure.lifeboat_drill = result
-        raise failure
-    return result
+    return DrillOutcome(drill_summary(recorder.finish(error)), error)
 
 
-def drill_summary(d) -> dict:
-    return {"drill_id": d.id, "datastore": d.datastore, "backup_id": d.backup_id, "verdict": d.verdict,
-            "rto_seconds": d.rto_seconds, "rpo_seconds": d.rpo_seconds,
-            "objective_rto_seconds": d.objective_rto_seconds, "objective_rpo_seconds": d.objective_rpo_seconds,
-            "rto": format_duration(d.rto_seconds), "rpo": format_duration(d.rpo_seconds), "reasons": d.reasons}
+def restore_test(name: str, backup_id: str | None = None, target: str = "latest", run: dict | None = None,
+                 drill_type: str = "restore_test") -> dict:
+    """Restore into a scratch target, check it, measure RTO/RPO, record the drill. Raises if it failed."""
+    return restore_drill(name, backup_id, target, run, drill_type).raise_for_verdict()
 
 
 def heartbeat(name: str, run: dict | None = None) -> dict:

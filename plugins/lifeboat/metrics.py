@@ -7,7 +7,7 @@ region's Prometheus keeps seeing the backups when the primary region is gone.
 
 Every sample is a gauge; ages are computed at scrape time. The alerting rules that mirror
 lifeboat_monitor's checks are in include/prometheus/lifeboat-rules.yml:
-    backup age > its limit (2 schedule intervals)   high       lifeboat_backup_age_seconds / _limit_seconds
+    backup age > its limit (lifeboat.schedule)       high       lifeboat_backup_age_seconds / _limit_seconds
     newest verified backup > 8 days                  medium     lifeboat_verified_backup_age_seconds
     live exposure > RPO (> RPO/2: high)              critical   lifeboat_exposure_seconds / _objective_rpo_seconds
 Later engines fill the named hooks (`register_hook`): S3 replication lag, image replication lag, chaos scores.
@@ -22,14 +22,12 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from lifeboat.records import utcnow
 
 log = logging.getLogger(__name__)
 
-VERIFIED_LIMIT = timedelta(days=8)  # lifeboat.monitor: the weekly verification plus a day
-STALE_INTERVALS = 2  # lifeboat.monitor: a series is stale past two schedule intervals
 EXPOSURE_TIMEOUT = float(os.environ.get("LIFEBOAT_METRICS_EXPOSURE_TIMEOUT", "5"))
 CACHE_SECONDS = float(os.environ.get("LIFEBOAT_METRICS_CACHE_SECONDS", "15"))
 
@@ -38,8 +36,8 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "lifeboat_catalog_info": ("The catalog copy these metrics were computed from (1)", ("region", "role", "fallback")),
     "lifeboat_backup_count": ("Complete backups in the catalog", ("datastore", "series")),
     "lifeboat_backup_age_seconds": ("Age of the newest complete backup", ("datastore", "series")),
-    "lifeboat_backup_age_limit_seconds": ("Age past which the series is stale (2 schedule intervals)",
-                                          ("datastore", "series")),
+    "lifeboat_backup_age_limit_seconds": ("Age past which the series is stale (lifeboat.schedule: 2 schedule "
+                                          "intervals + grace)", ("datastore", "series")),
     "lifeboat_backup_last_timestamp_seconds": ("Finish time of the newest complete backup", ("datastore", "series")),
     "lifeboat_backups_incomplete": ("Backup folders without a manifest (interrupted)", ("datastore",)),
     "lifeboat_verified_backup_count": ("Backups whose newest verification passed", ("datastore",)),
@@ -85,16 +83,11 @@ def register_hook(name: str, fn: Hook) -> None:
     _HOOKS[name] = fn
 
 
-def _interval(cron: str, now: datetime) -> float:
-    from lifeboat.monitor import schedule_interval
-
-    return schedule_interval(cron, now).total_seconds()
-
-
 def catalog_samples(inv, repo, now: datetime) -> list[Sample]:
     """Everything that comes from the catalog alone."""
     from lifeboat.catalog import Catalog
     from lifeboat.datastores import engine_class
+    from lifeboat.schedule import VERIFIED_LIMIT, freshness
 
     cat = Catalog(repo)
     out: list[Sample] = []
@@ -105,18 +98,15 @@ def catalog_samples(inv, repo, now: datetime) -> list[Sample]:
         out += [("lifeboat_objective_rto_seconds", {"datastore": name}, obj.rto.total_seconds()),
                 ("lifeboat_objective_rpo_seconds", {"datastore": name}, obj.rpo.total_seconds())]
         backups = cat.backups(name)
-        series_of = engine_class(spec.engine).series_of
-        limits: dict[str, float] = {}
-        for kind, sched in spec.backups.items():
-            s = series_of(kind)
-            limits[s] = min(limits.get(s, float("inf")), STALE_INTERVALS * _interval(sched.schedule, now))
-        for series, limit in limits.items():
-            lab = {"datastore": name, "series": series}
-            mine = [m for m in backups if m.series == series]
-            out += [("lifeboat_backup_count", lab, len(mine)), ("lifeboat_backup_age_limit_seconds", lab, limit)]
-            if mine:
-                out += [("lifeboat_backup_age_seconds", lab, (now - mine[-1].finished_at).total_seconds()),
-                        ("lifeboat_backup_last_timestamp_seconds", lab, mine[-1].finished_at.timestamp())]
+        schedules = {kind: b.schedule for kind, b in spec.backups.items()}
+        for f in freshness(schedules, engine_class(spec.engine).series_of, backups, now):
+            lab = {"datastore": name, "series": f.series}
+            out.append(("lifeboat_backup_count", lab, sum(1 for m in backups if m.series == f.series)))
+            if f.limit is not None:
+                out.append(("lifeboat_backup_age_limit_seconds", lab, f.limit.total_seconds()))
+            if f.newest is not None and f.age is not None:
+                out += [("lifeboat_backup_age_seconds", lab, f.age.total_seconds()),
+                        ("lifeboat_backup_last_timestamp_seconds", lab, f.newest.finished_at.timestamp())]
         out.append(("lifeboat_backups_incomplete", {"datastore": name}, len(repo.incomplete(name))))
         vmap = cat.verification_map(name)
         verified = [m for m in backups if vmap.get(m.id) is not None and vmap[m.id].ok]
@@ -196,13 +186,13 @@ def hook_samples(inv, now: datetime) -> list[Sample]:
 
 
 def collect(inv=None, region: str | None = None, now: datetime | None = None, exposure: bool = True) -> list[Sample]:
-    from lifeboat.copies import readable
     from lifeboat.inventory import load_inventory
+    from lifeboat.repository import Repository
 
     t0 = time.monotonic()
     inv = inv or load_inventory()
     now = now or utcnow()
-    repo, used, note = readable(inv, region or os.environ.get("LIFEBOAT_REGION"))
+    repo, used, note = Repository.readable(inv, region or os.environ.get("LIFEBOAT_REGION"))
     role = "primary" if used == inv.regions.primary else "standby"
     out: list[Sample] = [("lifeboat_catalog_info", {"region": used, "role": role, "fallback": "1" if note else "0"}, 1)]
     out += catalog_samples(inv, repo, now)

@@ -3,7 +3,8 @@
 Checks, per datastore, every run of `lifeboat_monitor` (every 5 minutes):
 - data-loss exposure the engine reports (PostgreSQL: WAL archive lag, standby replay lag) against RPO:
   over the RPO -> critical, over half of it -> high;
-- newest backup of each series against its own schedule: older than two intervals -> high;
+- newest backup of each series against its own schedule: stale as lifeboat.schedule defines it (older
+  than STALE_INTERVALS of its shortest interval plus a grace period) -> high;
 - newest *verified* backup older than 8 days -> medium (the weekly verification did not happen or failed);
 - newest restore-test drill older than 35 days -> low; the newest one failed -> high.
 Each finding is routed by severity through lifeboat.alerts (DR plan: critical -> PagerDuty/SMS,
@@ -14,15 +15,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
-
-from croniter import croniter
+from datetime import datetime
 
 from lifeboat.catalog import Catalog
-from lifeboat.inventory import Inventory, format_duration
+from lifeboat.durations import format_duration
+from lifeboat.inventory import Inventory
 from lifeboat.records import utcnow
+from lifeboat.schedule import RESTORE_TEST_LIMIT, VERIFIED_LIMIT, freshness
 
-log = logging.getLogger("lifeboat.monitor")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,13 +37,6 @@ class Finding:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def schedule_interval(cron: str, now: datetime) -> timedelta:
-    it = croniter(cron, now)
-    prev1 = it.get_prev(datetime)
-    prev2 = it.get_prev(datetime)
-    return prev1 - prev2
 
 
 def evaluate(inv: Inventory, engine, now: datetime | None = None) -> list[Finding]:
@@ -66,41 +60,37 @@ def evaluate(inv: Inventory, engine, now: datetime | None = None) -> list[Findin
             add(check, "high", "unknown", format_duration(rpo), f"{name}: {check} cannot be measured")
             continue
         sev = "critical" if seconds > rpo.total_seconds() else "high" if seconds > rpo.total_seconds() / 2 else "ok"
-        add(check, sev, format_duration(seconds), format_duration(rpo), f"{name}: {check} {format_duration(seconds)} (RPO {format_duration(rpo)})")
+        add(check, sev, format_duration(seconds), format_duration(rpo),
+            f"{name}: {check} {format_duration(seconds)} (RPO {format_duration(rpo)})")
 
-    # 2. newest backup per series against its schedule
+    # 2. newest backup per series against its schedule (lifeboat.schedule: the DR page uses the same)
     cat = Catalog(engine.ctx.repo)
     backups = cat.backups(name)
-    series_kinds: dict[str, list[str]] = {}
-    for kind in spec.backups:
-        series_kinds.setdefault(engine.series_of(kind), []).append(kind)
-    for series, kinds in series_kinds.items():
-        interval = min(schedule_interval(spec.backups[k].schedule, now) for k in kinds)
-        newest = [m for m in backups if m.series == series]
-        limit = 2 * interval
-        if not newest:
-            add(f"{series} backup age", "high", "none", format_duration(limit), f"{name}: no {series} backup at all")
+    schedules = {kind: b.schedule for kind, b in spec.backups.items()}
+    for f in freshness(schedules, engine.series_of, backups, now):
+        limit = format_duration(f.limit) if f.limit is not None else "unknown"
+        if f.newest is None:
+            add(f"{f.series} backup age", "high", "none", limit, f"{name}: no {f.series} backup at all")
             continue
-        age = now - newest[-1].finished_at
-        sev = "high" if age > limit else "ok"
-        add(f"{series} backup age", sev, format_duration(age), format_duration(limit),
-            f"{name}: newest {series} backup {newest[-1].id} is {format_duration(age)} old")
+        add(f"{f.series} backup age", "high" if f.stale else "ok", format_duration(f.age), limit,
+            f"{name}: newest {f.series} backup {f.newest.id} is {format_duration(f.age)} old")
 
     # 3. verification and drills
     vmap = cat.verification_map(name)
     verified = [m for m in backups if vmap.get(m.id) is not None and vmap[m.id].ok]
     v_age = (now - verified[-1].finished_at) if verified else None
-    add("verified backup age", "medium" if v_age is None or v_age > timedelta(days=8) else "ok",
-        format_duration(v_age) if v_age else "none", "8 days",
+    add("verified backup age", "medium" if v_age is None or v_age > VERIFIED_LIMIT else "ok",
+        format_duration(v_age) if v_age else "none", f"{VERIFIED_LIMIT.days} days",
         f"{name}: newest verified backup {'is ' + format_duration(v_age) + ' old' if v_age else 'missing'}")
     drills = [d for d in engine.ctx.repo.drills() if d.datastore == name and d.type == "restore_test"]
     if not drills:
-        add("restore test", "low", "none", "35 days", f"{name}: never restore-tested")
+        add("restore test", "low", "none", f"{RESTORE_TEST_LIMIT.days} days", f"{name}: never restore-tested")
     else:
         d = drills[-1]
         d_age = now - d.started_at
-        sev = "high" if d.verdict == "fail" else "low" if d_age > timedelta(days=35) else "ok"
-        add("restore test", sev, f"{d.verdict}, {format_duration(d_age)} ago", "pass within 35 days",
+        sev = "high" if d.verdict == "fail" else "low" if d_age > RESTORE_TEST_LIMIT else "ok"
+        add("restore test", sev, f"{d.verdict}, {format_duration(d_age)} ago",
+            f"pass within {RESTORE_TEST_LIMIT.days} days",
             f"{name}: newest restore test {d.id}: {d.verdict}" + (f" ({'; '.join(d.reasons)})" if d.reasons else ""))
     return out
 
@@ -117,5 +107,6 @@ def run(inv: Inventory, engine, send_alerts: bool = True) -> dict:
             if hits:
                 alerts.send(severity, f"lifeboat: {engine.name}: {len(hits)} {severity} finding(s)",
                             "\n".join(f.message for f in hits), inventory=inv)
+    found = {f.severity for f in findings}
     return {"datastore": engine.name, "findings": [f.as_dict() for f in findings],
-            "worst": next((s for s in ("critical", "high", "medium", "low") if any(f.severity == s for f in findings)), "ok")}
+            "worst": next((s for s in ("critical", "high", "medium", "low") if s in found), "ok")}

@@ -108,6 +108,9 @@ class Drill(_Record):
     # Measured, never claimed: from wall-clock timestamps and heartbeats found in the restored data.
     restore_started_at: datetime | None = None
     ready_at: datetime | None = None
+    # Where the RTO clock ran: the first step inside it and the step after which it stopped.
+    rto_started_at_step: str | None = None
+    rto_stopped_after_step: str | None = None
     newest_heartbeat_at: datetime | None = None
     rto_seconds: float | None = None
     rpo_seconds: float | None = None

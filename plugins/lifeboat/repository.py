@@ -1,39 +1,39 @@
 """The backup repository: artifacts, manifests, verifications and drills in object storage.
 
-Layout (relative to the region's repository URL; identical in both regions):
+Every key comes from `lifeboat.layout.Layout` (identical in both regions). The catalog is nothing but
+this layout, so the standby region's copy is a complete catalog on its own: DR works when the primary
+region and its Airflow are gone.
 
-    <datastore>/backups/<backup_id>/<artifact files...>
-    <datastore>/backups/<backup_id>/manifest.json      <- written last; its presence = complete
-    <datastore>/verifications/<backup_id>/<timestamp>.json
-    <datastore>/<native>/...                            <- a native tool's own repository (pgBackRest)
-    drills/<drill_id>.json
-
-The catalog is nothing but this layout, so the standby region's copy is a complete catalog on its
-own: DR works when the primary region and its Airflow are gone.
+Engines and jobs use the methods here (artifacts of a backup, local copies, records); only this module
+talks to the storage driver of a region.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import logging
 import os
+import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from lifeboat.errors import RepositoryError
-from lifeboat.records import Drill, Manifest, Verification
+from lifeboat import registry
+from lifeboat.errors import RepositoryError, RestoreFailed
+from lifeboat.layout import MANIFEST, Layout
+from lifeboat.records import Artifact, Check, Drill, Manifest, Verification
 from lifeboat.storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
-# Files a native tool rewrites in place to describe what else exists: always re-copied, and last.
-_INFO_FILES = ("backup.info", "archive.info", "backup.info.copy", "archive.info.copy")
-_LAST_SUFFIXES = (MANIFEST, "backup.manifest", "backup.manifest.copy", *_INFO_FILES)
+_CHUNK = 4 * 1024 * 1024
+R = TypeVar("R", bound=BaseModel)
 
 
 def sha256_file(path: Path, bufsize: int = 1024 * 1024) -> str:
@@ -42,6 +42,10 @@ def sha256_file(path: Path, bufsize: int = 1024 * 1024) -> str:
         while chunk := fh.read(bufsize):
             h.update(chunk)
     return h.hexdigest()
+
+
+def mib(n: float) -> str:
+    return f"{n / 1048576:.1f} MiB"
 
 
 def _pause_point_for_tests(backup_id: str) -> None:
@@ -65,6 +69,8 @@ class MirrorReport:
 
 
 class Repository:
+    layout = Layout
+
     def __init__(self, primary: Storage, mirror: Storage | None = None, region: str = "", mirror_region: str = ""):
         self.primary = primary
         self.mirror_storage = mirror
@@ -85,46 +91,68 @@ class Repository:
             mirror_region=other,
         )
 
-    # -- keys ------------------------------------------------------------------------------------
+    # -- names -----------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.primary.url
+
+    def url_of(self, key: str) -> str:
+        return f"{self.primary.url}/{key}"
+
+    def artifact_url(self, m: Manifest, rel: str) -> str:
+        """The full URL of one file of a backup: what error messages name."""
+        return self.url_of(Layout.artifact(m.datastore, m.id, rel))
+
+    def native_url(self, datastore: str, tool: str) -> str:
+        """Where a native tool keeps its own repository for a datastore (pgBackRest's repo1-path)."""
+        return self.url_of(Layout.native(datastore, tool).rstrip("/"))
+
     @staticmethod
     def backup_prefix(datastore: str, backup_id: str) -> str:
-        return f"{datastore}/backups/{backup_id}/"
+        return Layout.backup(datastore, backup_id)
 
-    # -- artifacts and manifests -------------------------------------------------------------------
-    def put_artifact(self, datastore: str, backup_id: str, rel: str, local: Path):
-        from lifeboat.records import Artifact
-
+    # -- writing a backup --------------------------------------------------------------------------
+    def put_artifact(self, datastore: str, backup_id: str, rel: str, local: Path) -> Artifact:
         digest = sha256_file(local)
-        self.primary.put_file(self.backup_prefix(datastore, backup_id) + rel, local)
+        self.primary.put_file(Layout.artifact(datastore, backup_id, rel), local)
         return Artifact(path=rel, size=local.stat().st_size, sha256=digest)
+
+    def put_tree(self, datastore: str, backup_id: str, root: Path) -> list[Artifact]:
+        """Every file below `root`, as artifacts named by their path relative to it (sorted)."""
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        return [self.put_artifact(datastore, backup_id, p.relative_to(root).as_posix(), p) for p in files]
 
     def commit(self, manifest: Manifest) -> Manifest:
         """Write the manifest: the last write of a backup. Refuses if an artifact is missing."""
-        prefix = self.backup_prefix(manifest.datastore, manifest.id)
+        prefix = Layout.backup(manifest.datastore, manifest.id)
         present = {o.key[len(prefix):]: o.size for o in self.primary.list(prefix)}
         for a in manifest.artifacts:
             if present.get(a.path) != a.size:
                 raise RepositoryError(
-                    f"{self.primary.url}/{prefix}{a.path}: missing or wrong size before commit "
+                    f"{self.url_of(prefix + a.path)}: missing or wrong size before commit "
                     f"(expected {a.size} bytes, found {present.get(a.path)})"
                 )
         _pause_point_for_tests(manifest.id)
-        self.primary.put_bytes(prefix + MANIFEST, manifest.to_json())
+        self.primary.put_bytes(Layout.manifest(manifest.datastore, manifest.id), manifest.to_json())
         return manifest
 
-    def check_artifacts(self, manifest: Manifest):
+    # -- reading a backup ----------------------------------------------------------------------------
+    def open_artifact(self, m: Manifest, rel: str) -> BinaryIO:
+        return self.primary.open_read(Layout.artifact(m.datastore, m.id, rel))
+
+    def read_artifact(self, m: Manifest, rel: str) -> bytes:
+        return self.primary.get_bytes(Layout.artifact(m.datastore, m.id, rel))
+
+    def check_artifacts(self, manifest: Manifest) -> Check:
         """The `artifact checksums` check: every artifact is readable, has the recorded size and sha256.
         Each problem names the object by its full URL."""
-        from lifeboat.records import Check
-
-        prefix = self.backup_prefix(manifest.datastore, manifest.id)
         bad = []
         for a in manifest.artifacts:
-            name = f"{self.primary.url}/{prefix}{a.path}"
+            name = self.artifact_url(manifest, a.path)
             h = hashlib.sha256()
             size = 0
             try:
-                with self.primary.open_read(prefix + a.path) as fh:
+                with self.open_artifact(manifest, a.path) as fh:
                     while chunk := fh.read(1024 * 1024):
                         h.update(chunk)
                         size += len(chunk)
@@ -132,97 +160,255 @@ class Repository:
                 bad.append(f"{name}: unreadable ({exc})")
                 continue
             if size != a.size or h.hexdigest() != a.sha256:
-                bad.append(f"{name}: sha256 {h.hexdigest()[:16]}… size {size} != recorded {a.sha256[:16]}… size {a.size}")
+                bad.append(f"{name}: sha256 {h.hexdigest()[:16]}… size {size} != recorded "
+                           f"{a.sha256[:16]}… size {a.size}")
         return Check(name="artifact checksums", ok=not bad,
                      detail="; ".join(bad) if bad else f"{len(manifest.artifacts)} files match their sha256")
 
+    @contextlib.contextmanager
+    def local_copy(self, m: Manifest, scratch: Path) -> Iterator[Path]:
+        """The backup's folder as a local directory: the folder itself on file://, else a copy of its
+        artifacts under `scratch` (deleted afterwards). For tools that read files (pg_restore --list,
+        redis-check-rdb)."""
+        local = self.primary.local_path(Layout.backup(m.datastore, m.id))
+        if local is not None:
+            yield local
+            return
+        shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            for a in m.artifacts:
+                self.primary.get_file(Layout.artifact(m.datastore, m.id, a.path), scratch / a.path)
+            yield scratch
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def fetch(self, m: Manifest, dest: Path) -> str:
+        """Stream every artifact into `dest`, checking its sha256 on the way. A damaged artifact or a
+        full disk fails naming the file; returns a one-line summary."""
+        total = 0
+        for a in m.artifacts:
+            out_path = dest / a.path
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            h = hashlib.sha256()
+            try:
+                with self.open_artifact(m, a.path) as src, open(out_path, "wb") as out:
+                    while chunk := src.read(_CHUNK):
+                        h.update(chunk)
+                        out.write(chunk)
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    raise RestoreFailed(f"scratch folder {dest}: no space left on device while copying "
+                                        f"{self.artifact_url(m, a.path)} ({mib(a.size)})") from None
+                raise
+            if h.hexdigest() != a.sha256:
+                raise RestoreFailed(f"{self.artifact_url(m, a.path)}: sha256 differs from the manifest; the stored "
+                                    "backup is damaged (run the verification)")
+            total += a.size
+        return f"{len(m.artifacts)} files, {mib(total)}, sha256 checked"
+
     def manifest(self, datastore: str, backup_id: str) -> Manifest | None:
-        key = self.backup_prefix(datastore, backup_id) + MANIFEST
+        key = Layout.manifest(datastore, backup_id)
         if not self.primary.exists(key):
             return None
-        return self._parse(Manifest, key)
-
-    def _parse(self, model, key: str):
-        raw = self.primary.get_bytes(key)
-        try:
-            return model.model_validate_json(raw)
-        except ValidationError as exc:
-            raise RepositoryError(f"{self.primary.url}/{key}: unreadable record: {exc.errors()[0]['msg']}") from None
+        return self.get_record(key, Manifest)
 
     def manifests(self, datastore: str) -> list[Manifest]:
-        out = []
-        for obj in self.primary.list(f"{datastore}/backups/"):
-            if obj.key.endswith("/" + MANIFEST) and obj.key.count("/") == 3:
-                try:
-                    out.append(self._parse(Manifest, obj.key))
-                except RepositoryError as exc:
-                    log.warning("skipping %s", exc)
-        return sorted(out, key=lambda m: (m.finished_at, m.id))
+        return sorted(self._records(Layout.backups(datastore), Manifest, Layout.is_manifest),
+                      key=lambda m: (m.finished_at, m.id))
 
     def incomplete(self, datastore: str) -> list[str]:
         """Backup folders with artifacts but no manifest: interrupted backups, never 'complete'."""
         folders: dict[str, bool] = {}
-        for obj in self.primary.list(f"{datastore}/backups/"):
-            parts = obj.key.split("/")
-            if len(parts) >= 4:
-                folders[parts[2]] = folders.get(parts[2], False) or (parts[-1] == MANIFEST and len(parts) == 4)
+        for obj in self.primary.list(Layout.backups(datastore)):
+            k = Layout.parse_backup_key(obj.key)
+            if k is not None:
+                folders[k.backup_id] = folders.get(k.backup_id, False) or k.rel == MANIFEST
         return sorted(k for k, done in folders.items() if not done)
+
+    def delete_manifest(self, datastore: str, backup_id: str) -> None:
+        """From here on the catalog no longer lists the backup, whatever happens next."""
+        self.primary.delete(Layout.manifest(datastore, backup_id))
 
     def delete_backup(self, datastore: str, backup_id: str) -> int:
         """Manifest first, so a half-deleted backup is never listed as complete."""
-        prefix = self.backup_prefix(datastore, backup_id)
-        self.primary.delete(prefix + MANIFEST)
-        return self.primary.delete_prefix(prefix) + 1
+        self.delete_manifest(datastore, backup_id)
+        return self.primary.delete_prefix(Layout.backup(datastore, backup_id)) + 1
 
-    # -- verifications and drills -----------------------------------------------------------------
+    # -- records -----------------------------------------------------------------------------------
+    def get_record(self, key: str, model: type[R]) -> R:
+        raw = self.primary.get_bytes(key)
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError as exc:
+            raise RepositoryError(f"{self.url_of(key)}: unreadable record: {exc.errors()[0]['msg']}") from None
+
+    def find_record(self, key: str, model: type[R]) -> R | None:
+        return self.get_record(key, model) if self.primary.exists(key) else None
+
+    def put_record(self, key: str, data: bytes) -> None:
+        self.primary.put_bytes(key, data)
+
+    def copy_to_mirror(self, key: str, data: bytes) -> str:
+        """Best effort: the other region may be the one that is gone."""
+        if self.mirror_storage is None:
+            return "no other region configured"
+        try:
+            self.mirror_storage.put_bytes(key, data)
+            return f"copied to {self.mirror_region}"
+        except (RepositoryError, OSError) as exc:
+            log.warning("could not copy %s to %s: %s", key, self.mirror_region, exc)
+            return f"NOT copied to {self.mirror_region}: {exc}"
+
+    def _records(self, prefix: str, model: type[R], wanted=Layout.is_record) -> Iterator[R]:
+        for o in self.primary.list(prefix):
+            if wanted(o.key):
+                try:
+                    yield self.get_record(o.key, model)
+                except RepositoryError as exc:
+                    log.warning("skipping %s", exc)
+
     def save_verification(self, v: Verification) -> None:
-        stamp = v.verified_at.strftime("%Y%m%dT%H%M%S%fZ")
-        self.primary.put_bytes(f"{v.datastore}/verifications/{v.backup_id}/{stamp}.json", v.to_json())
+        self.put_record(Layout.verification(v.datastore, v.backup_id, v.verified_at), v.to_json())
 
     def verifications(self, datastore: str, backup_id: str | None = None) -> list[Verification]:
-        prefix = f"{datastore}/verifications/" + (f"{backup_id}/" if backup_id else "")
-        out = []
-        for o in self.primary.list(prefix):
-            if o.key.endswith(".json"):
-                try:
-                    out.append(self._parse(Verification, o.key))
-                except RepositoryError as exc:
-                    log.warning("skipping %s", exc)
-        return sorted(out, key=lambda v: v.verified_at)
+        return sorted(self._records(Layout.verifications(datastore, backup_id), Verification),
+                      key=lambda v: v.verified_at)
 
     def save_drill(self, d: Drill) -> None:
-        self.primary.put_bytes(f"drills/{d.id}.json", d.to_json())
+        self.put_record(Layout.drill(d.id), d.to_json())
 
     def drill(self, drill_id: str) -> Drill:
-        return self._parse(Drill, f"drills/{drill_id}.json")
+        return self.get_record(Layout.drill(drill_id), Drill)
 
     def drills(self) -> list[Drill]:
-        out = []
-        for o in self.primary.list("drills/"):
-            if o.key.endswith(".json"):
+        return sorted(self._records(Layout.drills(), Drill), key=lambda d: d.started_at)
+
+    def probe(self) -> tuple[str, str] | None:
+        """None when this region's copy can be read, else (missing|unreadable, reason)."""
+        local = self.primary.local_path("")
+        if local is not None:
+            if not local.exists():
+                return "missing", f"{self.url} does not exist (has a backup or the mirror ever written there?)"
+            if not local.is_dir():
+                return "unreadable", f"{self.url}: not a directory"
+            if not os.access(local, os.R_OK | os.X_OK):
+                return "unreadable", f"{self.url}: permission denied for the Airflow API server's user"
+            return None
+        try:
+            next(iter(self.primary.list(Layout.drills())), None)
+        except Exception as exc:
+            text = str(exc)
+            kind = "missing" if "NoSuchBucket" in text or "does not exist" in text else "unreadable"
+            return kind, text if isinstance(exc, RepositoryError) else f"{self.url}: {type(exc).__name__}: {text}"
+        return None
+
+    # -- records kept in both regions (incidents, reports, runbooks) --------------------------------
+    def storages(self) -> list[Storage]:
+        """This region's copy, then the other region's."""
+        return [s for s in (self.primary, self.mirror_storage) if s is not None]
+
+    def put_everywhere(self, key: str, data: bytes) -> list[str]:
+        """Write `key` to both regions' copies; the URLs written. Raises only when neither took it: the
+        other region must still get what one region cannot store."""
+        done, errors = [], []
+        for st in self.storages():
+            try:
+                st.put_bytes(key, data)
+                done.append(st.url)
+            except Exception as exc:  # named in the error if no copy took it
+                errors.append(f"{st.url}/{key}: {type(exc).__name__}: {exc}")
+                log.warning("could not write %s/%s: %s", st.url, key, exc)
+        if not done:
+            raise RepositoryError("; ".join(errors))
+        return done
+
+    def delete_everywhere(self, key: str) -> None:
+        for st in self.storages():
+            try:
+                st.delete(key)
+            except Exception as exc:  # best effort; logged
+                log.warning("could not delete %s/%s: %s", st.url, key, exc)
+
+    def records_anywhere(self, prefix: str, model: type[R]) -> list[R]:
+        """The records under `prefix` from the first copy that can be listed (this region's first)."""
+        last: Exception | None = None
+        for st in self.storages():
+            try:
+                keys = [o.key for o in st.list(prefix) if Layout.is_record(o.key)]
+            except Exception as exc:  # try the other region's copy
+                last = exc
+                continue
+            out = []
+            for key in keys:
                 try:
-                    out.append(self._parse(Drill, o.key))
-                except RepositoryError as exc:
-                    log.warning("skipping %s", exc)
-        return sorted(out, key=lambda d: d.started_at)
+                    out.append(model.model_validate_json(st.get_bytes(key)))
+                except (ValidationError, OSError, ValueError) as exc:
+                    log.warning("skipping %s", RepositoryError(f"{st.url}/{key}: unreadable record: {exc}"))
+            return out
+        if last is not None:
+            raise RepositoryError(f"no readable copy of {prefix}: {last}")
+        return []
+
+    def exists(self, key: str) -> bool:
+        return self.primary.exists(key)
+
+    def read(self, key: str) -> bytes:
+        return self.primary.get_bytes(key)
+
+    def keys(self, prefix: str) -> list[str]:
+        return [o.key for o in self.primary.list(prefix)]
+
+    @classmethod
+    def open_readable(cls, inv, region: str | None = None) -> tuple[Repository | None, str | None, list[dict]]:
+        """The repository seen from the first readable region: `region`'s copy (default the primary),
+        else the other region's. (repo, region used, attempts [{region, url, result, reason}]); repo is
+        None when neither copy can be read."""
+        wanted = region or inv.regions.primary
+        other = inv.regions.standby if wanted == inv.regions.primary else inv.regions.primary
+        attempts = []
+        for candidate in (wanted, other):
+            repo: Repository | None
+            try:
+                repo = cls.from_inventory(inv, candidate)
+                bad = repo.probe()
+            except Exception as exc:  # recorded as the attempt's reason
+                bad, repo = ("unreadable", f"repository.{candidate}: {type(exc).__name__}: {exc}"), None
+            attempts.append({"region": candidate, "url": inv.repository[candidate].url,
+                             "result": bad[0] if bad else "ok", "reason": bad[1] if bad else ""})
+            if bad is None:
+                return repo, candidate, attempts
+        return None, None, attempts
+
+    @classmethod
+    def readable(cls, inv, region: str | None = None) -> tuple[Repository, str, str]:
+        """(repo, region used, a note when it fell back to the other region); RepositoryError if neither."""
+        repo, used, attempts = cls.open_readable(inv, region)
+        if repo is None or used is None:
+            raise RepositoryError("no readable catalog copy in either region: "
+                                  + "; ".join(a["reason"] for a in attempts))
+        note = (f"{attempts[0]['region']}'s copy unreadable ({attempts[0]['reason']}); read {used}'s"
+                if len(attempts) > 1 else "")
+        return repo, used, note
 
     # -- cross-region mirror ----------------------------------------------------------------------
     def mirror(self, prefixes: Iterable[str] = ("",)) -> MirrorReport:
         """Copy to the other region every object that is missing there or differs in size.
 
-        Descriptor files (manifests, pgBackRest info files) go last, so the mirror never lists a
-        backup whose files have not arrived. Objects deleted by retention in the primary are
+        Descriptor files (manifests; a native tool's own, as the registry declares them) go last, so the
+        mirror never lists a backup whose files have not arrived. Objects deleted by retention in the primary are
         deleted from the mirror too, manifests first. In production an S3 bucket with Cross-Region
         Replication does the copying; this then only finds nothing to do (and proves it).
         """
         if self.mirror_storage is None:
             raise RepositoryError("no mirror region configured in the inventory's repository section")
         report = MirrorReport()
+        descriptors, rewritten = registry.descriptor_files()
+        last = (MANIFEST, *descriptors)
         for prefix in prefixes:
             src = {o.key: o.size for o in self.primary.list(prefix)}
             dst = {o.key: o.size for o in self.mirror_storage.list(prefix)}
-            todo = [k for k, size in src.items() if dst.get(k) != size or k.endswith(_INFO_FILES)]
-            todo.sort(key=lambda k: (k.endswith(_LAST_SUFFIXES), k))
+            todo = [k for k, size in src.items() if dst.get(k) != size or k.endswith(rewritten)]
+            todo.sort(key=lambda k: (k.endswith(last), k))
             for key in todo:
                 data_path = self.primary.local_path(key)
                 if data_path is not None:

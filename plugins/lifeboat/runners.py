@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from lifeboat.errors import CommandFailed
 
-log = logging.getLogger("lifeboat.runner")
+log = logging.getLogger(__name__)
+Arg = str | int | os.PathLike[str]  # one argv element (paths and ports are turned into str)
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Runner:
 
     def run(
         self,
-        argv: Sequence[str],
+        argv: Sequence[Arg],
         *,
         env: Mapping[str, str] | None = None,
         as_user: str | None = None,
@@ -49,7 +50,7 @@ class Runner:
     ) -> CommandResult:
         raise NotImplementedError
 
-    def start(self, argv: Sequence[str], *, env=None, as_user=None, log_path: str | None = None) -> subprocess.Popen:
+    def start(self, argv: Sequence[Arg], *, env=None, as_user=None, log_path: str | None = None) -> subprocess.Popen:
         raise NotImplementedError
 
 
@@ -93,8 +94,8 @@ class LocalRunner(Runner):
         captured: list[str] = []
 
         def pump(stream, sink: list[str] | None) -> None:
-            for line in stream:
-                line = line.rstrip("\n")
+            for raw in stream:
+                line = raw.rstrip("\n")
                 if sink is not None:
                     sink.append(line)
                 else:
@@ -136,16 +137,12 @@ class LocalRunner(Runner):
     def start(self, argv, *, env=None, as_user=None, log_path=None):
         """Start a long-running process (a scratch server) detached from the task's process group."""
         argv = [str(a) for a in argv]
-        out = open(log_path, "ab") if log_path else subprocess.DEVNULL
         log.info("$ (background) %s", shlex.join(argv))
-        try:
+        with open(log_path or os.devnull, "ab") as out:  # the child keeps its own copy of the descriptor
             return subprocess.Popen(
                 _user_prefix(as_user) + argv, stdout=out, stderr=subprocess.STDOUT, env=self._env(env),
                 start_new_session=True,
             )
-        finally:
-            if log_path:
-                out.close()  # the child has its own copy of the descriptor
 
 
 def chown_for(path: str, as_user: str | None) -> None:

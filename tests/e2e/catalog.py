@@ -19,53 +19,21 @@ from pathlib import Path
 
 from lifeboat.drills import drill_id
 from lifeboat.records import Check, Drill, DrillStep, Manifest, Verification
+from tests.ops_seed import INVENTORY_HEAD, POSTGRES_DATASTORE
 
 PRIMARY, STANDBY = "us-west-2", "us-east-1"
 DAG_ID = "lifeboat_restore_test_monthly"
 
-INVENTORY = """\
-version: 1
-platform: community-platform
-owner: sre
-regions: {{primary: {primary}, standby: {standby}}}
-objectives: {{rto: 4h, rpo: 1h}}
-repository:
-  {primary}: {{url: "{primary_url}"}}
-  {standby}: {{url: "{standby_url}"}}
-workdir: {workdir}
-datastores:
-  postgres:
-    engine: postgres
-    connections: {{{primary}: lifeboat_pg_us_west_2, {standby}: lifeboat_pg_us_east_1}}
-    objectives: {{rpo: 15m}}
-    backups:
-      full: {{schedule: "0 3 * * 0"}}
-      diff: {{schedule: "0 3 * * 1-6"}}
-      incr: {{schedule: "0 * * * *"}}
-      logical: {{schedule: "30 2 * * *"}}
-    options: {{stanza: community, databases: [community]}}
-  analytics:
-    engine: postgres
-    connections: {{{primary}: lifeboat_pg_analytics}}
-    objectives: {{rto: 1h, rpo: 1h}}
-    backups:
-      full: {{schedule: "0 1 * * *"}}
-      logical: {{schedule: "30 1 * * *"}}
-    options: {{stanza: analytics, databases: [analytics]}}
-  ledger:
-    engine: postgres
-    connections: {{{primary}: lifeboat_pg_ledger}}
-    objectives: {{rto: 30m, rpo: 5m}}
-    backups:
-      full: {{schedule: "0 2 * * 0"}}
-      incr: {{schedule: "0 * * * *"}}
-    options: {{stanza: ledger, databases: [ledger]}}
-  search_pg:
-    engine: postgres
-    connections: {{{primary}: lifeboat_pg_search}}
-    backups:
-      full: {{schedule: "0 4 * * *"}}
-    options: {{stanza: search, databases: [search]}}
+INVENTORY = INVENTORY_HEAD + "datastores:\n" + POSTGRES_DATASTORE + """\
+  # the other datastores in flow style: one line of intent each
+  analytics: {{engine: postgres, connections: {{{primary}: lifeboat_pg_analytics}}, objectives: {{rto: 1h, rpo: 1h}},
+              backups: {{full: {{schedule: "0 1 * * *"}}, logical: {{schedule: "30 1 * * *"}}}},
+              options: {{stanza: analytics, databases: [analytics]}}}}
+  ledger: {{engine: postgres, connections: {{{primary}: lifeboat_pg_ledger}}, objectives: {{rto: 30m, rpo: 5m}},
+           backups: {{full: {{schedule: "0 2 * * 0"}}, incr: {{schedule: "0 * * * *"}}}},
+           options: {{stanza: ledger, databases: [ledger]}}}}
+  search_pg: {{engine: postgres, connections: {{{primary}: lifeboat_pg_search}},
+              backups: {{full: {{schedule: "0 4 * * *"}}}}, options: {{stanza: search, databases: [search]}}}}
 """
 
 

@@ -11,11 +11,12 @@ catalog, and Debian's Chromium driven by Playwright.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from lifeboat.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -34,12 +37,6 @@ CHROMIUM_FLAGS = [
 ]
 USER, PASSWORD = "admin", secrets.token_urlsafe(12)
 REPORTS = ROOT / "reports"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -91,17 +88,22 @@ def _wait_up(base: str, proc: subprocess.Popen, log: Path, timeout: float = 75.0
     pytest.fail(f"airflow api-server did not answer on {base} within {timeout:.0f}s; log {log}:\n{tail}")
 
 
-@pytest.fixture(scope="module")
-def airflow_server(dr_catalog, tmp_path_factory):
+def server_home(tmp_path_factory, name: str, inventory: Path) -> tuple[Path, int, str, dict[str, str]]:
+    """A fresh AIRFLOW_HOME (dags folder, passwords file), a free port, its base URL and the server's env."""
+    home = tmp_path_factory.mktemp(name)
+    (home / "dags").mkdir()
+    (home / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
+    port = free_port()
+    return home, port, f"http://127.0.0.1:{port}", _server_env(home, inventory, port)
+
+
+@contextlib.contextmanager
+def api_server(home: Path, port: int, env: dict[str, str]):
+    """`airflow db migrate`, then `airflow api-server` on 127.0.0.1:port in its own session until the block
+    ends (yields its log file)."""
     airflow = VENV_BIN / "airflow"
     if not airflow.exists():
         pytest.fail(f"{airflow} not found: run `make bootstrap` (the e2e test runs the project's own Airflow)")
-    home = tmp_path_factory.mktemp("airflow-home")
-    (home / "dags").mkdir()
-    (home / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = _server_env(home, dr_catalog["inventory"], port)
     migrate = subprocess.run([str(airflow), "db", "migrate"], env=env, cwd=home, capture_output=True, text=True,
                              timeout=180, check=False)
     if migrate.returncode != 0:
@@ -112,10 +114,34 @@ def airflow_server(dr_catalog, tmp_path_factory):
         proc = subprocess.Popen([str(airflow), "api-server", "--host", "127.0.0.1", "--port", str(port)], env=env,
                                 cwd=home, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_up(base, proc, log)
-        yield {"base": base, "home": home, "log": log, "user": USER, "password": PASSWORD}
+        _wait_up(f"http://127.0.0.1:{port}", proc, log)
+        yield log
     finally:
         _stop_group(proc)
+
+
+@pytest.fixture(scope="module")
+def airflow_server(dr_catalog, tmp_path_factory):
+    home, port, base, env = server_home(tmp_path_factory, "airflow-home", dr_catalog["inventory"])
+    with api_server(home, port, env) as log:
+        yield {"base": base, "home": home, "log": log, "user": USER, "password": PASSWORD}
+
+
+def logged_in_tab(browser, server: dict, viewport: dict):
+    """(context, tab) of a browser tab logged in through Airflow's own login page; the tab's JavaScript
+    errors are collected in `tab.page_errors`."""
+    ctx = browser.new_context(viewport=viewport, device_scale_factor=1)
+    tab = ctx.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto(server["base"] + "/")
+    tab.wait_for_url(re.compile(r"/auth/login"))
+    tab.locator("input[name=username]").fill(server["user"])
+    tab.locator("input[name=password]").fill(server["password"])
+    tab.locator("button[type=submit]").click()
+    tab.wait_for_url(server["base"] + "/", timeout=30_000)
+    tab.page_errors = errors
+    return ctx, tab
 
 
 def _stop_group(proc: subprocess.Popen) -> None:

@@ -39,6 +39,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.catalog import PRIMARY, STANDBY, write_inventory
+from tests.e2e.conftest import logged_in_tab
 
 pytestmark = pytest.mark.slow
 
@@ -138,17 +139,7 @@ def test_dr_page_json_endpoints_refuse_unauthenticated(airflow_server):
 @pytest.fixture(scope="module")
 def page(airflow_server, browser):
     """A browser tab logged in through Airflow's own login page."""
-    ctx = browser.new_context(viewport={"width": 1440, "height": 1800}, device_scale_factor=1)
-    tab = ctx.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.goto(airflow_server["base"] + "/")
-    tab.wait_for_url(re.compile(r"/auth/login"))
-    tab.locator("input[name=username]").fill(airflow_server["user"])
-    tab.locator("input[name=password]").fill(airflow_server["password"])
-    tab.locator("button[type=submit]").click()
-    tab.wait_for_url(airflow_server["base"] + "/", timeout=30_000)
-    tab.page_errors = errors  # type: ignore[attr-defined]
+    ctx, tab = logged_in_tab(browser, airflow_server, {"width": 1440, "height": 1800})
     yield tab
     ctx.close()
 

@@ -4,9 +4,9 @@ catalog linked and served. Screenshot: reports/dr-ops.png."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
+
+from tests.e2e.conftest import logged_in_tab
 
 pytestmark = pytest.mark.slow
 DR_FRAME = "iframe[title='Disaster Recovery']"
@@ -35,16 +35,7 @@ def test_ops_section_acknowledges_an_incident_and_links_reports(airflow_server, 
 
     from lifeboat.incidents.store import IncidentStore
 
-    ctx = browser.new_context(viewport={"width": 1440, "height": 2200})
-    tab = ctx.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.goto(airflow_server["base"] + "/")
-    tab.wait_for_url(re.compile(r"/auth/login"))
-    tab.locator("input[name=username]").fill(airflow_server["user"])
-    tab.locator("input[name=password]").fill(airflow_server["password"])
-    tab.locator("button[type=submit]").click()
-    tab.wait_for_url(airflow_server["base"] + "/", timeout=30_000)
+    ctx, tab = logged_in_tab(browser, airflow_server, {"width": 1440, "height": 2200})
     tab.goto(airflow_server["base"] + "/plugin/disaster-recovery")
     dr = tab.frame_locator(DR_FRAME)
     row = dr.locator(f"#incidents tr[data-incident='{ops_catalog['incident']}']")
@@ -68,5 +59,5 @@ def test_ops_section_acknowledges_an_incident_and_links_reports(airflow_server, 
     assert anon.status == 401
     dr.locator("#reports").scroll_into_view_if_needed()
     tab.screenshot(path=str(reports_dir / "dr-ops.png"), full_page=True)
-    assert not errors, errors
+    assert not tab.page_errors, tab.page_errors
     ctx.close()

@@ -16,6 +16,7 @@ from lifeboat.catalog import Catalog
 from lifeboat.drills import DrillRecorder
 from lifeboat.errors import CommandFailed, InventoryError, Refused, RestoreFailed
 from lifeboat.inventory import Objectives
+from tests.damage import flipped
 
 pytestmark = pytest.mark.integration
 
@@ -118,14 +119,8 @@ def test_elasticsearch_verify_passes_and_names_a_flipped_byte(es_engine, unique)
     data = json.loads((root / f"index-{int.from_bytes((root / 'index.latest').read_bytes(), 'big')}").read_bytes())
     folder = root / "indices" / data["indices"]["community-posts"]["id"]
     victim = max((p for p in folder.rglob("__*") if p.is_file()), key=lambda p: p.stat().st_size)
-    original = victim.read_bytes()
-    raw = bytearray(original)
-    raw[len(raw) // 2] ^= 0xFF
-    victim.write_bytes(bytes(raw))
-    try:
+    with flipped(victim):
         (v,) = es_engine.verify([m])
-    finally:
-        victim.write_bytes(original)
     assert not v.ok
     (bad,) = [c for c in v.checks if not c.ok]
     assert bad.name == "repository blob checksums" and str(victim) in bad.detail and "CRC32" in bad.detail

@@ -24,7 +24,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from lifeboat.net import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -47,12 +48,6 @@ RECORD = "api.community.example.com"
 USER, PASSWORD = "admin", secrets.token_urlsafe(12)
 FAILOVER, FAILBACK = "lifeboat_failover", "lifeboat_failback"
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -281,7 +276,7 @@ def airflow(fenv):
     home = STATE / "airflow"
     home.mkdir(exist_ok=True)
     (home / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LIFEBOAT_")) and k != "PYTHONPATH"}
     env.update(fenv)
     env.update({

@@ -31,6 +31,7 @@ from lifeboat.drills import DrillRecorder
 from lifeboat.errors import ConnectionConfigError, Refused, RestoreFailed
 from lifeboat.inventory import Objectives
 from lifeboat.records import utcnow
+from tests.damage import flip_byte
 
 pytestmark = pytest.mark.integration
 MINUTELY = {"full": "0 * * * *", "oplog": "* * * * *"}
@@ -205,10 +206,7 @@ def test_mongodb_corrupted_bson_file_fails_verification_naming_file(iso, unique)
     (v,) = eng.verify([full])
     assert v.ok, v.problems
     victim = full.native["collections"][f"{db.name}.items"]["file"]
-    path = eng.ctx.repo.primary.local_path(f"{eng.name}/backups/{full.id}/{victim}")
-    raw = bytearray(path.read_bytes())
-    raw[len(raw) // 2] ^= 0xFF
-    path.write_bytes(bytes(raw))
+    flip_byte(eng.ctx.repo.primary.local_path(f"{eng.name}/backups/{full.id}/{victim}"))
     (v,) = eng.verify([full])
     assert not v.ok
     parse = next(c for c in v.checks if c.name == "BSON files parse")

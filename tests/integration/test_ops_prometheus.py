@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -16,8 +15,10 @@ import urllib.request
 import pytest
 
 from devstack.components import prometheus as prom
+from lifeboat.net import free_port
 from lifeboat.records import utcnow
-from tests.e2e.conftest import USER, VENV_BIN, _free_port, _server_env, _stop_group, _wait_up
+from lifeboat.schedule import GRACE
+from tests.e2e.conftest import PASSWORD, USER, api_server, server_home
 from tests.ops_seed import seed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -40,38 +41,22 @@ def catalog(tmp_path_factory, stack_env):
 
 @pytest.fixture(scope="module")
 def server(catalog, tmp_path_factory):
-    from tests.e2e.conftest import PASSWORD
-
-    home = tmp_path_factory.mktemp("airflow-home-ops")
-    (home / "dags").mkdir()
-    (home / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = _server_env(home, catalog["inventory"], port)
+    home, port, base, env = server_home(tmp_path_factory, "airflow-home-ops", catalog["inventory"])
     env.update({"AIRFLOW_CONN_LIFEBOAT_METRICS": json.dumps({"conn_type": "generic", "password": TOKEN}),
                 "AIRFLOW_CONN_LIFEBOAT_PG_US_WEST_2": os.environ["AIRFLOW_CONN_LIFEBOAT_PG_US_WEST_2"],
                 "AIRFLOW_CONN_LIFEBOAT_PG_US_EAST_1": os.environ["AIRFLOW_CONN_LIFEBOAT_PG_US_EAST_1"],
                 "LIFEBOAT_METRICS_CACHE_SECONDS": "0"})
-    airflow = str(VENV_BIN / "airflow")
-    subprocess.run([airflow, "db", "migrate"], env=env, cwd=home, capture_output=True, timeout=180, check=True)
-    log = home / "api-server.log"
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                                cwd=home, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_up(base, proc, log)
+    with api_server(home, port, env) as log:
         code, body = _get(f"{base}/auth/token", {"Content-Type": "application/json"},
                           json.dumps({"username": USER, "password": PASSWORD}).encode(), "POST")
         assert code in (200, 201), body
         yield {"base": base, "port": port, "jwt": json.loads(body)["access_token"], "log": log}
-    finally:
-        _stop_group(proc)
 
 
 @pytest.fixture(scope="module")
 def prometheus(server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("prometheus")
-    port = _free_port()
+    port = free_port()
     platform = {r: os.environ[f"LIFEBOAT_API_{r.upper().replace('-', '_')}_URL"].removeprefix("http://")
                 for r in ("us-west-2", "us-east-1")}
     config = prom.render_config(folder, scrape_interval="1s", evaluation_interval="1s", scrape_timeout="1s",
@@ -118,7 +103,7 @@ def test_prometheus_scrapes_every_catalog_metric_and_the_platform_api(prometheus
         'lifeboat_catalog_info{region="us-west-2",role="primary"}': 1,
         'lifeboat_backup_count{datastore="postgres",series="physical"}':
             sum(1 for m in catalog["backups"] if m.series == "physical"),
-        'lifeboat_backup_age_limit_seconds{series="physical"}': 7200,
+        'lifeboat_backup_age_limit_seconds{series="physical"}': 2 * 3600 + GRACE.total_seconds(),  # lifeboat.schedule
         'lifeboat_verified_backup_count{datastore="postgres"}':
             len(catalog["backups"]) - len(catalog["failed_verifications"]),
         'lifeboat_objective_rpo_seconds{datastore="postgres"}': 900,

@@ -18,6 +18,7 @@ from lifeboat.datastores.postgres import ScratchInstance
 from lifeboat.drills import DrillRecorder
 from lifeboat.inventory import Objectives, Retention
 from lifeboat.records import utcnow
+from tests.damage import flip_byte, flipped
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,10 +161,7 @@ def test_postgres_backup_restores_with_plain_pgbackrest_and_pg_restore(engine, s
 def test_postgres_flipped_byte_in_logical_dump_fails_verification_naming_file(engine, unique):
     m = engine.backup("logical", f"test-flip-logical-{unique}")
     victim = max(m.artifacts, key=lambda a: a.size)
-    path = engine.ctx.repo.primary.local_path(f"postgres/backups/{m.id}/{victim.path}")
-    raw = bytearray(path.read_bytes())
-    raw[len(raw) // 2] ^= 0xFF
-    path.write_bytes(bytes(raw))
+    flip_byte(engine.ctx.repo.primary.local_path(f"postgres/backups/{m.id}/{victim.path}"))
     (v,) = engine.verify([m])
     assert not v.ok
     bad = [c for c in v.checks if not c.ok]
@@ -180,14 +178,8 @@ def test_postgres_flipped_byte_in_pgbackrest_file_fails_verification_naming_file
     repo_path = Path(stack_env["LIFEBOAT_STACK_DIR"]) / "repo" / "us-west-2" / "postgres" / "pgbackrest"
     backup_dir = repo_path / "backup" / "community" / m.native["label"] / "pg_data"
     victim = max((p for p in backup_dir.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
-    original = victim.read_bytes()
-    raw = bytearray(original)
-    raw[len(raw) // 2] ^= 0xFF
-    victim.write_bytes(bytes(raw))
-    try:
+    with flipped(victim):
         (v,) = engine.verify([m])
-    finally:
-        victim.write_bytes(original)
     (repaired,) = engine.verify([m])
     assert repaired.ok, repaired.problems  # the same backup verifies again once the byte is back
     assert not v.ok

@@ -19,9 +19,10 @@ import redis
 
 from lifeboat import jobs
 from lifeboat.catalog import Catalog
-from lifeboat.datastores import redis as redis_mod
 from lifeboat.datastores.base import EngineContext
 from lifeboat.datastores.redis import RedisDatastore, ScratchRedis
+from lifeboat.datastores.redis import host as redis_host
+from lifeboat.datastores.redis.scratch import compare_sample
 from lifeboat.drills import DrillRecorder
 from lifeboat.errors import CommandFailed, ConnectionConfigError, Refused, RestoreFailed
 from lifeboat.inventory import Objectives
@@ -170,7 +171,7 @@ def test_redis_every_type_survives_backup_flush_and_restore_test(redis_engine, r
     scratch = ScratchRedis(redis_engine, redis_engine.ctx.workdir / "scratch" / f"types-{unique}")
     try:
         scratch.root.mkdir(parents=True)
-        redis_engine._fetch(m, scratch.root)
+        redis_engine.ctx.repo.fetch(m, scratch.root)
         scratch.start("rdb")
         assert_same_data(scratch.client(0), scratch.client(3), exp)
     finally:
@@ -186,11 +187,11 @@ def test_redis_restore_test_detects_a_changed_value(redis_engine, rds, unique):
     scratch = ScratchRedis(redis_engine, redis_engine.ctx.workdir / "scratch" / f"tamper-{unique}")
     try:
         scratch.root.mkdir(parents=True)
-        redis_engine._fetch(m, scratch.root)
+        redis_engine.ctx.repo.fetch(m, scratch.root)
         scratch.start("rdb")
         scratch.client().set("k7", "changed")
         with pytest.raises(RestoreFailed, match=r"1 of 50 sampled keys differ.*value differs"):
-            redis_engine._compare_sample(m, scratch.root, scratch)
+            compare_sample(m, scratch.root, scratch)
     finally:
         scratch.destroy()
 
@@ -270,7 +271,7 @@ def test_redis_aof_backup_under_writes_is_consistent_and_loads_with_plain_redis_
 def test_redis_aof_copy_starts_over_when_a_rewrite_slips_in(redis_engine, rds, unique, monkeypatch, caplog):
     rds.flushall()
     rds.mset({f"a:{i}": i for i in range(100)})
-    real = redis_mod._copy_prefix
+    real = redis_host.copy_prefix
     calls = []
 
     def racing_copy(src, dest, limit):
@@ -280,9 +281,9 @@ def test_redis_aof_copy_starts_over_when_a_rewrite_slips_in(redis_engine, rds, u
         calls.append(src.name)
         return real(src, dest, limit)
 
-    monkeypatch.setattr(redis_mod, "_copy_prefix", racing_copy)
+    monkeypatch.setattr(redis_host, "copy_prefix", racing_copy)
     before = rds.info("persistence")["aof_rewrites"]
-    with caplog.at_level("WARNING", logger="lifeboat.redis"):
+    with caplog.at_level("WARNING", logger="lifeboat.datastores.redis"):
         m = redis_engine.backup("aof", f"test-aof-race-{unique}")
     assert rds.info("persistence")["aof_rewrites"] == before + 1
     assert any("copying again" in r.message or "vanished" in r.message for r in caplog.records)
@@ -395,7 +396,7 @@ def test_redis_disk_full_scratch_is_refused_or_fails_clearly(redis_engine, rds, 
             eng.restore_test(m, "latest", rec)
         assert [s.name for s in rec.drill.steps if s.ok is False] == ["pre-checks: scratch disk space and memory"]
         # 2. the disk fills anyway (the pre-check fooled): ENOSPC while copying is reported as such
-        monkeypatch.setattr(redis_mod, "_free_bytes", lambda path: 1 << 40)
+        monkeypatch.setattr(redis_host, "free_bytes", lambda path: 1 << 40)
         rec = DrillRecorder(datastore="redis", type_="restore_test", objectives=Objectives())
         with pytest.raises(RestoreFailed, match=r"no space left on device while copying .*dump\.rdb"):
             eng.restore_test(m, "latest", rec)
@@ -456,7 +457,7 @@ def test_redis_memory_precheck_refuses_before_loading_on_a_small_worker(redis_en
     rds.flushall()
     rds.mset({f"m:{i}": "x" * 1000 for i in range(500)})
     m = redis_engine.backup("rdb", f"test-mem-{unique}")
-    monkeypatch.setattr(redis_mod, "_mem_available", lambda: 256 * 1024)  # 256 KiB "available"
+    monkeypatch.setattr(redis_host, "mem_available", lambda: 256 * 1024)  # 256 KiB "available"
     with pytest.raises(Refused, match=r"loading backup .* for its manifest: a scratch redis-server needs about .* "
                                       r"this worker has 0\.2 MiB available.*memory_check: false"):
         redis_engine.backup("rdb", f"test-mem-refused-{unique}")
@@ -464,4 +465,4 @@ def test_redis_memory_precheck_refuses_before_loading_on_a_small_worker(redis_en
     rec = DrillRecorder(datastore="redis", type_="restore_test", objectives=Objectives())
     with pytest.raises(Refused, match=f"restoring {m.id}: a scratch redis-server needs"):
         redis_engine.restore_test(m, "latest", rec)
-    assert engine_with(redis_engine, memory_check=False)._prechecks(m, redis_engine.ctx.workdir / "scratch" / "x")
+    assert engine_with(redis_engine, memory_check=False).prechecks(m, redis_engine.ctx.workdir / "scratch" / "x")

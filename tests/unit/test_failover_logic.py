@@ -76,7 +76,7 @@ def test_failover_not_automated_engines_say_so_in_preflight_and_refuse_to_act():
     inv = load_inventory()
     for name in ("mongodb", "elasticsearch"):
         eng = open_failover(name, inventory=inv, target_region="us-east-1")
-        p = eng.preflight("us-east-1")
+        p = eng.preflight("us-east-1").dump()
         assert p["implemented"] is False and p["action"] == "manual"
         assert "not implemented" in p["warnings"][0] and p["manual"]
         with pytest.raises(Refused, match="not implemented in Lifeboat"):

@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from lifeboat import metrics
+from lifeboat.schedule import GRACE
 from tests.ops_seed import NOW, seed
 
 
@@ -26,7 +27,8 @@ def test_metrics_from_the_catalog_equal_the_records(catalog):
     physical = [m for m in catalog["backups"] if m.series == "physical"]
     assert _value(s, "lifeboat_backup_count", series="physical") == len(physical)
     assert _value(s, "lifeboat_backup_age_seconds", series="physical") == 10 * 3600
-    assert _value(s, "lifeboat_backup_age_limit_seconds", series="physical") == 7200  # 2 x hourly incr
+    # lifeboat.schedule's staleness (the monitor and the DR page use it too): 2 x the hourly incr + grace
+    assert _value(s, "lifeboat_backup_age_limit_seconds", series="physical") == 2 * 3600 + GRACE.total_seconds()
     assert _value(s, "lifeboat_verification_ok", datastore="postgres") == 1.0
     assert _value(s, "lifeboat_drill_rpo_seconds", type="restore_test") == catalog["drills"][0].rpo_seconds
     assert _value(s, "lifeboat_objective_rpo_seconds", datastore="postgres") == 900

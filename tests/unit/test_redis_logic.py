@@ -7,17 +7,15 @@ import struct
 
 import pytest
 
-from lifeboat.datastores.redis import (
-    RedisOptions,
+from lifeboat.datastores.redis.aof import parse_aof_manifest, resp_tail_is_partial
+from lifeboat.datastores.redis.options import RedisOptions
+from lifeboat.datastores.redis.rdb import lzf_decompress, read_rdb_aux
+from lifeboat.datastores.redis.sample import (
     bottom_k,
     canonical_parts,
     compare_counts,
     compare_samples,
     key_hash,
-    lzf_decompress,
-    parse_aof_manifest,
-    read_rdb_aux,
-    resp_tail_is_partial,
     sample_digest,
     value_digest,
 )

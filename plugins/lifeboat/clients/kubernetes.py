@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from lifeboat.errors import KubernetesError, Refused
+from lifeboat.waiting import WaitTimeout, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,29 @@ def restore_body(name: str, *, backup: str, namespace_mappings: Mapping[str, str
             "spec": spec}
 
 
+class _VeleroPhase:
+    """What Backup and Restore statuses share: a final phase ends the wait; only Completed without
+    errors is a success (PartiallyFailed is not)."""
+
+    FINAL: ClassVar[frozenset[str]]
+    phase: str
+    errors: int
+
+    @property
+    def done(self) -> bool:
+        return self.phase in self.FINAL
+
+    @property
+    def ok(self) -> bool:
+        return self.phase == "Completed" and self.errors == 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)  # type: ignore[call-overload]  # the subclasses are dataclasses
+
+
 @dataclass(frozen=True)
-class BackupStatus:
+class BackupStatus(_VeleroPhase):
+    FINAL = BACKUP_FINAL
     name: str
     phase: str  # "" until Velero picked it up
     items_backed_up: int = 0
@@ -132,25 +153,15 @@ class BackupStatus:
                    failure_reason=st.get("failureReason", ""),
                    validation_errors=list(st.get("validationErrors") or []), version=st.get("formatVersion", ""))
 
-    @property
-    def done(self) -> bool:
-        return self.phase in BACKUP_FINAL
-
-    @property
-    def ok(self) -> bool:
-        return self.phase == "Completed" and self.errors == 0
-
     def describe(self) -> str:
         why = self.failure_reason or "; ".join(self.validation_errors)
         return (f"Backup {self.name}: {self.phase or 'New'}, {self.items_backed_up}/{self.total_items} items, "
                 f"{self.warnings} warning(s), {self.errors} error(s)" + (f" ({why})" if why else ""))
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class RestoreStatus:
+class RestoreStatus(_VeleroPhase):
+    FINAL = RESTORE_FINAL
     name: str
     backup: str
     phase: str
@@ -173,22 +184,11 @@ class RestoreStatus:
                    started=st.get("startTimestamp"), completed=st.get("completionTimestamp"),
                    failure_reason=st.get("failureReason", ""), validation_errors=list(st.get("validationErrors") or []))
 
-    @property
-    def done(self) -> bool:
-        return self.phase in RESTORE_FINAL
-
-    @property
-    def ok(self) -> bool:
-        return self.phase == "Completed" and self.errors == 0
-
     def describe(self) -> str:
         why = self.failure_reason or "; ".join(self.validation_errors)
         return (f"Restore {self.name} of {self.backup}: {self.phase or 'New'}, {self.items_restored}/"
                 f"{self.total_items} items, {self.warnings} warning(s), {self.errors} error(s)"
                 + (f" ({why})" if why else ""))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -220,16 +220,11 @@ class DeploymentReadiness:
 
 def wait_for(what: str, probe: Callable[[], Any], done: Callable[[Any], bool], *, timeout: float,
              interval: float = 0.5, on_timeout: Callable[[Any], Exception] | None = None) -> Any:
-    """Poll probe() until done(result); raise on_timeout(last) (default KubernetesError) after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        last = probe()
-        if done(last):
-            return last
-        if time.monotonic() >= deadline:
-            raise (on_timeout(last) if on_timeout else KubernetesError(f"timed out after {timeout:.0f}s waiting for "
-                                                                     f"{what}: {last}"))
-        time.sleep(interval)
+    """lifeboat.waiting.wait_until, raising on_timeout(last) (default KubernetesError) after timeout seconds."""
+    try:
+        return wait_until(what, probe, timeout, interval, done=done)
+    except WaitTimeout as exc:
+        raise (on_timeout(exc.last) if on_timeout else KubernetesError(str(exc))) from None
 
 
 # =========================================================================== clients

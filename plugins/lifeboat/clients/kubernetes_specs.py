@@ -123,7 +123,8 @@ def normalize(obj: Mapping, *, ignore_replicas: bool = False, substitutions: Map
                 if k not in _ANNOTATIONS_DROP and not k.startswith(_PREFIXES_DROP)}
         meta[group] = kept
     o["metadata"] = meta
-    spec = o.get("spec") if isinstance(o.get("spec"), dict) else {}
+    raw_spec = o.get("spec")
+    spec: dict = raw_spec if isinstance(raw_spec, dict) else {}
     if kind in _WORKLOADS:
         if ignore_replicas:
             spec.pop("replicas", None)
@@ -334,9 +335,9 @@ def audit_platform(plan: PlatformPlan, live: Mapping[str, Sequence[Mapping]], *,
                 continue
             containers = (((dep.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
             for c in containers:
-                for check, key, want in (("liveness_probe", "livenessProbe", dp.liveness),
-                                         ("readiness_probe", "readinessProbe", dp.readiness)):
-                    bad = _probe_mismatch(want, c.get(key))
+                for check, key, probe in (("liveness_probe", "livenessProbe", dp.liveness),
+                                          ("readiness_probe", "readinessProbe", dp.readiness)):
+                    bad = _probe_mismatch(probe, c.get(key))
                     if bad:
                         out.append(Finding("high", region, name, check,
                                            f"container {c.get('name')}: {key} " + ", ".join(bad)))

@@ -1,35 +1,18 @@
-"""Datastore engines, one module each, registered by engine name.
+"""Datastore engines: one package per engine (`datastores/<engine>/`), registered in lifeboat.registry.
 
-Engine modules import their drivers (psycopg, pymongo, ...) inside functions, so the inventory can
+Engine packages import their drivers (psycopg, pymongo, ...) inside functions, so the inventory can
 validate engine options at DAG-parse time without loading any driver.
 """
 
 from __future__ import annotations
 
-import importlib
+from typing import Any
 
-from lifeboat.errors import InventoryError
-
-ENGINES = {
-    "postgres": "lifeboat.datastores.postgres:PostgresDatastore",
-    "redis": "lifeboat.datastores.redis:RedisDatastore",
-    "elasticsearch": "lifeboat.datastores.elasticsearch:ElasticsearchDatastore",
-    "mongodb": "lifeboat.datastores.mongodb:MongoDatastore",
-}
+from lifeboat import registry
 
 
-def engine_class(engine: str):
-    try:
-        module, cls = ENGINES[engine].split(":")
-    except KeyError:
-        raise InventoryError(
-            f"engine {engine!r} is not implemented yet (implemented: {', '.join(sorted(ENGINES))})"
-        ) from None
-    return getattr(importlib.import_module(module), cls)
-
-
-def options_model(engine: str):
-    return engine_class(engine).Options
+def engine_class(engine: str) -> Any:
+    return registry.backup_class(engine)
 
 
 def open_engine(name: str, *, inventory=None, region: str | None = None, run: dict | None = None, runner=None):

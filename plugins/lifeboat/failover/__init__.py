@@ -1,13 +1,17 @@
 """Failover to the standby region and failback: one module per engine, registered by engine name.
 
     base.py        the interface (preflight / fence / promote / verify / heartbeats / rebuild / caught_up)
+    facts.py       the typed facts the steps pass on (Role, Preflight, CaughtUp, PromotionHeartbeats)
     postgres.py    pg_promote(); fence read-only (or stop); failback with pg_rewind or pg_basebackup
     redis.py       REPLICAOF NO ONE; fence CLIENT PAUSE WRITE; failback REPLICAOF
     mongodb.py, elasticsearch.py   not automated: say what to do by hand
     traffic.py     Route 53 records (UPSERT, idempotent)
     services.py    Kubernetes deployments (scale) and /health, /ready checks
     timeline.py    the persisted timeline of one operation (resumable; becomes the drill record)
-    jobs.py        the functions the DAG tasks call
+    operation.py, planning.py, steps.py, recording.py   the functions the DAG tasks call
+    jobs.py        (the step names the operators call, in one place)
+
+Engines are registered in lifeboat.registry (with the backup engines).
 
 Like the datastore engines, modules import their drivers inside functions: the DAG files import
 this package at parse time.
@@ -15,26 +19,12 @@ this package at parse time.
 
 from __future__ import annotations
 
-import importlib
-
+from lifeboat import registry
 from lifeboat.errors import InventoryError
-
-ENGINES = {
-    "postgres": "lifeboat.failover.postgres:PostgresFailover",
-    "redis": "lifeboat.failover.redis:RedisFailover",
-    "mongodb": "lifeboat.failover.mongodb:MongoFailover",
-    "elasticsearch": "lifeboat.failover.elasticsearch:ElasticsearchFailover",
-}
 
 
 def failover_class(engine: str):
-    try:
-        module, cls = ENGINES[engine].split(":")
-    except KeyError:
-        raise InventoryError(
-            f"engine {engine!r} has no failover implementation (known: {', '.join(sorted(ENGINES))})"
-        ) from None
-    return getattr(importlib.import_module(module), cls)
+    return registry.failover_class(engine)
 
 
 def check_inventory(inv) -> None:

@@ -4,7 +4,7 @@ Regions are inventory regions; each datastore reaches a region through the Airfl
 inventory names for it (`datastores.<name>.connections.<region>`). Every verb checks the current
 state first, so a retried or re-run task continues instead of repeating what already happened:
 
-- `role(region)`                      -> {"reachable", "role": primary|standby, ...}   (read-only)
+- `role(region)`                      -> Role (reachable, primary|standby, engine facts)   (read-only)
 - `preflight(target_region)`          -> reachability, replication lag, newest verified backup age,
                                          standby capacity, the action a failover would take (read-only)
 - `fence(old_region)`                 -> stop writes on the old primary where it is reachable; an
@@ -16,7 +16,10 @@ state first, so a retried or re-run task continues instead of repeating what alr
 - `verify(region)`                    -> a real write and read-back on the (new) primary
 - `newest_heartbeat(region)`          -> the newest heartbeat present there (data-loss measurement)
 - `rebuild_as_standby(region, primary_region)` -> turn a former primary into a standby of the primary
-- `caught_up(standby_region, primary_region)`  -> {"ok", "lag_bytes", ...}
+- `caught_up(standby_region, primary_region)`  -> CaughtUp (ok, lag_bytes, ...)
+
+The facts are typed models (lifeboat.failover.facts): the plan, the approval text and the timeline
+read only their fields.
 
 Engines whose failover is not automated subclass `NotAutomated`: their preflight says so plainly and
 the plan lists them as manual steps; every other verb refuses.
@@ -32,13 +35,15 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from lifeboat import registry
 from lifeboat.connections import Endpoint, resolve
 from lifeboat.errors import InventoryError, Refused, RestoreFailed
+from lifeboat.failover.facts import CaughtUp, EngineFacts, Preflight, Role
 from lifeboat.inventory import DatastoreSpec, Inventory
 from lifeboat.records import utcnow
 from lifeboat.runners import LocalRunner, Runner
 
-log = logging.getLogger("lifeboat.failover")
+log = logging.getLogger(__name__)
 
 
 class FailoverOptions(BaseModel):
@@ -77,9 +82,7 @@ class FailoverDatastore(abc.ABC):
             where = ".".join(str(p) for p in first["loc"])
             msg = "unknown field (typo?)" if first["type"] == "extra_forbidden" else first["msg"]
             raise InventoryError(f"{self.inventory.source}: failover.datastores.{self.name}.{where}: {msg}") from None
-        from lifeboat.datastores import options_model
-
-        self.engine_options = options_model(ctx.spec.engine).model_validate(ctx.spec.options)
+        self.engine_options = registry.options_model(ctx.spec.engine).model_validate(ctx.spec.options)
 
     # -- helpers ---------------------------------------------------------------------------------
     def conn_id(self, region: str) -> str:
@@ -97,18 +100,18 @@ class FailoverDatastore(abc.ABC):
 
     # -- the verbs -------------------------------------------------------------------------------
     @abc.abstractmethod
-    def role(self, region: str) -> dict[str, Any]:
-        """{"reachable": bool, "role": "primary"|"standby"|None, "error": str, ...engine facts}."""
+    def role(self, region: str) -> Role:
+        """What the region's server is now; an unreachable server is a Role with reachable=False."""
 
     @abc.abstractmethod
     def newest_heartbeat(self, region: str) -> datetime | None: ...
 
     @abc.abstractmethod
-    def fence_primary(self, old_region: str, facts: dict[str, Any]) -> str:
+    def fence_primary(self, old_region: str, facts: Role) -> str:
         """Stop writes on a reachable primary (the engine's native way)."""
 
     @abc.abstractmethod
-    def catch_up(self, target_region: str, source_region: str, source: dict[str, Any]) -> tuple[bool, str]:
+    def catch_up(self, target_region: str, source_region: str, source: Role) -> tuple[bool, str]:
         """Wait (bounded) until the standby has everything the reachable old primary wrote:
         (caught up?, what was found)."""
 
@@ -117,15 +120,15 @@ class FailoverDatastore(abc.ABC):
         """Make a standby the primary (the engine's native way); verify the new role."""
 
     @abc.abstractmethod
-    def identity(self, facts: dict[str, Any]) -> str:
+    def identity(self, facts: Role) -> str:
         """What tells promotions apart (PostgreSQL timeline, Redis replication id)."""
 
     def fence(self, old_region: str) -> str:
         """Fence the old primary where it is reachable; unreachable or a standby is recorded, not fatal."""
         r = self.role(old_region)
-        if not r["reachable"]:
-            return f"{self.where(old_region)} unreachable, not fenced (recorded): {r['error']}"
-        if r["role"] == "standby":
+        if not r.reachable:
+            return f"{self.where(old_region)} unreachable, not fenced (recorded): {r.error}"
+        if r.role == "standby":
             return f"{self.where(old_region)} is a standby: nothing to fence"
         return self.fence_primary(old_region, r)
 
@@ -133,13 +136,13 @@ class FailoverDatastore(abc.ABC):
         """Promote the target's standby -- never a primary again. A reachable old primary is caught up
         with first; `require_caught_up` (a switchover) refuses rather than lose anything."""
         r = self.role(target_region)
-        if not r["reachable"]:
-            raise RestoreFailed(f"cannot promote {self.where(target_region)}: unreachable: {r['error']}")
-        if r["role"] == "primary":
+        if not r.reachable:
+            raise RestoreFailed(f"cannot promote {self.where(target_region)}: unreachable: {r.error}")
+        if r.role == "primary":
             return f"{self.where(target_region)} is already primary ({self.identity(r)}): not promoted again"
         source_region = self.other_region(target_region)
         src = self.role(source_region)
-        if src.get("reachable") and src.get("role") == "primary":
+        if src.live_primary:
             ok, note = self.catch_up(target_region, source_region, src)
             if not ok and require_caught_up:
                 raise Refused(f"{note}: not promoting (a switchover must not lose data)")
@@ -147,7 +150,7 @@ class FailoverDatastore(abc.ABC):
                 note += ": promoted anyway (failover)"
         elif require_caught_up:
             raise Refused(f"switchover to {target_region} needs {self.where(source_region)} reachable as primary "
-                          f"(found: {src.get('role') or src.get('error')})")
+                          f"(found: {src.role or src.error})")
         else:
             note = f"old primary {source_region} unreachable: promoted with what it had already replicated"
         return f"{self.promote_standby(target_region)}; {note}"
@@ -159,57 +162,50 @@ class FailoverDatastore(abc.ABC):
     def rebuild_as_standby(self, old_region: str, new_primary_region: str) -> str: ...
 
     @abc.abstractmethod
-    def caught_up(self, standby_region: str, primary_region: str) -> dict[str, Any]: ...
+    def caught_up(self, standby_region: str, primary_region: str) -> CaughtUp: ...
 
-    def engine_preflight(self, target_region: str, source_region: str, target: dict, source: dict) -> dict[str, Any]:
+    def engine_preflight(self, target_region: str, source_region: str, target: Role, source: Role) -> EngineFacts:
         """Engine facts for the preflight: replication lag, capacity (read-only)."""
-        return {}
+        return EngineFacts()
 
     # -- preflight (shared) ----------------------------------------------------------------------
-    def preflight(self, target_region: str) -> dict[str, Any]:
+    def preflight(self, target_region: str) -> Preflight:
         """Read-only: everything the plan and the approver need to decide."""
         source_region = self.other_region(target_region)
         now = utcnow()
-        target = self.role(target_region)
-        source = self.role(source_region)
-        report: dict[str, Any] = {
-            "datastore": self.name, "engine": self.spec.engine, "implemented": True,
-            "target_region": target_region, "source_region": source_region,
-            "target": target, "source": source, "checked_at": now.isoformat(),
-            "blockers": [], "warnings": [],
-        }
-        report.update(self.backup_age(now))
-        if report.get("newest_verified_backup_age_seconds") is None:
-            report["warnings"].append(f"{self.name}: no verified backup in the catalog of {target_region}")
-        hb_target = self.newest_heartbeat_or_none(target_region) if target.get("reachable") else None
-        hb_source = self.newest_heartbeat_or_none(source_region) if source.get("reachable") else None
-        report["newest_heartbeat_target"] = hb_target.isoformat() if hb_target else None
-        report["newest_heartbeat_source"] = hb_source.isoformat() if hb_source else None
-        if target.get("reachable"):
-            report.update(self.engine_preflight(target_region, source_region, target, source))
+        target, source = self.role(target_region), self.role(source_region)
+        p = Preflight(datastore=self.name, engine=self.spec.engine, implemented=True, target_region=target_region,
+                      source_region=source_region, target=target, source=source, checked_at=now.isoformat(),
+                      **self.backup_age(now))
+        if p.newest_verified_backup_age_seconds is None:
+            p.warnings.append(f"{self.name}: no verified backup in the catalog of {target_region}")
+        hb_target = self.newest_heartbeat_or_none(target_region) if target.reachable else None
+        hb_source = self.newest_heartbeat_or_none(source_region) if source.reachable else None
+        p.newest_heartbeat_target = hb_target.isoformat() if hb_target else None
+        p.newest_heartbeat_source = hb_source.isoformat() if hb_source else None
+        if target.reachable:
+            facts = self.engine_preflight(target_region, source_region, target, source)
+            p = p.model_copy(update=facts.model_dump(exclude={"warnings"}, exclude_unset=True))
+            p.warnings += [f"{self.name}: {w}" for w in facts.warnings]
         # What a failover would do here.
-        if not target.get("reachable"):
-            report["action"] = "blocked"
-            report["blockers"].append(f"{self.where(target_region)} is unreachable: {target.get('error', '')}")
-        elif target.get("role") == "primary":
-            report["action"] = "none"
-            report["note"] = f"{target_region} is already the primary (promoted before): nothing to promote"
-            if source.get("reachable") and source.get("role") == "primary":
-                report["warnings"].append(
-                    f"{self.name}: BOTH regions answer as primary (split brain): fence {source_region} "
-                    "and fail back to rebuild it as a standby")
-        else:
-            report["action"] = "promote"
+        if not target.reachable:
+            p.action = "blocked"
+            p.blockers.append(f"{self.where(target_region)} is unreachable: {target.error}")
+        elif target.role == "primary":
+            p.action = "none"
+            p.note = f"{target_region} is already the primary (promoted before): nothing to promote"
+            if source.live_primary:
+                p.warnings.append(f"{self.name}: BOTH regions answer as primary (split brain): fence {source_region} "
+                                  "and fail back to rebuild it as a standby")
         # Expected data loss: what the standby has not received, as far as can be known now.
         if hb_target is not None:
-            report["expected_data_loss_seconds"] = round(max(0.0, (now - hb_target).total_seconds()), 3)
-            report["data_loss_basis"] = f"newest heartbeat on {target_region} ({hb_target.isoformat()})"
+            p.expected_data_loss_seconds = round(max(0.0, (now - hb_target).total_seconds()), 3)
+            p.data_loss_basis = f"newest heartbeat on {target_region} ({hb_target.isoformat()})"
         else:
-            report["expected_data_loss_seconds"] = None
-            report["data_loss_basis"] = f"no heartbeat found on {target_region}"
+            p.data_loss_basis = f"no heartbeat found on {target_region}"
         if hb_target and hb_source:
-            report["unreplicated_seconds"] = round(max(0.0, (hb_source - hb_target).total_seconds()), 3)
-        return report
+            p.unreplicated_seconds = round(max(0.0, (hb_source - hb_target).total_seconds()), 3)
+        return p
 
     def newest_heartbeat_or_none(self, region: str) -> datetime | None:
         try:
@@ -218,7 +214,7 @@ class FailoverDatastore(abc.ABC):
             log.warning("%s: newest heartbeat on %s not readable: %s", self.name, region, exc)
             return None
 
-    def backup_age(self, now: datetime) -> dict[str, Any]:
+    def backup_age(self, now: datetime) -> dict[str, Any]:  # fields of Preflight
         """Newest verified backup in the catalog (the target region's copy: the other may be gone)."""
         if self.ctx.repo is None:
             return {"newest_verified_backup": None, "newest_verified_backup_age_seconds": None}
@@ -250,20 +246,19 @@ class NotAutomated(FailoverDatastore):
         self.inventory = ctx.inventory
         self.options = FailoverOptions()
 
-    def preflight(self, target_region: str) -> dict[str, Any]:
-        return {"datastore": self.name, "engine": self.spec.engine, "implemented": False, "action": "manual",
-                "target_region": target_region, "source_region": self.other_region(target_region),
-                "manual": self.manual, "blockers": [],
-                "warnings": [f"{self.name} ({self.spec.engine}): failover not implemented in Lifeboat -- "
-                             f"manual step: {self.manual}"],
-                "checked_at": utcnow().isoformat()}
+    def preflight(self, target_region: str) -> Preflight:
+        return Preflight(datastore=self.name, engine=self.spec.engine, implemented=False, action="manual",
+                         target_region=target_region, source_region=self.other_region(target_region),
+                         manual=self.manual, checked_at=utcnow().isoformat(),
+                         warnings=[f"{self.name} ({self.spec.engine}): failover not implemented in Lifeboat -- "
+                                   f"manual step: {self.manual}"])
 
     def _refuse(self, verb: str):
         raise Refused(f"{self.name} ({self.spec.engine}): {verb} is not implemented in Lifeboat; manual step: "
                       f"{self.manual}")
 
     def role(self, region):
-        return {"reachable": None, "role": None, "error": "not implemented"}
+        return Role(reachable=None, error="not implemented")
 
     def newest_heartbeat(self, region):
         return None

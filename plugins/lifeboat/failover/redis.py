@@ -18,15 +18,17 @@ Heartbeats: the key the heartbeat DAG writes (datastores.redis.options.heartbeat
 from __future__ import annotations
 
 import secrets
-import time
 from datetime import datetime
 from typing import Any
 
 from pydantic import Field
 
-from lifeboat.errors import ConnectionConfigError, Refused, RestoreFailed
+from lifeboat.clients import redis as redisclient
+from lifeboat.durations import DurationStr, seconds
+from lifeboat.errors import Refused, RestoreFailed
 from lifeboat.failover.base import FailoverDatastore, FailoverOptions
-from lifeboat.inventory import DurationStr, parse_duration
+from lifeboat.failover.facts import CaughtUp, EngineFacts, Replication, Role
+from lifeboat.waiting import WaitTimeout, wait_until
 
 
 class RedisFailoverOptions(FailoverOptions):
@@ -50,29 +52,17 @@ def _first_line(exc: BaseException, secret: str = "") -> str:
 class RedisFailover(FailoverDatastore):
     engine = "redis"
     Options = RedisFailoverOptions
+    options: RedisFailoverOptions
     describe_fence = "CLIENT PAUSE WRITE on the old primary"
     describe_promote = "REPLICAOF NO ONE on the replica (after catching up with the old primary's offset)"
     describe_rebuild = "REPLICAOF <new primary> (full resync), CLIENT UNPAUSE"
 
     def _seconds(self, opt: str) -> float:
-        return parse_duration(getattr(self.options, opt)).total_seconds()
+        return seconds(getattr(self.options, opt))
 
     def _client(self, region: str, db: int = 0):
-        import redis
-
-        ep = self.endpoint(region).require("host")
-        kw: dict[str, Any] = {"host": ep.host, "port": ep.port or 6379, "db": db, "username": ep.login or None,
-                                  "password": ep.password or None, "socket_timeout": 10, "socket_connect_timeout": 5}
-        if ep.conn_type == "rediss" or str(ep.extra.get("ssl", "")).lower() in ("1", "true", "yes"):
-            kw.update(ssl=True, ssl_ca_certs=ep.extra.get("ssl_ca_certs"))
-        c = redis.Redis(**kw)
-        try:
-            c.ping()
-        except redis.RedisError as exc:
-            c.close()
-            raise ConnectionConfigError(f"cannot reach {self.where(region)} at {ep.host}:{ep.port}: "
-                                        f"{_first_line(exc, ep.password)}") from None
-        return c
+        return redisclient.client(self.endpoint(region), db, socket_timeout=10, connect_timeout=5, retries=0,
+                                  label=self.where(region))
 
     def _info(self, region: str, section: str = "replication") -> dict[str, Any]:
         c = self._client(region)
@@ -81,21 +71,20 @@ class RedisFailover(FailoverDatastore):
         finally:
             c.close()
 
-    def role(self, region: str) -> dict[str, Any]:
+    def role(self, region: str) -> Role:
         try:
             info = self._info(region)
         except Exception as exc:
-            return {"reachable": False, "role": None, "error": _first_line(exc)}
-        facts: dict[str, Any] = {"reachable": True, "role": "primary" if info.get("role") == "master" else "standby",
-                                 "master_replid": info.get("master_replid"),
-                                 "offset": info.get("master_repl_offset")}
+            return Role(reachable=False, error=_first_line(exc))
+        facts = Role(reachable=True, role="primary" if info.get("role") == "master" else "standby",
+                     replid=info.get("master_replid"), offset=info.get("master_repl_offset"))
         if info.get("role") != "master":
-            facts["replication"] = {"master_host": info.get("master_host"), "master_port": info.get("master_port"),
-                                    "link": info.get("master_link_status"),
-                                    "sync_in_progress": bool(info.get("master_sync_in_progress")),
-                                    "offset": info.get("slave_repl_offset")}
+            facts.replication = Replication(host=info.get("master_host"), port=info.get("master_port"),
+                                            status=info.get("master_link_status"),
+                                            sync_in_progress=bool(info.get("master_sync_in_progress")),
+                                            offset=info.get("slave_repl_offset"))
         else:
-            facts["replicas"] = info.get("connected_slaves", 0)
+            facts.replicas = info.get("connected_slaves", 0)
         return facts
 
     def newest_heartbeat(self, region: str) -> datetime | None:
@@ -111,31 +100,31 @@ class RedisFailover(FailoverDatastore):
         except ValueError:
             return None
 
-    def engine_preflight(self, target_region, source_region, target, source) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def engine_preflight(self, target_region: str, source_region: str, target: Role, source: Role) -> EngineFacts:
+        out = EngineFacts()
         mem_t = self._info(target_region, "memory")
         capacity = {"used_memory": mem_t.get("used_memory"), "maxmemory": mem_t.get("maxmemory")}
-        if source.get("reachable"):
+        if source.reachable:
             capacity["source_used_memory"] = self._info(source_region, "memory").get("used_memory")
             if mem_t.get("maxmemory") and capacity["source_used_memory"] > mem_t["maxmemory"]:
-                out.setdefault("warnings_engine", []).append(
-                    f"{target_region}: maxmemory {mem_t['maxmemory']} is below the primary's used_memory")
-        out["capacity"] = capacity
-        rep = target.get("replication") or {}
-        if target.get("role") == "standby":
-            out["link"] = rep.get("link")
-            if source.get("reachable") and source.get("role") == "primary":
-                out["replication_lag_bytes"] = max(0, int(source.get("offset") or 0) - int(rep.get("offset") or 0))
+                out.warnings.append(f"{target_region}: maxmemory {mem_t['maxmemory']} is below the primary's "
+                                    "used_memory")
+        out.capacity = capacity
+        rep = target.replication or Replication()
+        if target.role == "standby":
+            out.link = rep.status
+            if source.live_primary:
+                out.replication_lag_bytes = max(0, int(source.offset or 0) - int(rep.offset or 0))
             else:
-                out["replication_lag_bytes"] = None
-                out.setdefault("warnings_engine", []).append(
-                    f"old primary {source_region} unreachable: lag unknown (replica offset {rep.get('offset')})")
+                out.replication_lag_bytes = None
+                out.warnings.append(f"old primary {source_region} unreachable: lag unknown (replica offset "
+                                    f"{rep.offset})")
         return out
 
-    def identity(self, facts: dict[str, Any]) -> str:
-        return f"replid {facts.get('master_replid')}"
+    def identity(self, facts: Role) -> str:
+        return f"replid {facts.replid}"
 
-    def fence_primary(self, old_region: str, facts: dict[str, Any]) -> str:
+    def fence_primary(self, old_region: str, facts: Role) -> str:
         ms = int(self._seconds("fence_pause") * 1000)
         c = self._client(old_region)
         try:
@@ -159,21 +148,23 @@ class RedisFailover(FailoverDatastore):
             raise RestoreFailed(f"{self.where(target_region)} reports role {role} after REPLICAOF NO ONE")
         return f"promoted {self.where(target_region)} with REPLICAOF NO ONE"
 
-    def catch_up(self, target_region: str, source_region: str, source: dict[str, Any]) -> tuple[bool, str]:
-        offset = int(source.get("offset") or 0)
-        deadline = time.monotonic() + self._seconds("catchup_timeout")
-        while True:
-            got = int((self.role(target_region).get("replication") or {}).get("offset") or 0)
-            if got >= offset:
-                return True, f"replica caught up with the old primary's offset {offset} before promoting"
-            if time.monotonic() > deadline:
-                return False, f"replica at offset {got}, old primary at {offset} after {self.options.catchup_timeout}"
-            time.sleep(0.2)
+    def _replica_offset(self, region: str) -> int:
+        rep = self.role(region).replication
+        return int(rep.offset or 0) if rep else 0
+
+    def catch_up(self, target_region: str, source_region: str, source: Role) -> tuple[bool, str]:
+        offset = int(source.offset or 0)
+        try:
+            wait_until(f"the replica to reach offset {offset}", lambda: self._replica_offset(target_region),
+                       self._seconds("catchup_timeout"), 0.2, done=lambda got: got >= offset)
+        except WaitTimeout as exc:
+            return False, f"replica at offset {exc.last}, old primary at {offset} after {self.options.catchup_timeout}"
+        return True, f"replica caught up with the old primary's offset {offset} before promoting"
 
     def verify(self, region: str) -> str:
         r = self.role(region)
-        if r.get("role") != "primary":
-            raise RestoreFailed(f"{self.where(region)} is not a writable primary: {r.get('role') or r.get('error')}")
+        if r.role != "primary":
+            raise RestoreFailed(f"{self.where(region)} is not a writable primary: {r.role or r.error}")
         token = secrets.token_hex(8)
         key = f"lifeboat:failover:probe:{region}"
         c = self._client(region)
@@ -200,19 +191,18 @@ class RedisFailover(FailoverDatastore):
 
     def rebuild_as_standby(self, old_region: str, new_primary_region: str) -> str:
         primary = self.role(new_primary_region)
-        if primary.get("role") != "primary":
+        if primary.role != "primary":
             raise Refused(f"cannot make {old_region} a replica of {self.where(new_primary_region)}: it is not a "
-                          f"reachable primary ({primary.get('role') or primary.get('error')})")
+                          f"reachable primary ({primary.role or primary.error})")
         host, port = self._replication_address(new_primary_region)
         current = self.role(old_region)
-        if not current["reachable"]:
+        if not current.reachable:
             raise Refused(f"{self.where(old_region)} is unreachable: start it first (it comes back as a primary "
                           "with its old data; this step makes it a replica and discards that data)")
-        rep = current.get("replication") or {}
+        rep = current.replication or Replication()
         c = self._client(old_region)
         try:
-            if (current["role"] == "standby" and rep.get("master_host") == host
-                    and str(rep.get("master_port")) == str(port) and rep.get("link") == "up"):
+            if current.role == "standby" and rep.host == host and rep.port == port and rep.status == "up":
                 c.execute_command("CLIENT", "UNPAUSE")
                 return f"{self.where(old_region)} already replicates from {new_primary_region} ({host}:{port})"
             pw = self.endpoint(new_primary_region).password
@@ -224,29 +214,30 @@ class RedisFailover(FailoverDatastore):
                 c.execute_command("CONFIG", "REWRITE")
         finally:
             c.close()
-        deadline = time.monotonic() + self._seconds("sync_timeout")
-        while True:
-            rep = self.role(old_region).get("replication") or {}
-            if rep.get("link") == "up" and not rep.get("sync_in_progress"):
-                break
-            if time.monotonic() > deadline:
-                raise RestoreFailed(f"{self.where(old_region)}: no completed sync from {host}:{port} within "
-                                    f"{self.options.sync_timeout}: {rep}")
-            time.sleep(0.2)
+        def synced(r: Replication) -> bool:
+            return r.status == "up" and not r.sync_in_progress
+
+        try:
+            wait_until(f"{self.where(old_region)} to sync from {host}:{port}",
+                       lambda: self.role(old_region).replication or Replication(), self._seconds("sync_timeout"), 0.2,
+                       done=synced)
+        except WaitTimeout as exc:
+            raise RestoreFailed(f"{self.where(old_region)}: no completed sync from {host}:{port} within "
+                                f"{self.options.sync_timeout}: {exc.last}") from None
         return (f"{self.where(old_region)} is now a replica of {new_primary_region} ({host}:{port}): REPLICAOF, "
                 "full resync done, CLIENT UNPAUSE")
 
-    def caught_up(self, standby_region: str, primary_region: str) -> dict[str, Any]:
+    def caught_up(self, standby_region: str, primary_region: str) -> CaughtUp:
         s = self.role(standby_region)
         p = self.role(primary_region)
-        rep = s.get("replication") or {}
-        lag = (int(p.get("offset") or 0) - int(rep.get("offset") or 0)) if rep and p.get("reachable") else None
+        rep = s.replication
+        lag = (int(p.offset or 0) - int(rep.offset or 0)) if rep and p.reachable else None
         _host, port = self._replication_address(primary_region)
-        follows = str(rep.get("master_port")) == str(port)
-        ok = bool(s.get("role") == "standby" and follows and rep.get("link") == "up"
-                  and not rep.get("sync_in_progress") and lag is not None and lag <= self.options.max_lag_bytes)
-        return {"ok": ok, "datastore": self.name, "standby": standby_region, "primary": primary_region,
-                "state": rep.get("link"), "lag_bytes": lag, "standby_role": s.get("role") or s.get("error"),
-                "detail": (f"{self.name}@{standby_region} replicates from {rep.get('master_host')}:"
-                           f"{rep.get('master_port')}, link {rep.get('link')}, {lag} bytes behind" if rep else
-                           f"{self.name}@{standby_region} is not a replica ({s.get('role') or s.get('error')})")}
+        follows = rep is not None and rep.port == port
+        ok = bool(s.role == "standby" and follows and rep is not None and rep.status == "up"
+                  and not rep.sync_in_progress and lag is not None and lag <= self.options.max_lag_bytes)
+        return CaughtUp(ok=ok, datastore=self.name, standby=standby_region, primary=primary_region,
+                        state=rep.status if rep else None, lag_bytes=lag, standby_role=s.role or s.error,
+                        detail=(f"{self.name}@{standby_region} replicates from {rep.host}:{rep.port}, link "
+                                f"{rep.status}, {lag} bytes behind" if rep else
+                                f"{self.name}@{standby_region} is not a replica ({s.role or s.error})"))

@@ -24,12 +24,14 @@ from typing import Any
 from lifeboat.clients.kubernetes import apps_client as kubernetes_apps_client
 from lifeboat.errors import KubernetesError, LifeboatError, RestoreFailed
 from lifeboat.inventory import FailoverService
+from lifeboat.waiting import WaitTimeout, wait_until
 
 __all__ = ["KubernetesError", "Services", "http_check", "kubernetes_apps_client"]
 
-log = logging.getLogger("lifeboat.failover.services")
+log = logging.getLogger(__name__)
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 READY_POLL_S = 0.5
+HEALTH_POLL_S = 1.0
 
 
 def http_check(url: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -122,16 +124,16 @@ class Services:
         if self._apps(svc, region)[0] is None:
             return {"ready": None}
         started = time.monotonic()
-        deadline = started + svc.ready_timeout.total_seconds()
-        while True:
-            now = self.replicas(svc, region)
-            if self.rolled_out(now, replicas):
-                return {**now, "seconds": round(time.monotonic() - started, 3)}
-            if time.monotonic() > deadline:
-                raise RestoreFailed(f"{svc.namespace}/{svc.deployment or svc.name} in {region}: {now['ready']} of "
-                                    f"{replicas} replicas ready ({now['updated']} updated, {now['available']} "
-                                    f"available) after {svc.ready_timeout}")
-            time.sleep(READY_POLL_S)
+        name = f"{svc.namespace}/{svc.deployment or svc.name} in {region}"
+        try:
+            now = wait_until(f"{name} rolled out with {replicas} Ready pods", lambda: self.replicas(svc, region),
+                             svc.ready_timeout.total_seconds(), READY_POLL_S,
+                             done=lambda now: self.rolled_out(now, replicas))
+        except WaitTimeout as exc:
+            last = exc.last if isinstance(exc.last, dict) else {}
+            raise RestoreFailed(f"{name}: {last.get('ready')} of {replicas} replicas ready ({last.get('updated')} "
+                                f"updated, {last.get('available')} available) after {svc.ready_timeout}") from None
+        return {**now, "seconds": round(time.monotonic() - started, 3)}
 
     def check(self, svc: FailoverService, region: str, ready: bool = True) -> dict[str, Any]:
         """GET /health (and /ready) of the service in region."""
@@ -144,10 +146,10 @@ class Services:
         return out
 
     def wait_healthy(self, svc: FailoverService, region: str) -> dict[str, Any]:
-        """Poll /health and /ready until both answer 200 (up to the service's ready_timeout)."""
-        deadline = time.monotonic() + svc.ready_timeout.total_seconds()
-        while True:
-            res = self.check(svc, region)
-            if res["ok"] or time.monotonic() > deadline:
-                return res
-            time.sleep(1)
+        """Poll /health and /ready until both answer 200 (up to the service's ready_timeout); the last
+        answers either way (the caller names what failed)."""
+        try:
+            return wait_until(f"{svc.name} in {region} healthy", lambda: self.check(svc, region),
+                              svc.ready_timeout.total_seconds(), HEALTH_POLL_S, done=lambda res: res["ok"])
+        except WaitTimeout as exc:
+            return exc.last

@@ -14,12 +14,15 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from lifeboat.errors import RepositoryError
+from pydantic import Field
+
+from lifeboat.failover.facts import PromotionHeartbeats
+from lifeboat.layout import Layout
 from lifeboat.records import DrillStep, _Record, utcnow
 
-log = logging.getLogger("lifeboat.failover.timeline")
+log = logging.getLogger(__name__)
 
 
 def timeline_id(kind: str, run: dict) -> str:
@@ -34,21 +37,22 @@ class Timeline(_Record):
     run_id: str = ""
     target_region: str
     source_region: str
-    datastores: list[str] = []
-    services: list[str] = []
+    datastores: list[str] = Field(default_factory=list)
+    services: list[str] = Field(default_factory=list)
     reason: str = ""
     switch_back: bool = False
     triggered_at: datetime
     attempts: int = 1
-    steps: list[DrillStep] = []
-    heartbeats: dict[str, dict[str, Any]] = {}  # datastore -> newest heartbeats measured at promotion
+    steps: list[DrillStep] = Field(default_factory=list)
+    # datastore -> newest heartbeats measured at promotion
+    heartbeats: dict[str, PromotionHeartbeats] = Field(default_factory=dict)
     verified_at: datetime | None = None
     outcome: str = "running"
     drill_id: str | None = None
 
     @property
     def key(self) -> str:
-        return f"failovers/{self.id}.json"
+        return Layout.timeline(self.id)
 
 
 class TimelineStore:
@@ -58,24 +62,10 @@ class TimelineStore:
         self.repo = repo
 
     def load(self, tid: str) -> Timeline | None:
-        key = f"failovers/{tid}.json"
-        if not self.repo.primary.exists(key):
-            return None
-        return Timeline.model_validate_json(self.repo.primary.get_bytes(key))
+        return self.repo.find_record(Layout.timeline(tid), Timeline)
 
     def save(self, tl: Timeline) -> None:
-        self.repo.primary.put_bytes(tl.key, tl.to_json())
-
-    def copy_to_other_region(self, key: str, data: bytes) -> str:
-        """Best effort: the other region may be the one that is gone."""
-        if self.repo.mirror_storage is None:
-            return "no other region configured"
-        try:
-            self.repo.mirror_storage.put_bytes(key, data)
-            return f"copied to {self.repo.mirror_region}"
-        except (RepositoryError, OSError) as exc:
-            log.warning("could not copy %s to %s: %s", key, self.repo.mirror_region, exc)
-            return f"NOT copied to {self.repo.mirror_region}: {exc}"
+        self.repo.put_record(tl.key, tl.to_json())
 
     @contextlib.contextmanager
     def step(self, tl: Timeline | None, name: str) -> Iterator[DrillStep]:

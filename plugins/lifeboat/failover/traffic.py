@@ -9,13 +9,13 @@ polled until Route 53 reports it INSYNC.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from lifeboat.errors import LifeboatError, Refused
 from lifeboat.inventory import FailoverTraffic
+from lifeboat.waiting import WaitTimeout, wait_until
 
-log = logging.getLogger("lifeboat.failover.traffic")
+log = logging.getLogger(__name__)
 
 
 class TrafficError(LifeboatError):
@@ -36,15 +36,9 @@ class Traffic:
     @property
     def client(self):
         if self._client is None:
-            import boto3
+            from lifeboat.clients import aws
 
-            from lifeboat.connections import resolve
-
-            ep = resolve(self.spec.connection)
-            kwargs = {"aws_access_key_id": ep.login or None, "aws_secret_access_key": ep.password or None,
-                      "region_name": ep.extra.get("region_name") or "us-east-1",
-                      "endpoint_url": ep.extra.get("endpoint_url")}
-            self._client = boto3.client("route53", **{k: v for k, v in kwargs.items() if v})
+            self._client = aws.client("route53", self.spec.connection, default_region="us-east-1")
         return self._client
 
     def _fail(self, what: str, exc: Exception) -> TrafficError:
@@ -108,7 +102,7 @@ class Traffic:
     def switch(self, target_region: str, dry_run: bool = False) -> list[dict[str, Any]]:
         """Point every record at target_region; records already there are left alone."""
         cur = self.current()
-        results = []
+        results: list[dict[str, Any]] = []
         changes = []
         for rec in self.spec.records:
             want = rec.targets.get(target_region)
@@ -140,14 +134,19 @@ class Traffic:
         return results
 
     def _wait_insync(self, change_id: str, status: str | None) -> str:
-        deadline = time.monotonic() + self.insync_timeout
-        while status != "INSYNC" and time.monotonic() < deadline:
-            time.sleep(2)
+        if status == "INSYNC":
+            return status
+
+        def change_status() -> str:
             try:
-                status = self.client.get_change(Id=change_id)["ChangeInfo"]["Status"]
+                return self.client.get_change(Id=change_id)["ChangeInfo"]["Status"]
             except Exception as exc:
                 raise self._fail(f"GetChange {change_id}", exc) from None
-        if status != "INSYNC":
-            log.warning("Route 53 change %s still %s after %.0fs (propagation continues)", change_id, status,
-                        self.insync_timeout)
-        return status or "unknown"
+
+        try:
+            return wait_until(f"Route 53 change {change_id} INSYNC", change_status, self.insync_timeout, 2,
+                              done=lambda st: st == "INSYNC")
+        except WaitTimeout as exc:
+            log.warning("Route 53 change %s still %s after %.0fs (propagation continues)", change_id,
+                        exc.last or status, self.insync_timeout)
+            return exc.last or status or "unknown"

@@ -122,7 +122,7 @@ def _texts(inc: Incident, kind: str, level_name: str = "") -> tuple[str, str]:
 
 
 def _age(start: datetime, end: datetime | None) -> str:
-    from lifeboat.inventory import format_duration
+    from lifeboat.durations import format_duration
 
     return format_duration((end - start) if end else None)
 
@@ -151,7 +151,7 @@ def plan(incidents: list[Incident], alerts, now: datetime, cadence: timedelta) -
                     if inc.attempts("open", ch) < MAX_ATTEMPTS:
                         digest_entries.setdefault(ch, []).append((inc, "open", inc.opened_at))
                 elif inc.status == "resolved" and _want(inc, "resolved", ch, 0):
-                    digest_entries.setdefault(ch, []).append((inc, "resolved", inc.resolved_at))
+                    digest_entries.setdefault(ch, []).append((inc, "resolved", inc.resolved_at or now))
             continue
         # first notice: the route of the highest severity reached (a rise reaches the new route once),
         # plus level 1's own channels for severities that escalate
@@ -169,7 +169,7 @@ def plan(incidents: list[Incident], alerts, now: datetime, cadence: timedelta) -
                 if lv.level > inc.level:
                     break
                 s, b = _texts(inc, "escalation", lv.name)
-                targets = [(c, []) for c in lv.channels if lv.level > 1]
+                targets: list[tuple[str, list[str]]] = [(c, []) for c in lv.channels if lv.level > 1]
                 emails = sorted({e for c in lv.contacts for e in alerts.contacts[c].email})
                 if emails:
                     targets.append((esc.email_channel, emails))
@@ -189,10 +189,10 @@ def plan(incidents: list[Incident], alerts, now: datetime, cadence: timedelta) -
         # resolution notice: to every channel and recipient list that heard about it
         if inc.status == "resolved":
             s, b = _texts(inc, "resolved")
-            for ch, to in sorted({(n.channel, tuple(sorted(n.to))) for n in inc.reached()}):
-                if _want(inc, "resolved", ch, 0, list(to) or None):
+            for ch, heard in sorted({(n.channel, tuple(sorted(n.to))) for n in inc.reached()}):
+                if _want(inc, "resolved", ch, 0, list(heard) or None):
                     out.append(Delivery(channel=ch, kind="resolved", severity=inc.max_severity, summary=s, body=b,
-                                        entries=[(inc.id, "resolved")], level=0, to=list(to),
+                                        entries=[(inc.id, "resolved")], level=0, to=list(heard),
                                         pagerduty_action="resolve", dedup_key=inc.id,
                                         due_by=inc.resolved_at + window))
     out += _digests(digest_entries, alerts.timing.window(DIGEST), now, cadence)

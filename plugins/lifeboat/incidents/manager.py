@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from lifeboat.incidents import engine
-from lifeboat.incidents.model import Incident, Notice
+from lifeboat.incidents.model import Incident, Notice, NoticeKind
+from lifeboat.incidents.settings import Severity
 from lifeboat.incidents.store import IncidentStore
 from lifeboat.records import utcnow
 
@@ -23,9 +25,9 @@ CADENCE = timedelta(minutes=5)  # lifeboat_monitor's schedule
 
 
 def cadence_of(cron: str = "*/5 * * * *") -> timedelta:
-    from lifeboat.monitor import schedule_interval
+    from lifeboat.schedule import interval
 
-    return schedule_interval(cron, utcnow())
+    return interval(cron, utcnow()) or CADENCE
 
 
 class IncidentManager:
@@ -40,8 +42,8 @@ class IncidentManager:
     def _send(self, d: engine.Delivery) -> str | None:
         from lifeboat import alerts
 
-        return alerts.deliver(d.channel, d.severity, d.summary, d.body, inventory=self.inv, dedup_key=d.dedup_key,
-                              action=d.pagerduty_action, to=d.to or None)
+        return alerts.deliver(d.channel, cast("Severity", d.severity), d.summary, d.body, inventory=self.inv,
+                              dedup_key=d.dedup_key, action=d.pagerduty_action, to=d.to or None)
 
     def run(self, findings: list[dict], evaluated: set[str] | None = None) -> dict:
         """`evaluated`: datastores whose checks ran (default: those named in `findings`)."""
@@ -58,9 +60,9 @@ class IncidentManager:
             error = self.send(d)
             late = max(0.0, (now - d.due_by).total_seconds()) if d.due_by else 0.0
             for inc_id, kind in d.entries:
-                by_id[inc_id].notices.append(Notice(kind=kind, level=d.level, channel=d.channel, to=d.to, at=now,
-                                                    ok=error is None, error=error or "", digest=d.digest,
-                                                    late_seconds=late))
+                by_id[inc_id].notices.append(Notice(kind=cast("NoticeKind", kind), level=d.level, channel=d.channel,
+                                                    to=d.to, at=now, ok=error is None, error=error or "",
+                                                    digest=d.digest, late_seconds=late))
             if error is None:
                 sent += 1
             else:
@@ -69,7 +71,7 @@ class IncidentManager:
             inc.settled = engine.is_settled(inc, self.inv.alerts)
             if inc.settled or inc.to_json() != before.get(inc.id):
                 self.store.save(inc)
-        summary = {
+        summary: dict[str, Any] = {
             "at": now.isoformat(), "deliveries": sent, "failed_deliveries": failed,
             "open": [i.id for i in incidents if i.status == "open"],
             "acknowledged": [i.id for i in incidents if i.status == "acknowledged"],

@@ -29,7 +29,7 @@ _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 def _duration(v: Any) -> timedelta:
     """A delay: 0 means at once (critical alerts, escalation level 1); negative is refused."""
-    from lifeboat.inventory import parse_duration
+    from lifeboat.durations import parse_duration
 
     return parse_duration(v, allow_zero=True)
 

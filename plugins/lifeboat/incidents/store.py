@@ -1,4 +1,4 @@
-"""Incidents in the catalog of both regions (layout in lifeboat.incidents.model).
+"""Incidents in the catalog of both regions (keys: lifeboat.layout; Repository.put_everywhere).
 
 Every write goes to the repository copy of this region and of the other one, so the standby region
 has the incident history when the primary is gone; a copy that cannot be written is logged and the
@@ -10,38 +10,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from pydantic import ValidationError
-
-from lifeboat.copies import delete_everywhere, put_everywhere, storages
-from lifeboat.errors import RepositoryError
 from lifeboat.incidents.model import Ack, Incident
+from lifeboat.layout import Layout
 
 log = logging.getLogger(__name__)
-
-ACTIVE = "incidents/active/"
-CLOSED = "incidents/closed/"
-ACKS = "incidents/acks/"
-
-
-def _read_all(repo, prefix: str, model) -> list:
-    """Records under `prefix` from the first copy that can be listed."""
-    last: Exception | None = None
-    for st in storages(repo):
-        try:
-            keys = [o.key for o in st.list(prefix) if o.key.endswith(".json")]
-        except Exception as exc:
-            last = exc
-            continue
-        out = []
-        for key in keys:
-            try:
-                out.append(model.model_validate_json(st.get_bytes(key)))
-            except (ValidationError, OSError, ValueError) as exc:
-                log.warning("skipping %s", RepositoryError(f"{st.url}/{key}: unreadable record: {exc}"))
-        return out
-    if last is not None:
-        raise RepositoryError(f"no readable copy of {prefix}: {last}")
-    return []
 
 
 class IncidentStore:
@@ -49,11 +21,12 @@ class IncidentStore:
         self.repo = repo
 
     def active(self) -> list[Incident]:
-        return sorted(_read_all(self.repo, ACTIVE, Incident), key=lambda i: (i.opened_at, i.id))
+        return sorted(self.repo.records_anywhere(Layout.incident("active"), Incident),
+                      key=lambda i: (i.opened_at, i.id))
 
     def closed(self, month: str | None = None) -> list[Incident]:
-        prefix = f"{CLOSED}{month}/" if month else CLOSED
-        return sorted(_read_all(self.repo, prefix, Incident), key=lambda i: (i.opened_at, i.id))
+        return sorted(self.repo.records_anywhere(Layout.incident("closed", month=month or ""), Incident),
+                      key=lambda i: (i.opened_at, i.id))
 
     def all(self) -> list[Incident]:
         return sorted(self.active() + self.closed(), key=lambda i: (i.opened_at, i.id))
@@ -63,13 +36,13 @@ class IncidentStore:
 
     def save(self, inc: Incident) -> None:
         if inc.settled:
-            put_everywhere(self.repo, f"{CLOSED}{inc.opened_at:%Y-%m}/{inc.id}.json", inc.to_json())
-            delete_everywhere(self.repo, f"{ACTIVE}{inc.id}.json")
+            self.repo.put_everywhere(Layout.incident("closed", inc.id, month=inc.opened_at), inc.to_json())
+            self.repo.delete_everywhere(Layout.incident("active", inc.id))
         else:
-            put_everywhere(self.repo, f"{ACTIVE}{inc.id}.json", inc.to_json())
+            self.repo.put_everywhere(Layout.incident("active", inc.id), inc.to_json())
 
     def acks(self) -> list[Ack]:
-        return _read_all(self.repo, ACKS, Ack)
+        return self.repo.records_anywhere(Layout.incident("acks"), Ack)
 
     def acknowledge(self, incident_id: str, by: str, at: datetime, note: str = "", via: str = "") -> Ack:
         """Record an acknowledgement. Refuses an unknown or already resolved incident, naming it."""
@@ -88,5 +61,5 @@ class IncidentStore:
         if existing is not None:
             return existing
         ack = Ack(incident_id=incident_id, by=by.strip(), at=at, note=note, via=via)
-        put_everywhere(self.repo, f"{ACKS}{incident_id}.json", ack.to_json())
+        self.repo.put_everywhere(Layout.incident("acks", incident_id), ack.to_json())
         return ack

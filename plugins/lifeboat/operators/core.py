@@ -5,6 +5,8 @@ from typing import Any
 
 from airflow.sdk import Asset, BaseOperator
 
+from lifeboat.ui.links import DrillRecordLink
+
 
 def backups_asset(datastore: str) -> Asset:
     """The Asset a datastore's backups update; verification follows it."""
@@ -57,7 +59,8 @@ class VerifyOperator(_LifeboatOperator):
 
     template_fields: Sequence[str] = ("datastore", "backup_ids")
 
-    def __init__(self, *, datastore: str, backup_ids: list[str] | None = None, deep: bool = True, **kwargs: Any) -> None:
+    def __init__(self, *, datastore: str, backup_ids: list[str] | None = None, deep: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.datastore = datastore
         self.backup_ids = backup_ids
@@ -89,39 +92,49 @@ class RestoreTestOperator(_LifeboatOperator):
         self.drill_summary = ""
         self.drill_id: str | None = None
 
-    @property
-    def operator_extra_links(self):
-        from lifeboat.ui.links import DrillRecordLink
-
-        return (DrillRecordLink(),)
+    operator_extra_links = (DrillRecordLink(),)
 
     def execute(self, context) -> dict:
         from lifeboat import jobs
 
         try:
-            result = jobs.restore_test(self.datastore, self.backup_id or None, self.target or "latest",
-                                       run=_run(context), drill_type=self.drill_type)
-        except Exception as exc:
-            d = getattr(exc, "lifeboat_drill", None)
-            self.drill_id = d["drill_id"] if d else None
-            self.drill_summary = "FAIL: " + ("; ".join(d["reasons"]) if d else f"{type(exc).__name__}: {exc}")[:400]
+            outcome = jobs.restore_drill(self.datastore, self.backup_id or None, self.target or "latest",
+                                         run=_run(context), drill_type=self.drill_type)
+        except Exception as exc:  # no drill at all (e.g. the inventory or the engine cannot be loaded)
+            self.drill_summary = f"FAIL: {type(exc).__name__}: {exc}"[:406]
             raise
-        self.drill_id = result["drill_id"]
-        self.drill_summary = f"{result['verdict'].upper()}: RTO {result['rto']}, RPO {result['rpo']}"
-        return result
+        d = outcome.summary
+        self.drill_id = d["drill_id"]
+        if d["verdict"] == "pass" and outcome.error is None:
+            self.drill_summary = f"PASS: RTO {d['rto']}, RPO {d['rpo']}"
+        else:
+            self.drill_summary = ("FAIL: " + "; ".join(d["reasons"]))[:406]
+        return outcome.raise_for_verdict()
 
 
-class HeartbeatOperator(_LifeboatOperator):
+class _DatastoreJobOperator(_LifeboatOperator):
+    """Runs `lifeboat.jobs.<job>(datastore, run=...)` (plus `job_kwargs()`) and returns its result."""
+
+    job: str
     template_fields: Sequence[str] = ("datastore",)
 
     def __init__(self, *, datastore: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.datastore = datastore
 
+    def job_kwargs(self) -> dict[str, Any]:
+        return {}
+
     def execute(self, context) -> dict:
         from lifeboat import jobs
 
-        return jobs.heartbeat(self.datastore, run=_run(context))
+        return getattr(jobs, self.job)(self.datastore, run=_run(context), **self.job_kwargs())
+
+
+class HeartbeatOperator(_DatastoreJobOperator):
+    """Write the heartbeat every RPO measurement reads."""
+
+    job = "heartbeat"
 
 
 class MirrorOperator(_LifeboatOperator):
@@ -133,35 +146,29 @@ class MirrorOperator(_LifeboatOperator):
         return jobs.mirror(run=_run(context))
 
 
-class RetentionOperator(_LifeboatOperator):
+class RetentionOperator(_DatastoreJobOperator):
     """Plan retention; delete only when `apply` is true (inventory `retention.enforce`)."""
 
-    template_fields: Sequence[str] = ("datastore",)
+    job = "retention"
 
     def __init__(self, *, datastore: str, apply: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.datastore = datastore
+        super().__init__(datastore=datastore, **kwargs)
         self.apply = apply
 
-    def execute(self, context) -> dict:
-        from lifeboat import jobs
-
-        return jobs.retention(self.datastore, apply=bool(self.apply), run=_run(context))
+    def job_kwargs(self) -> dict[str, Any]:
+        return {"apply": bool(self.apply)}
 
 
-class MonitorOperator(_LifeboatOperator):
+class MonitorOperator(_DatastoreJobOperator):
     """Compare a datastore's live exposure, backup ages, verification and drills with its objectives;
     route findings by severity. Never fails on findings (alerts are the output); fails only when the
     check itself cannot run."""
 
-    template_fields: Sequence[str] = ("datastore",)
+    job = "monitor"
 
     def __init__(self, *, datastore: str, send_alerts: bool = True, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.datastore = datastore
+        super().__init__(datastore=datastore, **kwargs)
         self.send_alerts = send_alerts  # False: an IncidentsOperator downstream turns findings into incidents
 
-    def execute(self, context) -> dict:
-        from lifeboat import jobs
-
-        return jobs.monitor(self.datastore, run=_run(context), send_alerts=self.send_alerts)
+    def job_kwargs(self) -> dict[str, Any]:
+        return {"send_alerts": self.send_alerts}

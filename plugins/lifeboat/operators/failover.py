@@ -139,3 +139,52 @@ def approval_gate(inventory, kind: str) -> FailoverApprovalOperator:
         response_timeout=fo.approval_timeout,
         assigned_users=[{"id": u, "name": u} for u in fo.approvers] or None,
     )
+
+
+def failover_dag(inventory, kind: str, doc: str | None, **trigger: Any):
+    """The DAG of a failover or failback: manual (no schedule), one run at a time, no retries of its
+    own (risky steps never retry), critical alerts; its trigger form from `trigger_params(**trigger)`."""
+    from lifeboat.dagkit import dag
+
+    tag = ("failover",) if kind == "failover" else ("failover", "failback")
+    return dag(f"lifeboat_{kind}", doc, schedule=None, severity="critical", retries=0, tag=tag,
+               params=trigger_params(inventory, **trigger))
+
+
+def opening_tasks(inventory, kind: str):
+    """guard -> preflight (one per datastore) -> plan -> approval, as both DAGs start."""
+    from datetime import timedelta
+
+    from lifeboat.failover import failover_datastores
+
+    guard = FailoverStepOperator(task_id="guard", step="guard", kind=kind)
+    preflight = FailoverStepOperator.partial(
+        task_id="preflight", step="preflight", kind=kind, retries=1, retry_delay=timedelta(seconds=10),
+        map_index_template="{{ task.datastore }}",
+    ).expand(datastore=failover_datastores(inventory))
+    plan = FailoverStepOperator(task_id="plan", step="plan", kind=kind, trigger_rule="none_failed_min_one_success")
+    approval = approval_gate(inventory, kind)
+    guard >> preflight >> plan
+    guard >> plan
+    plan >> approval
+    return approval
+
+
+def closing_tasks(kind: str):
+    """record -> notify: they run whatever happened before (trigger rule all_done)."""
+    from datetime import timedelta
+
+    record, notify = (FailoverStepOperator(task_id=step, step=step, kind=kind, trigger_rule="all_done", retries=1,
+                                           retry_delay=timedelta(seconds=10)) for step in ("record", "notify"))
+    record >> notify
+    return record, notify
+
+
+def checked_inventory():
+    """The inventory with its `failover:` section checked (errors name the file and the field)."""
+    from lifeboat.failover import check_inventory
+    from lifeboat.inventory import load_inventory
+
+    inv = load_inventory()
+    check_inventory(inv)
+    return inv

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import statistics
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from lifeboat.errors import LifeboatError
 
@@ -56,7 +57,7 @@ def build(kind: str, period: str, inv, repo, now: datetime) -> dict:
     from lifeboat.catalog import Catalog
     from lifeboat.datastores import engine_class
     from lifeboat.incidents.store import IncidentStore
-    from lifeboat.monitor import schedule_interval
+    from lifeboat.schedule import freshness as series_freshness
 
     start, end = period_bounds(kind, period)
     history_from = end - timedelta(days=365)
@@ -65,7 +66,7 @@ def build(kind: str, period: str, inv, repo, now: datetime) -> dict:
     report: dict = {"kind": kind, "period": period, "start": start.isoformat(), "end": end.isoformat(),
                     "generated_at": now.isoformat(), "platform": inv.platform, "datastores": [],
                     "regions": {"primary": inv.regions.primary, "standby": inv.regions.standby}}
-    totals = {"drills": 0, "drills_passed": 0, "verifications": 0, "verifications_passed": 0, "stale_series": 0}
+    totals: dict[str, Any] = {"drills": 0, "drills_passed": 0, "verifications": 0, "verifications_passed": 0, "stale_series": 0}
     for spec in inv.enabled_datastores():
         name = spec.name
         obj = inv.objectives_for(name)
@@ -73,20 +74,15 @@ def build(kind: str, period: str, inv, repo, now: datetime) -> dict:
         verifs = [v for v in repo.verifications(name) if start <= v.verified_at < end]
         mine = [d for d in drills if d.datastore == name]
         in_period = [d for d in mine if start <= d.started_at < end and d.type not in CHAOS_TYPES]
-        series_of = engine_class(spec.engine).series_of
-        limits: dict[str, float] = {}
-        for k, sched in spec.backups.items():
-            s = series_of(k)
-            limits[s] = min(limits.get(s, float("inf")), 2 * schedule_interval(sched.schedule, end).total_seconds())
-        freshness = []
-        at = min(end, now)
-        for series, limit in limits.items():
-            before = [m for m in backups if m.series == series and m.finished_at < at]
-            age = (at - before[-1].finished_at).total_seconds() if before else None
-            freshness.append({"series": series, "newest": before[-1].id if before else None, "age_seconds": age,
-                              "limit_seconds": limit, "stale": age is None or age > limit,
-                              "backups_in_period": sum(1 for m in backups if m.series == series
-                                                       and start <= m.finished_at < end)})
+        at = min(end, now)  # staleness as lifeboat.schedule defines it, seen at the period's end
+        schedules = {k: b.schedule for k, b in spec.backups.items()}
+        freshness = [{"series": f.series, "newest": f.newest.id if f.newest else None,
+                      "age_seconds": f.age.total_seconds() if f.age is not None else None,
+                      "limit_seconds": f.limit.total_seconds() if f.limit is not None else None, "stale": f.stale,
+                      "backups_in_period": sum(1 for m in backups if m.series == f.series
+                                               and start <= m.finished_at < end)}
+                     for f in series_freshness(schedules, engine_class(spec.engine).series_of,
+                                               [m for m in backups if m.finished_at < at], at)]
         passed_v = sum(1 for v in verifs if v.ok)
         ds = {
             "name": name, "engine": spec.engine,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from datetime import datetime
@@ -14,25 +15,26 @@ log = logging.getLogger(__name__)
 
 def generate(kind: str, period: str | None = None, when: datetime | None = None, run: dict | None = None,
              region: str | None = None, inventory=None, now: datetime | None = None) -> dict:
-    from lifeboat.copies import put_everywhere, readable
+    from lifeboat.layout import Layout
     from lifeboat.reports import charts, data, render
+    from lifeboat.repository import Repository
 
     inv = inventory or load_inventory()
     now = now or utcnow()
     period = period or data.previous_period(kind, when or now)
-    repo, used, note = readable(inv, region)
+    repo, used, note = Repository.readable(inv, region)
     report = data.build(kind, period, inv, repo, now)
     report["source"] = {"region": used, "note": note, "run": run or {}}
     images = {name: fn(report) for name, fn in charts.ALL.items()}
     html_text = render.html(report, images)
     pdf_bytes = render.pdf(html_text)
-    prefix = f"reports/{kind}/{period}/"
-    written = put_everywhere(repo, prefix + "report.json", json.dumps(report, indent=2, default=str).encode())
+    key = functools.partial(Layout.report, kind, period)
+    written = repo.put_everywhere(key("report.json"), json.dumps(report, indent=2, default=str).encode())
     for name, png in images.items():
         if png:
-            put_everywhere(repo, f"{prefix}charts/{name}.png", png)
-    put_everywhere(repo, prefix + "report.html", html_text.encode())
-    put_everywhere(repo, prefix + "report.pdf", pdf_bytes)
+            repo.put_everywhere(key(f"charts/{name}.png"), png)
+    repo.put_everywhere(key("report.html"), html_text.encode())
+    repo.put_everywhere(key("report.pdf"), pdf_bytes)
     log.info("%s report %s: %d bytes PDF into %s", kind, period, len(pdf_bytes), ", ".join(written))
-    return {"kind": kind, "period": period, "keys": [prefix + f for f in ("report.html", "report.pdf", "report.json")],
+    return {"kind": kind, "period": period, "keys": [key(f) for f in ("report.html", "report.pdf", "report.json")],
             "written_to": written, "totals": report["totals"], "pdf_bytes": len(pdf_bytes)}

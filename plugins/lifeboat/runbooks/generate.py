@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 
 from lifeboat.inventory import PROJECT_ROOT, format_duration
+from lifeboat.layout import Layout
 
 DOCS = PROJECT_ROOT / "docs" / "datastores"
 # Sections of docs/datastores/<engine>.md whose commands a runbook quotes (headings matched loosely).
@@ -134,7 +135,7 @@ def scenario_runbook(inv, facts: dict, scenario: str, now: datetime) -> str:
                   "## 2. Recover the databases (in this order)", ""]
         for name in [n for n in order if n in facts]:
             how = ("promoted by lifeboat_failover" if facts[name]["spec"].engine in ("postgres", "redis")
-                   else f"manual: runbooks/datastores/{name}.md")
+                   else f"manual: {Layout.runbook(name, 'datastores')}")
             lines += [f"### {name}", "", *_backup_lines(name, facts[name]), f"- [ ] Promoted or restored ({how})", ""]
         lines += ["## 3. Restart the services", ""]
         for svc in (fo.services if fo else []):
@@ -149,7 +150,7 @@ def scenario_runbook(inv, facts: dict, scenario: str, now: datetime) -> str:
         lines += ["## 1. Restore from backup", ""]
         for name, f in facts.items():
             lines += [f"### {name} ({f['spec'].engine})", "", *_backup_lines(name, f),
-                      f"- [ ] Restored following runbooks/datastores/{name}.md", ""]
+                      f"- [ ] Restored following {Layout.runbook(name, 'datastores')}", ""]
         lines += ["## 2. Verify the data", "", "- [ ] Counts match the manifest; newest heartbeat = data lost",
                   "", "## 3. Restart the services", "", "- [ ] `kubectl rollout restart deployment/<service>` for "
                   "each service using the database; `/ready` answers 200"]
@@ -185,9 +186,9 @@ def build(inv, repo, now: datetime) -> dict[str, str]:
     from lifeboat.runbooks import SCENARIOS
 
     facts = _facts(inv, repo, now)
-    out = {"runbooks/index.md": index(inv, facts, now)}
-    out.update({f"runbooks/scenarios/{s}.md": scenario_runbook(inv, facts, s, now) for s in SCENARIOS})
-    out.update({f"runbooks/datastores/{n}.md": datastore_runbook(inv, f, now) for n, f in facts.items()})
+    out = {Layout.runbook("index"): index(inv, facts, now)}
+    out.update({Layout.runbook(s, "scenarios"): scenario_runbook(inv, facts, s, now) for s in SCENARIOS})
+    out.update({Layout.runbook(n, "datastores"): datastore_runbook(inv, f, now) for n, f in facts.items()})
     return out
 
 

@@ -11,32 +11,33 @@ log = logging.getLogger(__name__)
 
 
 def generate(run: dict | None = None, region: str | None = None, inventory=None, now=None) -> dict:
-    from lifeboat.copies import put_everywhere, readable
+    from lifeboat.layout import Layout
+    from lifeboat.repository import Repository
     from lifeboat.runbooks.generate import build, title_of, to_html
 
     inv = inventory or load_inventory()
-    repo, used, note = readable(inv, region)
+    repo, used, note = Repository.readable(inv, region)
     pages = build(inv, repo, now or utcnow())
     written: set[str] = set()
     for key, md in pages.items():
-        written |= set(put_everywhere(repo, key, md.encode()))
-        put_everywhere(repo, key[:-3] + ".html", to_html(md, title_of(md)).encode())
+        written |= set(repo.put_everywhere(key, md.encode()))
+        repo.put_everywhere(Layout.html_of(key), to_html(md, title_of(md)).encode())
     log.info("runbooks: %d page(s) from %s's catalog into %s", len(pages), used, ", ".join(sorted(written)))
     return {"pages": sorted(pages), "written_to": sorted(written), "read_from": used, "note": note}
 
 
 def read(name: str, region: str | None = None, inventory=None) -> tuple[str, str]:
     """(markdown, where it was read) for a scenario, a datastore or 'index'; default: the standby copy."""
-    from lifeboat.copies import readable
     from lifeboat.errors import LifeboatError
+    from lifeboat.layout import Layout
+    from lifeboat.repository import Repository
     from lifeboat.runbooks import SCENARIOS
 
     inv = inventory or load_inventory()
-    repo, _, note = readable(inv, region or inv.regions.standby)
-    key = ("runbooks/index.md" if name == "index" else f"runbooks/scenarios/{name}.md" if name in SCENARIOS
-           else f"runbooks/datastores/{name}.md")
-    if not repo.primary.exists(key):
-        known = sorted(o.key.removeprefix("runbooks/") for o in repo.primary.list("runbooks/") if o.key.endswith(".md"))
-        raise LifeboatError(f"{repo.primary.url}/{key}: no such runbook (have: {', '.join(known) or 'none'}; "
+    repo, _, note = Repository.readable(inv, region or inv.regions.standby)
+    key = Layout.runbook(name, "" if name == "index" else "scenarios" if name in SCENARIOS else "datastores")
+    if not repo.exists(key):
+        known = sorted(k.removeprefix(Layout.runbook()) for k in repo.keys(Layout.runbook()) if k.endswith(".md"))
+        raise LifeboatError(f"{repo.url_of(key)}: no such runbook (have: {', '.join(known) or 'none'}; "
                             "lifeboat_runbooks writes them after each verification)")
-    return repo.primary.get_bytes(key).decode(), f"{repo.primary.url}/{key}" + (f" ({note})" if note else "")
+    return repo.read(key).decode(), repo.url_of(key) + (f" ({note})" if note else "")

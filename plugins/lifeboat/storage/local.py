@@ -12,7 +12,7 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 from lifeboat.errors import RepositoryError
-from lifeboat.storage import ObjectInfo, Storage
+from lifeboat.storage.base import ObjectInfo, Storage
 
 _TMP_PREFIX = ".lifeboat-tmp-"
 

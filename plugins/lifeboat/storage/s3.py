@@ -13,7 +13,7 @@ from typing import BinaryIO
 from urllib.parse import urlparse
 
 from lifeboat.errors import LifeboatError, RepositoryError
-from lifeboat.storage import ObjectInfo, Storage
+from lifeboat.storage.base import ObjectInfo, Storage
 
 
 class S3Storage(Storage):
@@ -30,20 +30,9 @@ class S3Storage(Storage):
     @property
     def client(self):
         if self._client is None:
-            import boto3
+            from lifeboat.clients import aws
 
-            kwargs = {}
-            if self.connection_id:
-                from lifeboat.connections import resolve
-
-                ep = resolve(self.connection_id)
-                kwargs = {
-                    "aws_access_key_id": ep.login or None,
-                    "aws_secret_access_key": ep.password or None,
-                    "region_name": ep.extra.get("region_name"),
-                    "endpoint_url": ep.extra.get("endpoint_url"),
-                }
-            self._client = boto3.client("s3", **{k: v for k, v in kwargs.items() if v})
+            self._client = aws.client("s3", self.connection_id)
         return self._client
 
     def _key(self, key: str) -> str:
@@ -78,7 +67,7 @@ class S3Storage(Storage):
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
         except Exception as exc:
             raise self._err(key, exc) from None
-        return io.BufferedReader(body._raw_stream) if hasattr(body, "_raw_stream") else body  # type: ignore[return-value]
+        return io.BufferedReader(body._raw_stream) if hasattr(body, "_raw_stream") else body
 
     def get_file(self, key: str, local: Path) -> None:
         local.parent.mkdir(parents=True, exist_ok=True)

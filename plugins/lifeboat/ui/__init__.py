@@ -16,6 +16,7 @@ API server ever builds the FastAPI app (`LazyApp`, on its first request).
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 MOUNT = "/lifeboat"
 URL_ROUTE = "disaster-recovery"
@@ -28,7 +29,7 @@ class LazyApp:
     dag-processor and the workers, which load plugins too but never serve them."""
 
     def __init__(self) -> None:
-        self._app = None
+        self._app: Any = None
         self._lock = threading.Lock()
 
     def _build(self):

@@ -23,9 +23,11 @@ from airflow.api_fastapi.core_api.security import requires_authenticated
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from lifeboat.ui.data import BadRequest, Snapshot, cached_snapshot, drill_detail, drill_summary
+from lifeboat.drills import drill_summary
+from lifeboat.layout import Layout
+from lifeboat.ui.data import BadRequest, Snapshot, cached_snapshot, drill_detail
 
-log = logging.getLogger("lifeboat.ui")
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
 _STATIC_FILES = {
@@ -76,7 +78,7 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(Exception)
     def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("DR page: %s %s failed", request.method, request.url.path)
+        log.error("DR page: %s %s failed", request.method, request.url.path, exc_info=exc)
         return _json({"detail": f"internal error in the DR page ({type(exc).__name__}: {exc}); "
                                 "the Airflow API server log has the details"}, 500)
 
@@ -142,7 +144,7 @@ def create_app() -> FastAPI:
         for d in snap.drills:
             if d.id == drill_id:
                 return _json({"source": snap.source(), "drill": drill_detail(d, snap.generated_at)})
-        unreadable = [p for p in snap.problems if f"drills/{drill_id}.json" in p]
+        unreadable = [p for p in snap.problems if Layout.drill(drill_id) in p]
         why = f" (its record is unreadable: {unreadable[0]})" if unreadable else ""
         return _json({"detail": f"no drill {drill_id!r} in the catalog at {snap.repository}{why}",
                       "source": snap.source()}, 404)

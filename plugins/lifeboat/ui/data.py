@@ -13,7 +13,6 @@ collected here as `problems` so the page can name them.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import threading
@@ -22,15 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from lifeboat import registry
+from lifeboat.drills import drill_summary, grade, iso
 from lifeboat.errors import LifeboatError, RepositoryError
 from lifeboat.records import Drill, Manifest, Verification, utcnow
+from lifeboat.schedule import STALE_INTERVALS, freshness, interval
 
-log = logging.getLogger("lifeboat.ui")
+log = logging.getLogger(__name__)
 
-# A measurement above this share of its objective is shown amber: still a pass, but close.
-NEAR_OBJECTIVE = 0.8
-# A backup kind whose newest backup is older than this many schedule intervals is "stale".
-STALE_INTERVALS = 2.0
 CACHE_SECONDS = float(os.environ.get("LIFEBOAT_UI_CACHE_SECONDS", "10"))
 
 
@@ -39,33 +37,6 @@ class BadRequest(LifeboatError):
 
 
 # -- small helpers ---------------------------------------------------------------------------------
-def iso(dt: datetime | None) -> str | None:
-    return dt.isoformat().replace("+00:00", "Z") if dt else None
-
-
-def grade(measured: float | None, objective: float | None) -> str:
-    """ok / near / miss against the objective; none when not measured."""
-    if measured is None or objective is None:
-        return "none"
-    if measured > objective:
-        return "miss"
-    if measured > NEAR_OBJECTIVE * objective:
-        return "near"
-    return "ok"
-
-
-def schedule_interval(cron: str, now: datetime) -> float | None:
-    """Seconds between two fire times of `cron` (the largest gap over the next few), None if unknown."""
-    try:
-        from croniter import croniter
-
-        it = croniter(cron, now)
-        times = [it.get_next(datetime) for _ in range(8)]
-        return max((b - a).total_seconds() for a, b in itertools.pairwise(times))
-    except Exception:
-        return None
-
-
 class _SkippedRecords(logging.Handler):
     """Collects the records the repository skipped as unreadable (it logs and goes on), for this
     thread only, so the page can name each one."""
@@ -120,26 +91,6 @@ class Snapshot:
         }
 
 
-def _probe(storage) -> tuple[str, str] | None:
-    """None when the repository copy can be read, else (missing|unreadable, reason)."""
-    local = storage.local_path("")
-    if local is not None:
-        if not local.exists():
-            return "missing", f"{storage.url} does not exist (has a backup or the mirror ever written there?)"
-        if not local.is_dir():
-            return "unreadable", f"{storage.url}: not a directory"
-        if not os.access(local, os.R_OK | os.X_OK):
-            return "unreadable", f"{storage.url}: permission denied for the Airflow API server's user"
-        return None
-    try:
-        next(iter(storage.list("drills/")), None)
-    except Exception as exc:
-        text = str(exc)
-        kind = "missing" if "NoSuchBucket" in text or "does not exist" in text else "unreadable"
-        return kind, text if isinstance(exc, RepositoryError) else f"{storage.url}: {type(exc).__name__}: {text}"
-    return None
-
-
 def resolve_region(inv, requested: str | None) -> str:
     region = requested or os.environ.get("LIFEBOAT_REGION") or inv.regions.primary
     known = (inv.regions.primary, inv.regions.standby)
@@ -154,23 +105,11 @@ def _open_readable(inv, region: str, snap: Snapshot):
     """The Repository of the first readable copy: `region`'s, else the other region's."""
     from lifeboat.repository import Repository
 
-    other = inv.regions.standby if region == inv.regions.primary else inv.regions.primary
-    for candidate in (region, other):
-        try:
-            repo = Repository.from_inventory(inv, candidate)
-            bad = _probe(repo.primary)
-        except Exception as exc:
-            bad = ("unreadable", f"repository.{candidate}: {type(exc).__name__}: {exc}")
-            repo = None
-        url = inv.repository[candidate].url
-        snap.attempts.append({"region": candidate, "url": url, "result": bad[0] if bad else "ok",
-                              "reason": bad[1] if bad else ""})
-        if bad is None:
-            if candidate != region:
-                first = snap.attempts[0]
-                snap.fallback = {"from": region, "result": first["result"], "reason": first["reason"]}
-            return repo, candidate
-    return None, None
+    repo, used, snap.attempts = Repository.open_readable(inv, region)
+    if repo is not None and used != region:
+        first = snap.attempts[0]
+        snap.fallback = {"from": region, "result": first["result"], "reason": first["reason"]}
+    return repo, used
 
 
 def load_snapshot(region: str | None = None, inventory=None) -> Snapshot:
@@ -195,11 +134,13 @@ def load_snapshot(region: str | None = None, inventory=None) -> Snapshot:
             f"{a['region']}: {a['reason']}" for a in snap.attempts
         )
         return snap
-    snap.region, snap.repository = used, repo.primary.url
+    snap.region, snap.repository = used, repo.url
     snap.role = "primary" if used == inv.regions.primary else "standby"
 
     catcher = _SkippedRecords()
-    repo_log = logging.getLogger("lifeboat.repository")
+    from lifeboat import repository
+
+    repo_log = repository.log
     if not repo_log.isEnabledFor(logging.WARNING):  # the page must hear about every skipped record
         repo_log.setLevel(logging.WARNING)
     repo_log.addHandler(catcher)
@@ -208,9 +149,9 @@ def load_snapshot(region: str | None = None, inventory=None) -> Snapshot:
         snap.datastores = [_datastore_view(inv, spec, repo, snap.drills, snap.generated_at)
                            for spec in inv.datastores.values()]
     except Exception as exc:
-        log.exception("reading the catalog at %s failed", repo.primary.url)
+        log.exception("reading the catalog at %s failed", repo.url)
         snap.status = "unreadable"
-        snap.message = f"Reading the catalog at {repo.primary.url} failed: {type(exc).__name__}: {exc}"
+        snap.message = f"Reading the catalog at {repo.url} failed: {type(exc).__name__}: {exc}"
         return snap
     finally:
         repo_log.removeHandler(catcher)
@@ -219,7 +160,7 @@ def load_snapshot(region: str | None = None, inventory=None) -> Snapshot:
     if not has_backups and not snap.drills:
         snap.status = "empty"
         snap.message = (
-            f"The catalog at {repo.primary.url} ({used}) holds no backups and no drills yet. Backups appear "
+            f"The catalog at {repo.url} ({used}) holds no backups and no drills yet. Backups appear "
             "after the lifeboat_backup DAG runs, drills after lifeboat_restore_test_monthly."
         )
     else:
@@ -254,15 +195,20 @@ def _datastore_view(inv, spec, repo, drills: list[Drill], now: datetime) -> dict
     vmap = cat.verification_map(spec.name)
     newest = backups[-1] if backups else None
 
+    # Staleness per series, as lifeboat.schedule defines it (the monitor's alerts use the same).
+    series = {f.series: f for f in freshness({k: b.schedule for k, b in spec.backups.items()},
+                                             registry.backup_class(spec.engine).series_of, backups, now)}
     kinds = []
     for kind, sched in spec.backups.items():
         of_kind = [m for m in backups if m.kind == kind]
-        interval = schedule_interval(sched.schedule, now)
-        age = (now - of_kind[-1].finished_at).total_seconds() if of_kind else None
+        f = next(x for x in series.values() if kind in x.kinds)
+        gap = interval(sched.schedule, now)
         kinds.append({
-            "kind": kind, "schedule": sched.schedule, "interval_seconds": interval, "count": len(of_kind),
-            "newest_id": of_kind[-1].id if of_kind else None, "age_seconds": age,
-            "stale": age is None or (interval is not None and age > STALE_INTERVALS * interval + 300),
+            "kind": kind, "schedule": sched.schedule, "series": f.series,
+            "interval_seconds": gap.total_seconds() if gap else None, "count": len(of_kind),
+            "newest_id": of_kind[-1].id if of_kind else None,
+            "age_seconds": (now - of_kind[-1].finished_at).total_seconds() if of_kind else None,
+            "stale": f.stale,
         })
 
     last_v = max(vmap.values(), key=lambda v: v.verified_at) if vmap else None
@@ -287,9 +233,10 @@ def _datastore_view(inv, spec, repo, drills: list[Drill], now: datetime) -> dict
     if not backups:
         notes.append("no backup in the catalog")
         worse("fail")
-    stale = [k["kind"] for k in kinds if k["stale"] and k["count"]]
+    stale = [f for f in series.values() if f.stale and f.newest is not None]
     if stale:
-        notes.append(f"stale: {', '.join(stale)} older than {STALE_INTERVALS:g}x the schedule")
+        notes.append("stale: " + ", ".join(f"{f.series} backups ({'/'.join(f.kinds)}) older than {STALE_INTERVALS}x "
+                                            "the shortest schedule" for f in stale))
         worse("warn")
     never = [k["kind"] for k in kinds if not k["count"]]
     if backups and never:
@@ -324,20 +271,6 @@ def _datastore_view(inv, spec, repo, drills: list[Drill], now: datetime) -> dict
         "drills": len(mine),
         "state": state,
         "notes": notes,
-    }
-
-
-def drill_summary(d: Drill, now: datetime | None = None) -> dict[str, Any]:
-    end = d.finished_at or (now or utcnow())
-    return {
-        "id": d.id, "type": d.type, "datastore": d.datastore, "scope": d.scope, "backup_id": d.backup_id,
-        "target": d.target, "started_at": iso(d.started_at), "finished_at": iso(d.finished_at),
-        "duration_seconds": (end - d.started_at).total_seconds(),
-        "rto_seconds": d.rto_seconds, "rpo_seconds": d.rpo_seconds,
-        "objective_rto_seconds": d.objective_rto_seconds, "objective_rpo_seconds": d.objective_rpo_seconds,
-        "rto_grade": grade(d.rto_seconds, d.objective_rto_seconds),
-        "rpo_grade": grade(d.rpo_seconds, d.objective_rpo_seconds),
-        "verdict": d.verdict, "reasons": d.reasons, "run": d.run, "steps": len(d.steps),
     }
 
 

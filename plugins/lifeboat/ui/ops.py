@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -25,10 +24,11 @@ from airflow.api_fastapi.core_api.security import GetUserDep, requires_authentic
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-log = logging.getLogger("lifeboat.ui")
+from lifeboat.layout import Layout
+
+log = logging.getLogger(__name__)
 METRICS_CONNECTION = "lifeboat_metrics"
 STATIC = Path(__file__).with_name("ops_static")
-_KEY = re.compile(r"^(reports|runbooks)/[A-Za-z0-9_.\-/]+\.(html|pdf|md|json|png|svg)$")
 _TYPES = {"html": "text/html; charset=utf-8", "pdf": "application/pdf", "md": "text/markdown; charset=utf-8",
           "json": "application/json", "png": "image/png", "svg": "image/svg+xml"}
 _FILE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data: 'self'; frame-ancestors 'self'"
@@ -51,11 +51,11 @@ def metrics_token() -> str | None:
 
 
 def _repo(region: str | None):
-    from lifeboat.copies import readable
     from lifeboat.inventory import load_inventory
+    from lifeboat.repository import Repository
 
     inv = load_inventory()
-    return inv, *readable(inv, region)
+    return inv, *Repository.readable(inv, region)
 
 
 def build_router() -> APIRouter:
@@ -102,12 +102,11 @@ def build_router() -> APIRouter:
         now = utcnow()
         store = IncidentStore(repo)
         recent = [i for i in store.closed() if (i.resolved_at or i.opened_at) >= now - timedelta(days=days)]
-        files = sorted(o.key for prefix in ("reports/", "runbooks/") for o in repo.primary.list(prefix)
-                       if _KEY.match(o.key))
+        files = {prefix: sorted(k for k in repo.keys(prefix) if Layout.is_ops_file(k))
+                 for prefix in (Layout.report(), Layout.runbook())}
         return _json({"region": used, "fallback": note,
                       "incidents": [incident_view(i, now) for i in store.active() + list(reversed(recent))],
-                      "reports": [k for k in files if k.startswith("reports/")],
-                      "runbooks": [k for k in files if k.startswith("runbooks/")]})
+                      "reports": files[Layout.report()], "runbooks": files[Layout.runbook()]})
 
     @router.post("/incidents/{incident_id}/ack", dependencies=authenticated)
     def ack(incident_id: str, user: GetUserDep, payload: Annotated[dict | None, Body()] = None,
@@ -126,15 +125,15 @@ def build_router() -> APIRouter:
 
     @router.get("/ops/files/{key:path}", dependencies=authenticated)
     def file(key: str, region: str | None = None) -> Response:
-        if not _KEY.match(key) or ".." in key:
+        if not Layout.is_ops_file(key):
             return _json({"detail": f"not a report or runbook key: {key!r}"}, 404)
         _, repo, _, _ = _repo(region)
-        if not repo.primary.exists(key):
-            return _json({"detail": f"{repo.primary.url}/{key} does not exist"}, 404)
+        if not repo.exists(key):
+            return _json({"detail": f"{repo.url_of(key)} does not exist"}, 404)
         ext = key.rsplit(".", 1)[1]
         headers = {**_NO_STORE, "Content-Security-Policy": _FILE_CSP}
         if ext == "pdf":
             headers["Content-Disposition"] = f'inline; filename="{key.replace("/", "_")}"'
-        return Response(repo.primary.get_bytes(key), media_type=_TYPES[ext], headers=headers)
+        return Response(repo.read(key), media_type=_TYPES[ext], headers=headers)
 
     return router

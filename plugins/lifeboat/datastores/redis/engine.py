@@ -1,0 +1,235 @@
+"""The Redis engine: RDB over the replication protocol, consistent AOF copies, heartbeat."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lifeboat.clients import redis as redisclient
+from lifeboat.datastores.base import Datastore, Taken
+from lifeboat.datastores.redis import host
+from lifeboat.datastores.redis.aof import AofCopy
+from lifeboat.datastores.redis.options import RedisOptions
+from lifeboat.datastores.redis.rdb import read_rdb_aux
+from lifeboat.datastores.redis.sample import SAMPLE_FILE, SAMPLE_FORMAT, sample_digest
+from lifeboat.datastores.redis.scratch import RedisScratch, prechecks
+from lifeboat.datastores.redis.server import RDB_FILE, ScratchRedis
+from lifeboat.datastores.redis.verify import RedisChecks
+from lifeboat.drills import DrillRecorder
+from lifeboat.durations import seconds
+from lifeboat.errors import CommandFailed, LifeboatError, Refused
+from lifeboat.records import Check, Manifest, utcnow
+from lifeboat.waiting import WaitTimeout, wait_until
+
+log = logging.getLogger(__name__)
+FORK_FIELDS = ("rdb_bgsave_in_progress", "aof_rewrite_in_progress", "module_fork_in_progress")
+
+
+class RedisDatastore(Datastore):
+    engine = "redis"
+    restore_series = "rdb"
+    options: RedisOptions
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def client(self, db: int = 0, region: str | None = None):
+        """A checked redis.Redis for the live server; auth and network errors name the connection."""
+        return redisclient.client(self.endpoint(region), db)
+
+    def _cli(self, *args: str, timeout: float | None = None):
+        argv, env = redisclient.cli(self.endpoint(), self.options.cli_bin)
+        return self.ctx.runner.run([*argv, *args], env=env, timeout=timeout)
+
+    def _tool_version(self, tool: str) -> str:
+        try:
+            return self.ctx.runner.run([tool, "--version"], capture=True, quiet=True, check=False).stdout.strip()
+        except OSError:
+            return "unknown"
+
+    def _wait_not_busy(self, client, fields: tuple[str, ...], what: str) -> dict:
+        """INFO persistence once no fork of `fields` runs; Refused after busy_wait (nothing was changed)."""
+        def persistence() -> tuple[dict, list[str]]:
+            info = client.info("persistence")
+            busy = [f for f in fields if int(info.get(f, 0) or 0)]
+            if busy:
+                log.info("waiting for %s to finish before %s ...", ", ".join(busy), what)
+            return info, busy
+
+        try:
+            return wait_until(f"no fork before {what}", persistence, seconds(self.options.busy_wait), 0.5,
+                              done=lambda s: not s[1])[0]
+        except WaitTimeout as exc:
+            ep = self.endpoint()
+            raise Refused(
+                f"Redis behind Airflow connection {ep.conn_id!r} ({redisclient.address(ep)}) is busy: "
+                f"{', '.join(f'{b}:1' for b in exc.last[1])} (INFO persistence) -- a BGSAVE/BGREWRITEAOF is already "
+                f"running; not starting {what} on top of it (waited {self.options.busy_wait}, options.busy_wait). "
+                "Nothing was changed on the server; the next run will try again") from None
+
+    def _live_facts(self, client) -> dict[str, Any]:
+        server, memory, repl = client.info("server"), client.info("memory"), client.info("replication")
+        ks = client.info("keyspace")
+        max_db = max((int(k[2:]) for k in ks if k.startswith("db")), default=0)
+        return {"redis_version": str(server.get("redis_version", "")), "used_memory": int(memory.get("used_memory", 0)),
+                "role": repl.get("role"), "master_repl_offset": int(repl.get("master_repl_offset", 0) or 0),
+                "master_replid": repl.get("master_replid"), "databases": max(max_db + 1, self.options.databases)}
+
+    # -- backup ----------------------------------------------------------------------------------
+    def _take(self, kind: str, backup_id: str, staging: Path) -> Taken:
+        return self._take_rdb(backup_id, staging) if kind == "rdb" else self._take_aof(backup_id, staging)
+
+    def _take_rdb(self, backup_id: str, staging: Path) -> Taken:
+        client = self.client()
+        self._wait_not_busy(client, FORK_FIELDS, "an RDB snapshot")
+        live = self._live_facts(client)
+        rdb = staging / RDB_FILE
+        try:
+            self._cli("--rdb", str(rdb), timeout=seconds(self.options.backup_timeout))
+        except CommandFailed as exc:
+            raise self._explain_cli_failure(exc, staging) from None
+        try:
+            aux = read_rdb_aux(rdb)
+        except (OSError, ValueError) as exc:
+            raise CommandFailed([self.options.cli_bin, "--rdb", str(rdb)], 0,
+                                f"the file redis-cli wrote is not a usable RDB: {exc}") from None
+        host.memory_check(self.options.memory_check, self.name, int(aux.get("used-mem", 0) or 0),
+                          f"loading backup {backup_id} for its manifest")
+        # Upload (sha256 + copy) and inspection only read the file: run them side by side.
+        with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-upload") as pool:
+            upload = pool.submit(self.ctx.repo.put_artifact, self.name, backup_id, RDB_FILE, rdb)
+            snap = self._inspect(staging, "rdb", live["databases"], backup_id)
+            artifacts = [upload.result(),
+                         self.ctx.repo.put_artifact(self.name, backup_id, SAMPLE_FILE, staging / SAMPLE_FILE)]
+        ctime = aux.get("ctime")
+        return Taken(
+            position={
+                "snapshot_at": datetime.fromtimestamp(int(ctime), UTC).isoformat() if ctime else None,
+                "repl_id": aux.get("repl-id"),
+                "repl_offset": int(aux["repl-offset"]) if aux.get("repl-offset", "").lstrip("-").isdigit() else None,
+                "live_master_repl_offset_before": live["master_repl_offset"],
+                "heartbeat_at": snap["heartbeat_at"],
+            },
+            artifacts=artifacts, counts=snap["counts"],
+            tools={"redis-cli": self._tool_version(self.options.cli_bin), "redis": live["redis_version"],
+                   "scratch redis-server": self._tool_version(self.options.server_bin)},
+            native={
+                "tool": "redis-cli --rdb", "file": RDB_FILE, "rdb_version": aux.get("rdb-version"),
+                "rdb_redis_ver": aux.get("redis-ver"), "used_mem": int(aux.get("used-mem", 0) or 0),
+                "live_used_memory": live["used_memory"], "databases": live["databases"],
+                "load_seconds": snap["load_seconds"], "sample": snap["sample"],
+            },
+            restore_hint=(f"copy {RDB_FILE} into an empty folder D; redis-server --dir D --dbfilename {RDB_FILE} "
+                          "--appendonly no --port <free port> (docs/datastores/redis.md)"),
+        )
+
+    def _explain_cli_failure(self, exc: CommandFailed, staging: Path) -> LifeboatError:
+        tail = exc.output_tail or ""
+        if re.search(r"NOAUTH|WRONGPASS|AUTH failed|NOPERM", tail, re.I):
+            return redisclient.conn_error(self.endpoint(), RuntimeError(tail.strip().splitlines()[-1]))
+        if re.search(r"No space left|Error writing", tail, re.I) or host.free_bytes(staging) < 1024 * 1024:
+            return CommandFailed(exc.argv, exc.returncode,
+                                 f"staging folder {staging} ran out of space while writing the RDB "
+                                 f"({host.mib(host.free_bytes(staging))} free): {tail[-500:]}", exc.timed_out)
+        return exc
+
+    def _inspect(self, staging: Path, mode: str, databases: int, backup_id: str,
+                 aof_filename: str = "appendonly.aof") -> dict[str, Any]:
+        """Load the snapshot once in a private scratch server: exact counts, heartbeat, key sample."""
+        root = self.scratch_dir(f"{backup_id}-inspect")
+        scratch = ScratchRedis(self, root, databases)
+        scratch.guard()
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        try:
+            if mode == "rdb" and host.same_fs(staging, root):
+                os.link(staging / RDB_FILE, root / RDB_FILE)  # read-only use; save "" never writes
+            elif mode == "rdb":
+                shutil.copyfile(staging / RDB_FILE, root / RDB_FILE)
+            else:
+                shutil.copytree(staging / self.options.aof_dirname, root / self.options.aof_dirname)
+            load_seconds = scratch.start(mode, aof_filename)
+            counts = scratch.keyspace()
+            entries = sorted(scratch.survey(self.options.sample_size).values(), key=lambda e: e["k"])
+            hb = scratch.heartbeat()
+        finally:
+            scratch.destroy()
+        digest = sample_digest(entries)
+        (staging / SAMPLE_FILE).write_text(json.dumps({
+            "format": SAMPLE_FORMAT,
+            "method": "bottom-k of sha256('<db>:' + key); v = sha256 of the canonical value; x = PEXPIRETIME ms",
+            "k": self.options.sample_size, "digest": digest, "entries": entries}, indent=0))
+        return {"counts": counts, "heartbeat_at": hb.isoformat() if hb else None,
+                "load_seconds": round(load_seconds, 3),
+                "sample": {"size": len(entries), "digest": digest, "artifact": SAMPLE_FILE}}
+
+    def _take_aof(self, backup_id: str, staging: Path) -> Taken:
+        opts = self.options
+        if not opts.data_dir:
+            raise Refused(f"datastores.{self.name}.options.data_dir: not set -- the aof kind copies the primary's "
+                          "appendonlydir and needs its data directory as this runner sees it (host access)")
+        aofdir = Path(opts.data_dir) / opts.aof_dirname
+        client = self.client()
+        ep = self.endpoint()
+        if not int(client.info("persistence").get("aof_enabled", 0)):
+            raise Refused(f"Redis behind Airflow connection {ep.conn_id!r} ({redisclient.address(ep)}) has appendonly "
+                          "off (INFO persistence aof_enabled:0): there is no AOF to back up")
+        manifests = sorted(aofdir.glob("*.manifest")) if aofdir.is_dir() else []
+        if len(manifests) != 1:
+            raise Refused(f"datastores.{self.name}.options.data_dir: {aofdir} has "
+                          f"{'no' if not manifests else len(manifests)} AOF manifest file(s) (*.manifest); is it "
+                          f"the primary's `dir` + `{opts.aof_dirname}` of {ep.conn_id!r} as this runner sees it?")
+        manifest_path = manifests[0]
+        aof_filename = manifest_path.name[: -len(".manifest")]
+        live = self._live_facts(client)
+        dest = staging / opts.aof_dirname
+        copier = AofCopy(self.ctx.runner, opts.check_aof_bin, f"{opts.data_dir}/{opts.aof_dirname}",
+                         self._wait_not_busy)
+        files, trimmed, copied = copier.copy(client, manifest_path, dest)
+        host.memory_check(opts.memory_check, self.name, live["used_memory"],
+                          f"loading backup {backup_id} for its manifest")
+        snap = self._inspect(staging, "aof", live["databases"], backup_id, aof_filename)
+        return Taken(
+            position={"copied_at": copied.isoformat(), "aof_files": [f["file"] for f in files],
+                      "last_incr_bytes": files[-1]["bytes"], "trimmed_partial_tail_bytes": trimmed,
+                      "live_master_repl_offset": live["master_repl_offset"], "heartbeat_at": snap["heartbeat_at"]},
+            counts=snap["counts"],
+            tools={"redis": live["redis_version"], "redis-check-aof": self._tool_version(opts.check_aof_bin)},
+            native={"tool": "copy of appendonlydir", "aof_dirname": opts.aof_dirname,
+                    "aof_filename": aof_filename, "manifest_file": manifest_path.name,
+                    "live_used_memory": live["used_memory"], "used_mem": live["used_memory"],
+                    "databases": live["databases"], "load_seconds": snap["load_seconds"], "sample": snap["sample"]},
+            source=ep.describe() + f" dir={opts.data_dir}",
+            restore_hint=(f"copy {opts.aof_dirname}/ into an empty folder D; redis-server --dir D "
+                          f"--appendonly yes --appenddirname {opts.aof_dirname} --appendfilename "
+                          f"{aof_filename} --port <free port> (docs/datastores/redis.md)"),
+        )
+
+    # -- verification ----------------------------------------------------------------------------
+    def checks(self, m: Manifest, batch: Any, deep: bool) -> list[Check]:
+        tools = RedisChecks(self.ctx.runner, self.options.check_rdb_bin, self.options.check_aof_bin,
+                            self.options.aof_dirname, seconds(self.options.backup_timeout), self.ctx.repo.artifact_url)
+        with self.ctx.repo.local_copy(m, self.ctx.workdir / "verify" / m.id) as local:
+            return [tools.rdb(m, local) if m.kind == "rdb" else tools.aof(m, local), tools.sample_file(m, local)]
+
+    # -- restore test ----------------------------------------------------------------------------
+    def scratch_target(self, manifest: Manifest, target: str, drill: DrillRecorder) -> RedisScratch:
+        if target not in ("latest", "", None):
+            raise Refused(f"restore target {target!r}: Redis backups are snapshots; restore tests take the chosen "
+                          "backup as it is ('latest'). Pick an older snapshot by backup id instead")
+        return RedisScratch(self, manifest, drill)
+
+    def prechecks(self, m: Manifest, root: Path) -> str:
+        """What a restore test checks before it starts anything (free disk, memory)."""
+        return prechecks(self, m, root)
+
+    # -- heartbeat -------------------------------------------------------------------------------
+    def heartbeat(self) -> datetime:
+        now = utcnow()
+        self.client(self.options.heartbeat_db).set(self.options.heartbeat_key, now.isoformat())
+        return now

@@ -1,0 +1,256 @@
+"""The scratch redis-server: a throw-away server on 127.0.0.1 loading an RDB or AOF copy.
+
+Used at backup time (the snapshot is loaded once to record exact counts, the heartbeat and the key
+sample in the manifest) and by restore tests (RedisScratch, tests/contract).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lifeboat.clients import redis as redisclient
+from lifeboat.datastores.redis.sample import bottom_k, canonical_parts, key_hash, value_digest
+from lifeboat.durations import seconds
+from lifeboat.errors import LifeboatError, Refused, RestoreFailed
+from lifeboat.waiting import WaitTimeout, wait_until
+
+if TYPE_CHECKING:  # the engine passes itself in; no import at run time
+    from lifeboat.datastores.redis.engine import RedisDatastore
+
+log = logging.getLogger(__name__)
+RDB_FILE = "dump.rdb"
+
+
+def _q(path: Path | str) -> str:
+    """A value for redis.conf (double-quoted; redis parses C-style escapes)."""
+    return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class ScratchRedis:
+    """A throw-away redis-server on 127.0.0.1 (free port, random password in a 0600 config file,
+    protected-mode on, `save ""`, never `replicaof`), loading an RDB or AOF copy in its own folder."""
+
+    def __init__(self, ds: RedisDatastore, root: Path, databases: int = 16):
+        self.ds = ds
+        self.root = root.absolute()  # redis chdirs into `dir` before opening the log file
+        self.port = ds.free_port()
+        self.password = secrets.token_urlsafe(18)
+        self.conf = self.root / "scratch.conf"
+        self.logfile = self.root / "redis.log"
+        self.databases = max(databases, ds.options.databases)
+        self.proc: subprocess.Popen | None = None
+        self._clients: dict[int, Any] = {}
+        self.timeout = seconds(ds.options.restore_timeout)
+
+    @property
+    def area(self) -> Path:
+        return (self.ds.ctx.workdir / "scratch").absolute().resolve()
+
+    def guard(self) -> None:
+        """Only a private folder under <workdir>/scratch/, never overlapping the live server's `dir`
+        (as the inventory says AND, for a server on this host, as the server itself says)."""
+        me = self.root.resolve()
+        if self.area not in me.parents:
+            raise Refused(f"scratch folder {self.root} is not inside {self.area}: scratch servers run only there")
+        live_dirs: list[tuple[Path, str]] = []
+        if self.ds.options.data_dir:
+            live_dirs.append((Path(self.ds.options.data_dir), f"datastores.{self.ds.name}.options.data_dir"))
+        try:
+            ep = self.ds.endpoint()
+        except LifeboatError:  # DR: the live server's connection may be gone; nothing to collide with
+            ep = None
+        if ep is not None and ep.host in ("127.0.0.1", "localhost", "::1", socket.gethostname()):
+            if (ep.port or 6379) == self.port:
+                raise Refused(f"scratch port {self.port} is the live server's port")
+            try:
+                import redis
+
+                d = self.ds.client().config_get("dir").get("dir")
+                if d:
+                    live_dirs.append((Path(d.decode() if isinstance(d, bytes) else d),
+                                      f"`CONFIG GET dir` of {ep.conn_id!r}"))
+            except (LifeboatError, redis.RedisError) as exc:  # CONFIG may be renamed or not allowed
+                log.debug("cannot ask the live server for its dir: %s", exc)
+        for given, what in live_dirs:
+            live = given.resolve()
+            if me == live or live in me.parents or me in live.parents:
+                raise Refused(f"scratch folder {self.root} overlaps the live Redis data directory {live} ({what})")
+
+    def start(self, mode: str, aof_filename: str = "appendonly.aof", aof_dirname: str | None = None) -> float:
+        """Start and wait until the dataset is loaded; returns the load time in seconds."""
+        self.guard()
+        lines = [
+            "# Lifeboat scratch server -- deleted after use",
+            "bind 127.0.0.1", "protected-mode yes", f"port {self.port}", "daemonize no",
+            f"dir {_q(self.root)}", f"pidfile {_q(self.root / 'redis.pid')}", f"logfile {_q(self.logfile)}",
+            'save ""', f"databases {self.databases}", f"requirepass {self.password}",
+            "rdbchecksum yes",
+        ]
+        if mode == "rdb":
+            lines += [f"dbfilename {RDB_FILE}", "appendonly no"]
+        else:
+            lines += ["dbfilename scratch-unused.rdb", "appendonly yes",
+                      f"appenddirname {_q(aof_dirname or self.ds.options.aof_dirname)}",
+                      f"appendfilename {_q(aof_filename)}", "aof-load-truncated no", "auto-aof-rewrite-percentage 0",
+                      "appendfsync no"]
+        fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+        t0 = time.monotonic()
+        self.proc = self.ds.ctx.runner.start([self.ds.options.server_bin, str(self.conf)],
+                                             log_path=str(self.root / "stdout.log"))
+        self._wait_loaded()
+        return time.monotonic() - t0
+
+    def log_tail(self, n: int = 12) -> str:
+        out = []
+        for p in (self.logfile, self.root / "stdout.log"):
+            with contextlib.suppress(OSError):
+                out += p.read_text(errors="replace").splitlines()[-n:]
+        return "\n".join(out[-n:])
+
+    def client(self, db: int = 0):
+        if db not in self._clients:
+            self._clients[db] = redisclient.make("127.0.0.1", self.port, password=self.password, db=db,
+                                                 socket_timeout=300, connect_timeout=5, retries=0)
+        return self._clients[db]
+
+    def _wait_loaded(self) -> None:
+        import redis
+
+        def loaded() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RestoreFailed(f"scratch redis-server exited with code {self.proc.returncode} while loading "
+                                    f"(log {self.logfile}):\n{self.log_tail()}")
+            return self.client().info("persistence").get("loading") == 0 and bool(self.client().ping())
+
+        try:
+            wait_until("the scratch redis-server to load its dataset", loaded, self.timeout, 0.05,
+                       retry_on=(redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError))
+        except WaitTimeout as exc:
+            raise RestoreFailed(f"scratch redis-server did not finish loading within {self.timeout:.0f}s "
+                                f"({exc.last}; log {self.logfile}):\n{self.log_tail()}") from None
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()  # SIGTERM: redis shuts down at once (save "" -> writes nothing)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def destroy(self) -> None:
+        try:
+            self.stop()
+        finally:
+            for c in self._clients.values():
+                with contextlib.suppress(Exception):
+                    c.close()
+            self._clients.clear()
+            if os.environ.get("LIFEBOAT_KEEP_SCRATCH") != "1" and self.area in self.root.resolve().parents:
+                shutil.rmtree(self.root, ignore_errors=True)
+
+    # -- what the manifest records and the restore test compares ------------------------------------
+    def keyspace(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for db, v in sorted(self.client().info("keyspace").items(), key=lambda kv: int(kv[0][2:])):
+            if isinstance(v, dict):
+                counts[f"{db}.keys"] = int(v.get("keys", 0))
+                counts[f"{db}.expires"] = int(v.get("expires", 0))
+        return counts
+
+    def survey(self, k: int, want: set[str] | None = None) -> dict[str, dict]:
+        """Sampled keys {keyhash: {k, t, x, v}}: the bottom-k by key hash, or exactly the hashes in `want`."""
+        dbs = [int(k_[2:].split(".")[0]) for k_ in self.keyspace() if k_.endswith(".keys")]
+
+        def scan() -> Iterable[tuple[str, tuple[int, bytes]]]:
+            for db in dbs:
+                for key in self.client(db).scan_iter(count=2000):
+                    yield key_hash(db, key), (db, key)
+
+        def sample() -> list[tuple[str, tuple[int, bytes]]]:
+            if want is not None:
+                return [(h, p) for h, p in scan() if h in want]
+            return bottom_k(scan(), k) if k > 0 else []  # the bottom-k sample
+
+        picked = sample()
+        by_db: dict[int, list[tuple[str, bytes]]] = {}
+        for h, (db, key) in picked:
+            by_db.setdefault(db, []).append((h, key))
+        out: dict[str, dict] = {}
+        for db, keys in by_db.items():
+            out.update(self._entries(db, keys))
+        return out
+
+    def _entries(self, db: int, keys: list[tuple[str, bytes]]) -> dict[str, dict]:
+        c = self.client(db)
+        out: dict[str, dict] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            p = c.pipeline(transaction=False)
+            for _, key in chunk:
+                p.type(key)
+                p.execute_command("PEXPIRETIME", key)
+            meta = p.execute()
+            p = c.pipeline(transaction=False)
+            reads = []
+            for j, (h, key) in enumerate(chunk):
+                t = meta[2 * j].decode() if isinstance(meta[2 * j], bytes) else str(meta[2 * j])
+                x = int(meta[2 * j + 1])
+                if t == "none" or x == -2:
+                    continue  # expired or gone between SCAN and now
+                reads.append((h, key, t, x))
+                if t == "string":
+                    p.get(key)
+                elif t == "hash":
+                    p.hgetall(key)
+                elif t == "list":
+                    p.lrange(key, 0, -1)
+                elif t == "set":
+                    p.smembers(key)
+                elif t == "zset":
+                    p.zrange(key, 0, -1, withscores=True)
+                elif t == "stream":
+                    p.xrange(key)
+                else:
+                    p.dump(key)
+            values = p.execute()
+            for (h, key, t, x), raw in zip(reads, values, strict=False):
+                if raw is None:
+                    continue
+                v = self._stream(c, key, raw) if t == "stream" else raw
+                out[h] = {"k": h, "t": t, "x": x, "v": value_digest(canonical_parts(t, v))}
+        return out
+
+    @staticmethod
+    def _stream(c, key: bytes, entries) -> dict:
+        info = c.xinfo_stream(key)
+        groups = []
+        for g in c.xinfo_groups(key):
+            consumers = [(x["name"], x["pending"]) for x in c.xinfo_consumers(key, g["name"])]
+            groups.append({"name": g["name"], "last-delivered-id": g["last-delivered-id"], "pending": g["pending"],
+                           "consumers": consumers})
+        return {"last_id": info["last-generated-id"], "entries": entries, "groups": groups}
+
+    def heartbeat(self) -> datetime | None:
+        raw = self.client(self.ds.options.heartbeat_db).get(self.ds.options.heartbeat_key)
+        if raw is None:
+            return None
+        try:
+            return datetime.fromisoformat(raw.decode())
+        except ValueError:
+            log.warning("heartbeat key %s holds %r, not an ISO timestamp", self.ds.options.heartbeat_key, raw[:40])
+            return None

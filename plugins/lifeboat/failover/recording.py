@@ -1,0 +1,152 @@
+"""The last tasks of a failover or failback: the outcome, the drill record (RTO from the trigger to
+verified, data loss from the heartbeats measured at promotion), the notification."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from lifeboat import alerts
+from lifeboat.alerts import Severity
+from lifeboat.drills import DrillRecorder
+from lifeboat.errors import LifeboatError, RestoreFailed
+from lifeboat.failover.operation import Operation, operation
+from lifeboat.failover.planning import seconds_text
+from lifeboat.failover.timeline import Timeline
+from lifeboat.inventory import Objectives
+from lifeboat.layout import Layout
+from lifeboat.records import Drill, DrillStep, utcnow
+
+log = logging.getLogger(__name__)
+
+FAILED_OUTCOMES = ("refused", "blocked", "not_approved", "failed", "dry_run_failed")
+
+
+def outcome(kind: str, params: dict, xcoms: dict[str, Any]) -> tuple[str, str]:
+    """(outcome, one-line detail) from what the tasks returned (None: the task did not succeed)."""
+    if xcoms.get("guard") is None:
+        try:
+            operation(kind, params)
+            return "refused", "the guard task did not succeed"
+        except LifeboatError as exc:
+            return "refused", str(exc)
+    dry = bool(xcoms["guard"].get("dry_run"))
+    if xcoms.get("plan") is None:
+        return ("dry_run_failed" if dry else "blocked"), "preflight or plan failed (see the plan task's log)"
+    if dry:
+        done = xcoms.get("verify") is not None or (kind == "failback" and xcoms.get("caught_up") is not None
+                                                   and not xcoms["guard"].get("switch_back"))
+        return ("dry_run", "dry run complete: nothing was changed") if done else \
+            ("dry_run_failed", "a dry-run step failed (see the task logs); nothing was changed")
+    approval = xcoms.get("approval")
+    if approval is None:
+        return "not_approved", "the approval timed out or failed: nothing was changed"
+    if "Approve" not in (approval.get("chosen_options") or []):
+        who = (approval.get("responded_by_user") or {}).get("name", "someone")
+        return "rejected", f"rejected by {who}: nothing was changed"
+    if kind == "failback" and not xcoms["guard"].get("switch_back"):
+        return ("rebuilt", "standbys rebuilt and caught up; not switched back") if xcoms.get("caught_up") else \
+            ("failed", "rebuilding the standbys did not finish")
+    if xcoms.get("verify") is not None:
+        return "completed", f"{kind} to {xcoms['guard']['target_region']} completed and verified"
+    return "failed", f"the {kind} stopped before verification (see the timeline)"
+
+
+def record(kind: str, params: dict, run: dict, xcoms: dict[str, Any]) -> dict:
+    """Turn the timeline into a drill record (type failover/failback) in the catalog, copied to the other
+    region. Runs whatever happened before (trigger rule all_done)."""
+    result, detail = outcome(kind, params, xcoms)
+    summary: dict[str, Any] = {"outcome": result, "detail": detail, "kind": kind}
+    if result in ("refused", "dry_run", "dry_run_failed") or xcoms.get("guard") is None:
+        return summary  # no timeline: nothing changed, nothing to measure
+    op = operation(kind, params, run, check_confirm=False)
+    tl = op.store.load(op.timeline_id)
+    if tl is None:
+        return {**summary, "detail": detail + " (no timeline found)"}
+    tl.outcome = result
+    summary["timeline_id"] = tl.id
+    if tl.heartbeats:  # something was promoted: a drill with measured RTO and data loss
+        d = _drill(op, tl, result, detail)
+        tl.drill_id = d.id
+        summary.update(drill_id=d.id, verdict=d.verdict, rto_seconds=d.rto_seconds, rpo_seconds=d.rpo_seconds,
+                       reasons=d.reasons, drill_copy=op.store.repo.copy_to_mirror(Layout.drill(d.id), d.to_json()))
+    summary["data_loss"] = _data_loss(tl)
+    op.store.save(tl)
+    summary["timeline_copy"] = op.store.repo.copy_to_mirror(tl.key, tl.to_json())
+    log.info("%s: %s", kind, summary)
+    return summary
+
+
+def _data_loss(tl: Timeline) -> dict[str, dict[str, Any]]:
+    out = {}
+    for ds, hb in tl.heartbeats.items():
+        t, s = hb.target_at(), hb.source_at()
+        out[ds] = {
+            "newest_heartbeat_promoted": hb.target,
+            "seconds_before_trigger": None if t is None else round(max(0.0, (tl.triggered_at - t).total_seconds()), 3),
+            "newest_heartbeat_old_primary": hb.source,
+            "unreplicated_seconds": None if (t is None or s is None) else round(max(0.0, (s - t).total_seconds()), 3),
+            "old_primary_reachable": hb.source_reachable,
+            "measured": hb.measured,
+        }
+    return out
+
+
+def _drill(op: Operation, tl: Timeline, result: str, detail: str) -> Drill:
+    inv = op.inv
+    rpo = min((inv.objectives_for(d).rpo for d in tl.datastores), default=inv.objectives.rpo)
+    label = tl.datastores[0] if len(tl.datastores) == 1 and not tl.services else "platform"
+    rec = DrillRecorder(datastore=label, type_=op.kind, objectives=Objectives(rto=inv.objectives.rto, rpo=rpo),
+                        repo=op.store.repo, run={"dag_id": tl.dag_id, "run_id": tl.run_id},
+                        scope=tl.datastores + tl.services, target=tl.target_region, started_at=tl.triggered_at)
+    d = rec.drill
+    d.steps = list(tl.steps)
+    d.restore_started_at = tl.triggered_at  # the RTO clock: the trigger ..
+    d.ready_at = tl.verified_at if result == "completed" else None  # .. verified (write+read, /health, /ready)
+    d.rto_started_at_step = "trigger"
+    d.rto_stopped_after_step = next((s.name for s in reversed(tl.steps) if s.name.startswith("verify")), None)
+    losses = _data_loss(tl)
+    promoted_hbs = [t for t in (v.target_at() for v in tl.heartbeats.values()) if t is not None]
+    d.newest_heartbeat_at = min(promoted_hbs) if promoted_hbs else None
+    if op.kind == "failback":  # a switchover: the loss is what the old primary had and the new one lacks
+        unrep = [v["unreplicated_seconds"] for v in losses.values() if v["unreplicated_seconds"] is not None]
+        if unrep:
+            d.newest_heartbeat_at = tl.triggered_at - timedelta(seconds=max(unrep))
+    now = utcnow()
+    d.steps.append(DrillStep(name="data loss (heartbeats)", started_at=now, finished_at=now, ok=True, detail="; ".join(
+        f"{ds}: newest heartbeat on {tl.target_region} {seconds_text(v['seconds_before_trigger'])} before the trigger"
+        + (f", old primary {seconds_text(v['unreplicated_seconds'])} ahead" if v["unreplicated_seconds"] is not None
+           else ", old primary unreachable" if not v["old_primary_reachable"] else "")
+        + f" ({v['measured']})" for ds, v in losses.items())))
+    error = None if result == "completed" else RestoreFailed(detail)
+    d = rec.finish(error)
+    manual = [ds for ds in tl.datastores if not op.engine(ds).implemented]
+    if manual:
+        d.reasons.append(f"not automated, manual steps needed: {', '.join(manual)}")
+        d.verdict = "fail"
+        op.store.repo.save_drill(d)
+    return d
+
+
+SEVERITY: dict[str, Severity] = {
+    "completed": "critical", "failed": "critical", "blocked": "critical", "not_approved": "high",
+    "rejected": "medium", "refused": "medium", "rebuilt": "high", "dry_run": "low", "dry_run_failed": "medium"}
+
+
+def notify(kind: str, params: dict, run: dict, summary: dict | None) -> dict:
+    """Tell people what happened, whatever happened (the DAG's `done` gate decides the run's state)."""
+    summary = summary or {"outcome": "failed", "detail": "the record task did not succeed"}
+    result = summary.get("outcome", "failed")
+    target = params.get("target_region")
+    title = f"lifeboat {kind} to {target}: {result.replace('_', ' ')}"
+    lines = [summary.get("detail", ""), f"reason: {params.get('reason')}",
+             f"run: {run.get('dag_id')} {run.get('run_id')}"]
+    if summary.get("drill_id"):
+        lines.append(f"drill {summary['drill_id']}: {summary.get('verdict')}, "
+                     f"RTO {seconds_text(summary.get('rto_seconds'))}, "
+                     f"data loss {seconds_text(summary.get('rpo_seconds'))}")
+        lines += [f"- {r}" for r in summary.get("reasons", [])]
+    body = "\n".join(line for line in lines if line)
+    delivered = alerts.send(SEVERITY.get(result, "high"), title, body)
+    return {"outcome": result, "failed": result in FAILED_OUTCOMES, "delivered": delivered, "title": title}
