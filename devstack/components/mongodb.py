@@ -33,7 +33,6 @@ import hashlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -257,19 +256,12 @@ def down(state_dir: Path, say) -> str:
     pid = _pid(Path(state_dir))
     if not pid:
         return "not running"
-    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(pid, os.WNOHANG)
-            if not _alive(pid):
-                with contextlib.suppress(FileNotFoundError):
-                    (_dir(Path(state_dir)) / "ferretdb.pid").unlink()
-                return "stopped" if sig == signal.SIGTERM else "killed"
-            time.sleep(0.1)
-    raise ComponentError(f"could not stop ferretdb pid {pid}", _dir(Path(state_dir)) / "ferretdb.log")
+    result = _common.stop_pid(pid, lambda: _alive(pid), grace=15.0, kill_grace=5.0)
+    if result == "still running":
+        raise ComponentError(f"could not stop ferretdb pid {pid}", _dir(Path(state_dir)) / "ferretdb.log")
+    with contextlib.suppress(FileNotFoundError):
+        (_dir(Path(state_dir)) / "ferretdb.pid").unlink()
+    return result
 
 
 def status(state_dir: Path) -> dict:
