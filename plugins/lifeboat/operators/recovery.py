@@ -148,3 +148,21 @@ def closing_tasks(kind: str):
                                            retry_delay=timedelta(seconds=10)) for s in ("record", "notify"))
     record >> notify
     return record, notify
+
+
+class QuarterlyDrillOperator(BaseOperator):
+    """The quarterly full-system drill (lifeboat.recovery.quarterly.run): one task, because the drill
+    environment (restored stores, services) lives for the length of the drill and is torn down by it."""
+
+    ui_color = "#e8f0d8"
+
+    def __init__(self, *, region: str = "active", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.region = region
+
+    template_fields = ("region",)
+
+    def execute(self, context) -> Any:
+        from lifeboat.recovery import quarterly
+
+        return quarterly.run(_run(context), None if self.region in ("", "active") else self.region)

@@ -16,13 +16,13 @@ from lifeboat.schedule import interval
 log = logging.getLogger(__name__)
 
 
-def continuity_limits(op: RecoveryOp) -> tuple[float, float]:
-    """(window, largest allowed gap) in seconds for the heartbeat continuity check."""
-    rs = op.inv.recovery
+def continuity_limits(inv) -> tuple[float, float]:
+    """(window, largest allowed gap) in seconds for the heartbeat continuity check (inventory `recovery:`)."""
+    rs = inv.recovery
     if rs.heartbeat_gap is not None:
         gap = rs.heartbeat_gap.total_seconds()
     else:
-        every = interval(op.inv.schedules.heartbeat, utcnow())
+        every = interval(inv.schedules.heartbeat, utcnow())
         gap = 2 * (every.total_seconds() if every else 60.0) + 30.0
     return rs.continuity_window.total_seconds(), gap
 
@@ -66,7 +66,7 @@ def restore(kind: str, params: dict, run: dict, preflights: dict[str, dict] | No
     (counts, integrity, heartbeat continuity); a datastore already recovered by this run is checked."""
     op = operation(kind, params, run)
     tl = op.timeline()
-    window, gap = continuity_limits(op)
+    window, gap = continuity_limits(op.inv)
     out: dict[str, Any] = {}
     for ds in automated(op, preflights):
         eng = op.engine(ds)
