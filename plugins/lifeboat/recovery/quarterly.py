@@ -125,60 +125,60 @@ def run(run: dict | None = None, region: str | None = None) -> dict:
     error: BaseException | None = None
     env = DrillEnvironment(inv, region, _tag(started))
     try:
-        with env:
-            with rec.step("recovery point from the catalogs") as s:
-                ranges = {n: e.recovery_range() for n, e in engines.items()}
-                cp = consistent_point(ranges)
-                measurements.update(point=cp["point"].isoformat(), limited_by=cp["limited_by"],
-                                    planned_skew_seconds=round(cp["skew_seconds"], 3))
-                s.detail = (f"{cp['point'].isoformat()} (set by {cp['limited_by']}); " + "; ".join(
-                    f"{n}: {v['how']} at {v['instant'].isoformat()}" for n, v in cp["per"].items()))
-            rec.restore_started()
-            recovered: dict[str, dict[str, Any]] = {}
-            for n in names:
-                eng, per = engines[n], cp["per"][n]
-                target = "latest" if per["backup_id"] else cp["point"].isoformat()
-                m = eng.recovery_backup(per["instant"].isoformat())
-                rt = eng.recovery_target(m, target, into="new", tag=env.tag)
-                env.add_target(n, rt)
-                rt.precheck(rec)
-                rt.restore(rec)
-                rt.verify(rec)
-                with rec.step(f"heartbeat continuity {n}") as s:
-                    newest, s.detail = rt.continuity(window, gap)
-                recovered[n] = {"locator": rt.locator(), "backup_id": m.id, "newest_heartbeat": newest}
-                measurements["stores"][n] = {
-                    "backup_id": m.id, "restored_to": per["instant"].isoformat(), "how": per["how"],
-                    "newest_heartbeat": newest.isoformat() if newest else None,
-                    "rpo_seconds": round((started - newest).total_seconds(), 3) if newest else None}
-            for svc in [x.name for x in order.order if x.kind == "service"]:
-                spec = inv.services[svc]
-                if spec.process is None:
-                    continue
-                with rec.step(f"start {svc} against the restored stores") as s:
-                    from lifeboat.recovery.runtime import endpoint_uri
+        with rec.step("recovery point from the catalogs") as s:
+            ranges = {n: e.recovery_range() for n, e in engines.items()}
+            cp = consistent_point(ranges)
+            measurements.update(point=cp["point"].isoformat(), limited_by=cp["limited_by"],
+                                planned_skew_seconds=round(cp["skew_seconds"], 3))
+            s.detail = (f"{cp['point'].isoformat()} (set by {cp['limited_by']}); " + "; ".join(
+                f"{n}: {v['how']} at {v['instant'].isoformat()}" for n, v in cp["per"].items()))
+        rec.restore_started()
+        recovered: dict[str, dict[str, Any]] = {}
+        for n in names:
+            eng, per = engines[n], cp["per"][n]
+            target = "latest" if per["backup_id"] else cp["point"].isoformat()
+            m = eng.recovery_backup(per["instant"].isoformat())
+            rt = eng.recovery_target(m, target, into="new", tag=env.tag)
+            env.add_target(n, rt)
+            rt.precheck(rec)
+            rt.restore(rec)
+            rt.verify(rec)
+            with rec.step(f"heartbeat continuity {n}") as s:
+                newest, s.detail = rt.continuity(window, gap)
+            recovered[n] = {"locator": rt.locator(), "backup_id": m.id, "newest_heartbeat": newest}
+            measurements["stores"][n] = {
+                "backup_id": m.id, "restored_to": per["instant"].isoformat(), "how": per["how"],
+                "newest_heartbeat": newest.isoformat() if newest else None,
+                "rpo_seconds": round((started - newest).total_seconds(), 3) if newest else None}
+        for svc in [x.name for x in order.order if x.kind == "service"]:
+            spec = inv.services[svc]
+            if spec.process is None:
+                continue
+            with rec.step(f"start {svc} against the restored stores") as s:
+                from lifeboat.recovery.runtime import endpoint_uri
 
-                    values = {spec.env[ds]: engines[ds].repoint_uri(endpoint_uri(engines[ds].endpoint()),
-                                                                      recovered[ds]["locator"])
-                              for ds in spec.uses() if ds in spec.env and ds in recovered}
-                    inst = env.start_service(svc, spec.process, values)
-                    s.detail = f"{svc} on 127.0.0.1:{inst.port} with {', '.join(sorted(values)) or 'no keys'}"
-                with rec.step(f"verify {svc}: /health and /ready") as s:
-                    res = _wait_healthy(inst, 60.0)
-                    s.detail = "; ".join(f"{k} {v['url']} -> {v['status']}" for k, v in res.items())
-            for n in names:
-                if engines[n].engine != "postgres":
-                    continue
-                with rec.step(f"business checks {n}") as s:
-                    s.detail = business_checks(engines[n], recovered[n]["locator"])
-            rec.ready()
-            hbs = [v["newest_heartbeat"] for v in recovered.values() if v["newest_heartbeat"]]
-            rec.heartbeat_found(min(hbs) if hbs else None)
-            if hbs:
-                measurements["measured_skew_seconds"] = round((max(hbs) - min(hbs)).total_seconds(), 3)
+                values = {spec.env[ds]: engines[ds].repoint_uri(endpoint_uri(engines[ds].endpoint()),
+                                                                  recovered[ds]["locator"])
+                          for ds in spec.uses() if ds in spec.env and ds in recovered}
+                inst = env.start_service(svc, spec.process, values)
+                s.detail = f"{svc} on 127.0.0.1:{inst.port} with {', '.join(sorted(values)) or 'no keys'}"
+            with rec.step(f"verify {svc}: /health and /ready") as s:
+                res = _wait_healthy(inst, 60.0)
+                s.detail = "; ".join(f"{k} {v['url']} -> {v['status']}" for k, v in res.items())
+        for n in names:
+            if engines[n].engine != "postgres":
+                continue
+            with rec.step(f"business checks {n}") as s:
+                s.detail = business_checks(engines[n], recovered[n]["locator"])
+        rec.ready()
+        hbs = [v["newest_heartbeat"] for v in recovered.values() if v["newest_heartbeat"]]
+        rec.heartbeat_found(min(hbs) if hbs else None)
+        if hbs:
+            measurements["measured_skew_seconds"] = round((max(hbs) - min(hbs)).total_seconds(), 3)
     except BaseException as exc:  # recorded in the drill; raised after the record is written
         error = exc
     now = utcnow()
+    env.teardown()  # always: after a failed step too
     td = "; ".join(env.torn_down) or "nothing to tear down"
     left = env.leftovers()
     d.steps.append(_step("tear down the drill environment", now, not left and "FAILED" not in td,

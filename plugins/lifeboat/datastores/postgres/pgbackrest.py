@@ -84,7 +84,7 @@ class PgBackRest:
 
     def archive_get(self, segment: str, dest: Path, timeout: float = 300) -> bool:
         """Fetch one archived WAL segment (decompressed) to `dest`; False when it is not in the archive."""
-        return self.run(segment, str(dest), "archive-get", check=False, timeout=timeout).returncode == 0
+        return self.run("archive-get", segment, str(dest), check=False, timeout=timeout).returncode == 0
 
     def check(self) -> CommandResult:
         return self.run("check", capture=True, check=False, timeout=300)
