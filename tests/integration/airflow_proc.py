@@ -178,7 +178,7 @@ def running_airflow(home: Path, lifeboat_env: dict[str, str], dag_ids: list[str]
                                           stderr=subprocess.STDOUT, start_new_session=True))
     api = Airflow(f"http://127.0.0.1:{port}", home, user, password)
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 480  # a loaded 2-core machine: the first DAG parse alone can take minutes
         while True:
             try:
                 api.login()

@@ -442,6 +442,13 @@ def test_quarterly_drill_restores_everything_to_one_point_and_leaves_nothing_beh
     assert m["leftovers"] == [] and not list((STATE / "recovered").glob("drill-*"))
     after = world(renv, services)
     assert {k: v for k, v in after.items() if k != "records"} == {k: v for k, v in before.items() if k != "records"}
+    # the DR page's drill view: the steps as a timeline, the measurements beside them
+    from lifeboat.records import Drill
+    from lifeboat.ui.data import drill_detail
+
+    page = drill_detail(Drill.model_validate(drill))
+    assert [s["name"] for s in page["steps"]] == names and all(s["seconds"] is not None for s in page["steps"])
+    assert page["measurements"]["point"] == m["point"] and page["marks"]["ready"] > page["marks"]["restore_started"]
     print(f"\nquarterly drill {drill['id']}: point {m['point']} (set by {m['limited_by']}), RTO "
           f"{drill['rto_seconds']:.1f}s of {drill['objective_rto_seconds']:.0f}s, RPO per store "
           + ", ".join(f"{k} {v['rpo_seconds']:.1f}s" for k, v in m["stores"].items())
@@ -466,6 +473,8 @@ def test_recover_destroyed_postgres_and_lost_redis_into_new_targets_at_a_point_i
         f"{airflow.tasks(RECOVER, run_id)}\n{airflow.tail()}"
     rec = airflow.xcom(RECOVER, run_id, "record")
     assert rec["outcome"] == "completed", rec
+    est = airflow.xcom(RECOVER, run_id, "plan")["estimate"]["per"]  # measured by the quarterly drill before
+    assert est["postgres"]["from"].startswith("full system drill") and est["postgres"]["seconds"] > 0, est
     pg_loc, rd_loc = rec["recovered"]["postgres"], rec["recovered"]["redis"]
     assert pg_loc["into"] == "new" and pg_loc["port"] != int(renv["LIFEBOAT_PG_PRIMARY_PORT"])
     assert Path(pg_loc["data_dir"]).is_relative_to(STATE / "recovered")
