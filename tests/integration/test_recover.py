@@ -162,7 +162,8 @@ def services(renv):
 
 @pytest.fixture(scope="module")
 def airflow(renv):
-    with running_airflow(STATE / "airflow", renv, [RECOVER, RECOVER_SERVICE, QUARTERLY]) as api:
+    with running_airflow(STATE / "airflow", renv, [RECOVER, RECOVER_SERVICE, QUARTERLY],
+                         ["lifeboat_recover.py", "lifeboat_drill_quarterly.py"]) as api:
         yield api
 
 
@@ -290,6 +291,40 @@ def history(renv):
     r.mset({f"probe:after:{i}": f"value {i}" for i in range(30)})
     r.close()
     return {"target": target.astimezone(UTC), "pg_backup": full.id, "redis_backup": rdb.id,
+            "redis_heartbeat": rdb.position.get("heartbeat_at")}
+
+
+def fresh_history(renv, old: dict) -> dict:
+    """Just before the failure: heartbeats, 100 more 'before' rows, the target T, 50 'after' rows (WAL
+    archived); a new RDB backup of Redis (its 'before' keys unchanged), then more 'after' keys. The
+    PostgreSQL base backup stays the module's first one (PITR replays the WAL since)."""
+    r = _redis(renv)
+    with lifeboat_env(renv):
+        from lifeboat.datastores import open_engine
+
+        run = {"dag_id": "pytest", "run_id": "pytest"}
+        pg, rd = open_engine("postgres", run=run), open_engine("redis", run=run)
+        r.delete(*r.keys("probe:after:*"))
+        rd.heartbeat()
+        rdb = rd.backup("rdb", f"test-recover-rdb2-{int(time.time())}")
+        r.mset({f"probe:after:{i}": f"value {i}" for i in range(30)})
+        for _ in range(3):
+            pg.heartbeat()
+            time.sleep(1.0)
+        with _pg(renv) as c:
+            c.execute("TRUNCATE recover_probe")
+            c.execute("INSERT INTO recover_probe (batch) SELECT 'before' FROM generate_series(1, 100)")
+            time.sleep(1.2)
+            target = c.execute("SELECT clock_timestamp()").fetchone()[0]
+            time.sleep(1.2)
+            c.execute("INSERT INTO recover_probe (batch) SELECT 'after' FROM generate_series(1, 50)")
+            pg.heartbeat()  # after T: must NOT be in the recovered data
+            lsn = c.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0]
+            c.execute("SELECT pg_switch_wal()")
+            wait_for(lambda: (c.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()[0] or "")[:24]
+                     >= lsn, 60, f"WAL {lsn} archived")
+    r.close()
+    return {**old, "target": target.astimezone(UTC), "redis_backup": rdb.id,
             "redis_heartbeat": rdb.position.get("heartbeat_at")}
 
 
@@ -461,6 +496,7 @@ def test_recover_destroyed_postgres_and_lost_redis_into_new_targets_at_a_point_i
     import redis
 
     auth, gw = services["auth-service"], services["api-gateway"]
+    history = fresh_history(renv, history)  # the data lost is minutes old, not the module's first minutes
     failed_at = destroy_postgres(renv)
     destroy_redis(renv)
     wait_for(lambda: get(auth.url("ready")) == 503, 15, "auth-service not ready without its datastores")
