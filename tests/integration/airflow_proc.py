@@ -89,7 +89,7 @@ class Airflow:
         value = data["value"]
         return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
 
-    def wait(self, dag_id: str, run_id: str, timeout: float = 150.0, states=("success", "failed")) -> dict:
+    def wait(self, dag_id: str, run_id: str, timeout: float = 600.0, states=("success", "failed")) -> dict:
         deadline = time.monotonic() + timeout
         while True:
             run = self.run(dag_id, run_id)
@@ -100,7 +100,7 @@ class Airflow:
                             f"{self.tasks(dag_id, run_id)}\n{self.tail()}")
             time.sleep(1)
 
-    def wait_approval(self, dag_id: str, run_id: str, timeout: float = 180.0) -> dict:
+    def wait_approval(self, dag_id: str, run_id: str, timeout: float = 900.0) -> dict:
         deadline = time.monotonic() + timeout
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approval/-1/hitlDetails"
         while True:

@@ -375,83 +375,11 @@ def stop_recovered() -> list[str]:
 
 # =========================================================================== the tests
 
-def test_recover_refusals_change_nothing(airflow, services, history, renv):
-    before = world(renv, services)
-    code, body = airflow.call("POST", f"/api/v2/dags/{RECOVER}/dagRuns",
-                              {"logical_date": None, "conf": conf(reason="")})
-    assert code == 400, f"a recovery without a reason must be refused by the API: {code} {body}"
-    no_confirm = airflow.trigger(RECOVER, conf(dry_run=False, confirm=""))
-    wrong_region = airflow.trigger(RECOVER, conf(dry_run=False, confirm="us-east-1"))
-    live_unconfirmed = airflow.trigger(RECOVER, conf(dry_run=False, confirm=WEST, into="live", confirm_live=""))
-    for run_id in (no_confirm, wrong_region, live_unconfirmed):
-        assert airflow.wait(RECOVER, run_id)["state"] == "failed"
-        tasks = airflow.tasks(RECOVER, run_id)
-        assert tasks["guard"] == "failed", tasks
-        assert all(tasks[t] in ("upstream_failed", "skipped", None) for t in ("approval", "restore", "repoint")), tasks
-        assert airflow.xcom(RECOVER, run_id, "record")["outcome"] == "refused"
-    assert world(renv, services) == before, "a refused recovery changed something"
-
-
-def test_recover_dry_run_changes_nothing_and_prints_the_ordered_plan(airflow, services, history, renv):
-    before = world(renv, services)
-    run_id = airflow.trigger(RECOVER, conf(target=history["target"].isoformat()))
-    assert airflow.wait(RECOVER, run_id, timeout=240)["state"] == "success", airflow.tasks(RECOVER, run_id)
-    plan = airflow.xcom(RECOVER, run_id, "plan")
-    assert plan["order"] == ["postgres", "redis", "auth-service"], plan["order"]
-    assert "DRY RUN" in plan["text"] and "Estimated duration" in plan["text"]
-    assert plan["preflights"]["postgres"]["backup"]["id"] == history["pg_backup"]
-    assert plan["preflights"]["redis"]["backup"]["id"] == history["redis_backup"]
-    assert airflow.xcom(RECOVER, run_id, "record")["outcome"] == "dry_run"
-    assert world(renv, services) == before, "a dry run changed something"
-
-
-def test_recover_service_restarts_a_crashed_service_after_checking_its_dependencies(airflow, services, renv):
-    gw = services["api-gateway"]
-    gw.stop()  # the crash
-    assert get(gw.url("health")) == 0
-    run_id = airflow.trigger(RECOVER_SERVICE, {"scope": ["api-gateway"], "region": WEST, "dry_run": False,
-                                               "reason": "api-gateway crashed (integration test)", "confirm": WEST})
-    airflow.wait_approval(RECOVER_SERVICE, run_id)
-    airflow.answer(RECOVER_SERVICE, run_id, "Approve")
-    assert airflow.wait(RECOVER_SERVICE, run_id, timeout=240)["state"] == "success", \
-        f"{airflow.tasks(RECOVER_SERVICE, run_id)}\n{airflow.tail()}"
-    assert get(gw.url("health")) == 200 and get(gw.url("ready")) == 200
-    rec = airflow.xcom(RECOVER_SERVICE, run_id, "record")
-    tl = read_timeline(rec["timeline_id"])
-    names = [s["name"] for s in tl["steps"]]
-    # dependencies first: the datastores answer, the service it depends on is healthy, then the restart
-    assert names.index("check postgres") < names.index("check redis") < names.index("check auth-service") \
-        < names.index("restart api-gateway") < names.index("verify api-gateway"), names
-    probe = next(s for s in tl["steps"] if s["name"] == "error-rate probe api-gateway")
-    assert probe["ok"] and " 0 errors" in probe["detail"], probe
-    drill = read_drill(rec["drill_id"])
-    assert drill["type"] == "service_recovery" and drill["rto_seconds"] > 0, drill
-    print(f"\nservice recovery drill {drill['id']}: RTO {drill['rto_seconds']:.1f}s (incl. approval); "
-          f"{probe['detail']}")
-
-
-def test_recover_rejected_approval_changes_nothing(airflow, services, history, renv):
-    before = world(renv, services)
-    run_id = airflow.trigger(RECOVER, conf(dry_run=False, confirm=WEST, target=history["target"].isoformat()))
-    request = airflow.wait_approval(RECOVER, run_id)
-    assert "REAL RUN" in request["body"] and "restore postgres" in request["body"]
-    airflow.answer(RECOVER, run_id, "Reject")
-    airflow.wait(RECOVER, run_id, timeout=120)
-    tasks = airflow.tasks(RECOVER, run_id)
-    assert tasks["restore"] in ("skipped", "upstream_failed") and tasks["repoint"] in ("skipped", "upstream_failed")
-    rec = airflow.xcom(RECOVER, run_id, "record")
-    assert rec["outcome"] == "rejected", rec
-    after = world(renv, services)
-    assert {k: v for k, v in after.items() if k != "records"} == {k: v for k, v in before.items() if k != "records"}
-    assert set(after["records"]) - set(before["records"]) == \
-        {f"{r}/recoveries/{rec['timeline_id']}.json" for r in ("us-west-2", "us-east-1")}, "only the timeline"
-
-
 def test_quarterly_drill_restores_everything_to_one_point_and_leaves_nothing_behind(airflow, services, history,
                                                                                     renv):
     before = world(renv, services)
     run_id = airflow.trigger(QUARTERLY, {"region": WEST})
-    assert airflow.wait(QUARTERLY, run_id, timeout=400)["state"] == "success", \
+    assert airflow.wait(QUARTERLY, run_id, timeout=900)["state"] == "success", \
         f"{airflow.tasks(QUARTERLY, run_id)}\n{airflow.tail()}"
     out = airflow.xcom(QUARTERLY, run_id, "full_system_drill")
     drill = read_drill(out["id"])
@@ -490,6 +418,31 @@ def test_quarterly_drill_restores_everything_to_one_point_and_leaves_nothing_beh
           + f", skew planned {m['planned_skew_seconds']}s measured {m['measured_skew_seconds']}s")
 
 
+def test_recover_service_restarts_a_crashed_service_after_checking_its_dependencies(airflow, services, renv):
+    gw = services["api-gateway"]
+    gw.stop()  # the crash
+    assert get(gw.url("health")) == 0
+    run_id = airflow.trigger(RECOVER_SERVICE, {"scope": ["api-gateway"], "region": WEST, "dry_run": False,
+                                               "reason": "api-gateway crashed (integration test)", "confirm": WEST})
+    airflow.wait_approval(RECOVER_SERVICE, run_id)
+    airflow.answer(RECOVER_SERVICE, run_id, "Approve")
+    assert airflow.wait(RECOVER_SERVICE, run_id, timeout=900)["state"] == "success", \
+        f"{airflow.tasks(RECOVER_SERVICE, run_id)}\n{airflow.tail()}"
+    assert get(gw.url("health")) == 200 and get(gw.url("ready")) == 200
+    rec = airflow.xcom(RECOVER_SERVICE, run_id, "record")
+    tl = read_timeline(rec["timeline_id"])
+    names = [s["name"] for s in tl["steps"]]
+    # dependencies first: the datastores answer, the service it depends on is healthy, then the restart
+    assert names.index("check postgres") < names.index("check redis") < names.index("check auth-service") \
+        < names.index("restart api-gateway") < names.index("verify api-gateway"), names
+    probe = next(s for s in tl["steps"] if s["name"] == "error-rate probe api-gateway")
+    assert probe["ok"] and " 0 errors" in probe["detail"], probe
+    drill = read_drill(rec["drill_id"])
+    assert drill["type"] == "service_recovery" and drill["rto_seconds"] > 0, drill
+    print(f"\nservice recovery drill {drill['id']}: RTO {drill['rto_seconds']:.1f}s (incl. approval); "
+          f"{probe['detail']}")
+
+
 def test_recover_destroyed_postgres_and_lost_redis_into_new_targets_at_a_point_in_time(
         airflow, services, history, renv):
     import psycopg
@@ -505,7 +458,7 @@ def test_recover_destroyed_postgres_and_lost_redis_into_new_targets_at_a_point_i
                                            failed_at=failed_at.isoformat(), reason="postgres data directory lost"))
     airflow.wait_approval(RECOVER, run_id)
     airflow.answer(RECOVER, run_id, "Approve")
-    assert airflow.wait(RECOVER, run_id, timeout=400)["state"] == "success", \
+    assert airflow.wait(RECOVER, run_id, timeout=900)["state"] == "success", \
         f"{airflow.tasks(RECOVER, run_id)}\n{airflow.tail()}"
     rec = airflow.xcom(RECOVER, run_id, "record")
     assert rec["outcome"] == "completed", rec
@@ -552,3 +505,50 @@ def test_recover_destroyed_postgres_and_lost_redis_into_new_targets_at_a_point_i
     print(f"\nrecovery drill {drill['id']}: RTO {drill['rto_seconds']:.1f}s (incl. approval), data loss "
           f"postgres {loss['postgres']['seconds']:.1f}s, redis {loss['redis']['seconds']:.1f}s; steps "
           + ", ".join(s["name"] for s in drill["steps"]))
+
+
+def test_recover_refusals_change_nothing(airflow, services, history, renv):
+    before = world(renv, services)
+    code, body = airflow.call("POST", f"/api/v2/dags/{RECOVER}/dagRuns",
+                              {"logical_date": None, "conf": conf(reason="")})
+    assert code == 400, f"a recovery without a reason must be refused by the API: {code} {body}"
+    no_confirm = airflow.trigger(RECOVER, conf(dry_run=False, confirm=""))
+    wrong_region = airflow.trigger(RECOVER, conf(dry_run=False, confirm="us-east-1"))
+    live_unconfirmed = airflow.trigger(RECOVER, conf(dry_run=False, confirm=WEST, into="live", confirm_live=""))
+    for run_id in (no_confirm, wrong_region, live_unconfirmed):
+        assert airflow.wait(RECOVER, run_id)["state"] == "failed"
+        tasks = airflow.tasks(RECOVER, run_id)
+        assert tasks["guard"] == "failed", tasks
+        assert all(tasks[t] in ("upstream_failed", "skipped", None) for t in ("approval", "restore", "repoint")), tasks
+        assert airflow.xcom(RECOVER, run_id, "record")["outcome"] == "refused"
+    assert world(renv, services) == before, "a refused recovery changed something"
+
+
+def test_recover_dry_run_changes_nothing_and_prints_the_ordered_plan(airflow, services, history, renv):
+    before = world(renv, services)
+    run_id = airflow.trigger(RECOVER, conf(target=history["target"].isoformat()))
+    assert airflow.wait(RECOVER, run_id, timeout=900)["state"] == "success", airflow.tasks(RECOVER, run_id)
+    plan = airflow.xcom(RECOVER, run_id, "plan")
+    assert plan["order"] == ["postgres", "redis", "auth-service"], plan["order"]
+    assert "DRY RUN" in plan["text"] and "Estimated duration" in plan["text"]
+    assert plan["preflights"]["postgres"]["backup"]["id"] == history["pg_backup"]
+    assert plan["preflights"]["redis"]["backup"]["id"] == history["redis_backup"]
+    assert airflow.xcom(RECOVER, run_id, "record")["outcome"] == "dry_run"
+    assert world(renv, services) == before, "a dry run changed something"
+
+
+def test_recover_rejected_approval_changes_nothing(airflow, services, history, renv):
+    before = world(renv, services)
+    run_id = airflow.trigger(RECOVER, conf(dry_run=False, confirm=WEST, target=history["target"].isoformat()))
+    request = airflow.wait_approval(RECOVER, run_id)
+    assert "REAL RUN" in request["body"] and "restore postgres" in request["body"]
+    airflow.answer(RECOVER, run_id, "Reject")
+    airflow.wait(RECOVER, run_id, timeout=600)
+    tasks = airflow.tasks(RECOVER, run_id)
+    assert tasks["restore"] in ("skipped", "upstream_failed") and tasks["repoint"] in ("skipped", "upstream_failed")
+    rec = airflow.xcom(RECOVER, run_id, "record")
+    assert rec["outcome"] == "rejected", rec
+    after = world(renv, services)
+    assert {k: v for k, v in after.items() if k != "records"} == {k: v for k, v in before.items() if k != "records"}
+    assert set(after["records"]) - set(before["records"]) == \
+        {f"{r}/recoveries/{rec['timeline_id']}.json" for r in ("us-west-2", "us-east-1")}, "only the timeline"
