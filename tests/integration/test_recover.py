@@ -6,12 +6,14 @@ and the live Redis. The test inventory is the project's minus the engines this s
 without Kubernetes deployments (the services run as local processes: the platform API stand-in,
 `services.<name>.process`), recovery targets under the state folder.
 
-In file order: refusals (no reason, no confirmation) and a dry run change nothing (asserted on the
-observed world); a rejected approval changes nothing; then the real thing -- PostgreSQL's data
-directory destroyed and Redis lost, `lifeboat_recover` of the auth-service scope approved through the
-API restores both (dependencies first) into NEW targets at a time between two known writes, exactly the
-rows committed before it come back, the service's /ready passes against them, and the drill has RTO and
-data loss measured from heartbeats; then `lifeboat_recover_service` restarts a crashed service.
+In file order (the two end-to-end tests first: the machine may be slow): the quarterly drill restores
+both stores to one recovery point and leaves nothing behind; a crashed service is restarted after its
+dependencies are checked; then the real thing -- PostgreSQL's data directory destroyed and Redis lost,
+`lifeboat_recover` of the auth-service scope approved through the API restores both (dependencies
+first) into NEW targets at a time between two known writes, exactly the rows committed before it come
+back, the service's /ready passes against them, and the drill has RTO and data loss measured from
+heartbeats; then refusals (no reason, no or a wrong confirmation, into=live without the second one), a
+dry run and a rejected approval change nothing (asserted on the observed world).
 """
 
 from __future__ import annotations
