@@ -169,7 +169,7 @@ class RegistryClient:
         return "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
 
     def _request(self, method: str, path_or_url: str, *, headers: dict | None = None, scope: str = "",
-                 stream: bool = False, follow: bool = True):
+                 stream: bool = False, follow: bool = True, data: bytes | None = None):
         """One request with the registry's auth (basic, or the bearer-token challenge); returns the
         open response (stream) or (status, headers, body). HTTP errors come back as results.
         Redirects are followed for GET (without credentials when they leave the registry's host)."""
@@ -179,7 +179,7 @@ class RegistryClient:
             h = dict(headers or {})
             if own_host and (self.password or self.username):
                 h["Authorization"] = self._token.get(scope) or self._basic()
-            req = urllib.request.Request(url, method=method, headers=h)
+            req = urllib.request.Request(url, method=method, headers=h, data=data)
             try:
                 resp = _NO_PROXY.open(req, timeout=self.timeout)
             except urllib.error.HTTPError as e:
@@ -332,6 +332,40 @@ class RegistryClient:
                                         scope=_scope(repository, "delete"))
         if status not in (202, 200):
             raise self._fail(f"DELETE manifest {repository}@{digest}", status, body)
+
+    def put_blob(self, repository: str, data: bytes) -> str:
+        """Upload a (small) blob in one request unless the repository has it; returns its digest."""
+        digest = sha256_digest(data)
+        if self.blob_exists(repository, digest):
+            return digest
+        scope = _scope(repository, "pull,push")
+        status, headers, body = self._request("POST", f"{repository}/blobs/uploads/", scope=scope, data=b"",
+                                              headers={"Content-Length": "0"})
+        location = _header(headers, "Location")
+        if status != 202 or not location:
+            raise self._fail(f"POST blob upload {repository}", status, body)
+        url = urllib.parse.urljoin(self._url(""), location)
+        url += ("&" if "?" in url else "?") + urllib.parse.urlencode({"digest": digest})
+        status, _, body = self._request("PUT", url, scope=scope, data=data,
+                                        headers={"Content-Type": "application/octet-stream"})
+        if status != 201:
+            raise self._fail(f"PUT blob {repository}@{digest}", status, body)
+        return digest
+
+    def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str = OCI_MANIFEST) -> str:
+        """PUT a manifest under a tag (or its digest); returns the digest the registry stored it under,
+        which must be the sha256 of `raw`."""
+        status, headers, body = self._request("PUT", f"{repository}/manifests/{reference}", data=raw,
+                                              headers={"Content-Type": media_type},
+                                              scope=_scope(repository, "pull,push"))
+        if status != 201:
+            raise self._fail(f"PUT manifest {repository}:{reference}", status, body)
+        digest = sha256_digest(raw)
+        served = _header(headers, "Docker-Content-Digest")
+        if served and served != digest:
+            raise DigestMismatch(f"{self.describe()}: manifest {repository}:{reference} stored as {served}, "
+                                 f"its bytes hash to {digest}")
+        return digest
 
     def walk(self, repository: str, reference: str) -> list[Manifest]:
         """The manifest at reference and, for an index, every child manifest (each digest-checked)."""
