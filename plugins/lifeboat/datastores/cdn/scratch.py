@@ -49,7 +49,9 @@ class CdnScratch(ScratchTarget):
         cfg = json.loads(json.dumps(self.config))
         cfg.update(CallerReference=f"lifeboat-drill-{self.drill_id}", Enabled=False,
                    Aliases={"Quantity": 0},
-                   Comment=f"lifeboat drill {self.drill_id}: backup {self.m.id} (heartbeat {hb})"[:128])
+                   Comment=f"lifeboat drill of {self.m.id} (heartbeat {hb})")  # CloudFront: <= 128 characters
+        if len(cfg["Comment"]) > 128:
+            raise RestoreFailed(f"scratch Comment longer than CloudFront's 128 characters: {cfg['Comment']!r}")
         return cfg
 
     def restore(self, drill: DrillRecorder) -> None:

@@ -116,8 +116,9 @@ class ConfigDatastore(Datastore):
                 out.append(Check(name="git bundle verify, unpack and fsck", ok=not wrong,
                                  detail="; ".join(map(str, wrong)) if wrong else
                                  f"{len(heads)} refs unpack into an empty repository, fsck clean"))
-            except ServiceError as exc:
-                out.append(Check(name="git bundle verify, unpack and fsck", ok=False, detail=str(exc)[:1500]))
+            except (ServiceError, ValueError) as exc:
+                out.append(Check(name="git bundle verify, unpack and fsck", ok=False,
+                                 detail=f"{self.ctx.repo.artifact_url(m, BUNDLE)}: {str(exc)[:1500]}"))
             out.append(self._rewritten(m, refs, local / BUNDLE, Path(tmp)))
         out.append(self._mirror_check())
         return out

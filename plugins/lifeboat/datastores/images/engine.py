@@ -151,8 +151,10 @@ class ImagesDatastore(Datastore):
             digest = r.digest or ""
             tag = _tag_for(r)
             before = standby.manifest_digest(r.repository, tag)
-            if before != digest:
-                log.info("replicating %s (%s): standby has %s", r, digest, before or "nothing")
+            lost = self.missing_blobs(r.repository, digest) if before == digest else []
+            if before != digest or lost:
+                log.info("replicating %s (%s): standby has %s%s", r, digest, before or "nothing",
+                         f", without {len(lost)} of its blobs" if lost else "")
                 primary.copy(primary.ref(r.repository, digest=digest), standby, standby.ref(r.repository, tag),
                              timeout=seconds(self.options.copy_timeout))
                 copied += 1
@@ -166,7 +168,8 @@ class ImagesDatastore(Datastore):
                 heartbeat_at = hbimage.written_at(manifests[0].doc)
             entries.append({"image": str(r), "repository": r.repository, "tag": tag, "digest": digest,
                             "primary_digest": digest, "standby_digest_before": before, "standby_digest": digest,
-                            "copied": before != digest, "used_by": u.used_by,
+                            "copied": before != digest or bool(lost), "blobs_repaired": len(lost),
+                            "used_by": u.used_by,
                             "first_seen": ledger.get(lagmod.key(r.repository, digest)),
                             "manifests": [mm.digest for mm in manifests],
                             "blobs": [{"digest": d, "size": s} for d, s in blobs]})
@@ -192,6 +195,16 @@ class ImagesDatastore(Datastore):
                           f"docker://<registry>/<repository>:<tag> for each image of {ARTIFACT} "
                           "(docs/datastores/images.md)"),
         )
+
+    def missing_blobs(self, repository: str, digest: str) -> list[str]:
+        """Blobs of an image the standby serves the manifest of but not the blob (HEAD each): a copy
+        uploads exactly those again (skopeo skips the blobs the destination has)."""
+        try:
+            manifests = self.standby.walk(repository, digest)
+        except ServiceError:
+            return ["(manifest)"]
+        return [b["digest"] for mm in manifests for b in mm.blobs()
+                if not self.standby.blob_exists(repository, b["digest"])]
 
     # -- verification ----------------------------------------------------------------------------
     def checks(self, m: Manifest, batch: Any, deep: bool) -> list[Check]:
