@@ -18,6 +18,7 @@ import pytest
 
 from devstack.components import registry as comp
 from lifeboat.clients import registry as regmod
+from lifeboat.clients import skopeo as skopeomod
 from lifeboat.errors import DigestMismatch, ServiceError
 
 pytestmark = pytest.mark.integration
@@ -138,7 +139,7 @@ def test_registry_credentials_reach_skopeo_only_through_a_private_auth_file(regi
                      "dir_mode": stat.S_IMODE(os.stat(os.path.dirname(auth)).st_mode), "path": auth})
         return real_run(argv, *a, **kw)
 
-    monkeypatch.setattr(regmod.subprocess, "run", spy)
+    monkeypatch.setattr(skopeomod.subprocess, "run", spy)
     west.copy(west.ref(repo, "1.0.0"), east, east.ref(repo, "1.0.0"))
     assert len(seen) == 1
     call = seen[0]

@@ -25,18 +25,19 @@ import logging
 import os
 import re
 import shutil
-import subprocess
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lifeboat.clients.skopeo import auth_file
+from lifeboat.clients.skopeo import run as _run
+from lifeboat.clients.skopeo import run_bytes as _skopeo_bytes
 from lifeboat.connections import Endpoint, resolve
-from lifeboat.errors import CommandFailed, ConnectionConfigError, DigestMismatch, ServiceError
+from lifeboat.errors import ConnectionConfigError, DigestMismatch, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -335,12 +336,10 @@ class RegistryClient:
 
     def put_blob(self, repository: str, data: bytes) -> str:
         """Upload a (small) blob in one request unless the repository has it; returns its digest."""
-        digest = sha256_digest(data)
+        digest, scope = sha256_digest(data), _scope(repository, "pull,push")
         if self.blob_exists(repository, digest):
             return digest
-        scope = _scope(repository, "pull,push")
-        status, headers, body = self._request("POST", f"{repository}/blobs/uploads/", scope=scope, data=b"",
-                                              headers={"Content-Length": "0"})
+        status, headers, body = self._request("POST", f"{repository}/blobs/uploads/", scope=scope, data=b"")
         location = _header(headers, "Location")
         if status != 202 or not location:
             raise self._fail(f"POST blob upload {repository}", status, body)
@@ -353,18 +352,15 @@ class RegistryClient:
         return digest
 
     def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str = OCI_MANIFEST) -> str:
-        """PUT a manifest under a tag (or its digest); returns the digest the registry stored it under,
-        which must be the sha256 of `raw`."""
+        """PUT a manifest under a tag; returns its digest (the registry must store it under sha256(raw))."""
         status, headers, body = self._request("PUT", f"{repository}/manifests/{reference}", data=raw,
                                               headers={"Content-Type": media_type},
                                               scope=_scope(repository, "pull,push"))
         if status != 201:
             raise self._fail(f"PUT manifest {repository}:{reference}", status, body)
-        digest = sha256_digest(raw)
-        served = _header(headers, "Docker-Content-Digest")
+        digest, served = sha256_digest(raw), _header(headers, "Docker-Content-Digest")
         if served and served != digest:
-            raise DigestMismatch(f"{self.describe()}: manifest {repository}:{reference} stored as {served}, "
-                                 f"its bytes hash to {digest}")
+            raise DigestMismatch(f"{self.describe()}: {repository}:{reference} stored as {served}, not {digest}")
         return digest
 
     def walk(self, repository: str, reference: str) -> list[Manifest]:
@@ -421,57 +417,6 @@ class RegistryClient:
 
 
 # --------------------------------------------------------------------------- helpers
-
-@contextlib.contextmanager
-def auth_file(clients: Sequence[RegistryClient]) -> Iterator[str]:
-    """A containers-auth.json for these registries in a private temporary folder, removed afterwards."""
-    auths = {}
-    for c in clients:
-        if c.username or c.password:
-            auths[c.host] = {"auth": base64.b64encode(f"{c.username}:{c.password}".encode()).decode()}
-    folder = tempfile.mkdtemp(prefix="lifeboat-auth-")
-    try:
-        os.chmod(folder, 0o700)
-        path = os.path.join(folder, "auth.json")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"auths": auths}, fh)
-        yield path
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _skopeo_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("REGISTRY_AUTH_FILE", None)  # only the auth file we pass
-    return env
-
-
-def _run(argv: list[str], timeout: float, runner=None) -> None:
-    if runner is not None:
-        runner.run(argv, timeout=timeout, env=_skopeo_env())
-        return
-    log.info("$ %s", " ".join(argv))
-    try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_skopeo_env(), check=False)
-    except subprocess.TimeoutExpired:
-        raise CommandFailed(argv, None, "", timed_out=True) from None
-    for line in (p.stderr + p.stdout).splitlines()[-20:]:
-        log.info("  %s", line)
-    if p.returncode != 0:
-        raise CommandFailed(argv, p.returncode, (p.stderr + p.stdout)[-3000:])
-
-
-def _skopeo_bytes(argv: list[str], timeout: float = 120) -> bytes:
-    log.info("$ %s", " ".join(argv))
-    try:
-        p = subprocess.run(argv, capture_output=True, timeout=timeout, env=_skopeo_env(), check=False)
-    except subprocess.TimeoutExpired:
-        raise CommandFailed(argv, None, "", timed_out=True) from None
-    if p.returncode != 0:
-        raise CommandFailed(argv, p.returncode, p.stderr.decode(errors="replace")[-3000:])
-    return p.stdout
-
 
 def _b(v: bool) -> str:
     return "true" if v else "false"

@@ -12,8 +12,8 @@ import re
 from datetime import datetime
 from typing import Any
 
+from lifeboat.cdn.compare import ARTIFACT, differences
 from lifeboat.datastores.base import ScratchTarget
-from lifeboat.datastores.cdn.engine import ARTIFACT, differences
 from lifeboat.drills import DrillRecorder
 from lifeboat.errors import LifeboatError, RestoreFailed
 from lifeboat.records import Manifest

@@ -7,12 +7,13 @@ import functools
 import logging
 import shutil
 import tempfile
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from lifeboat.clients.git import Git, GitRemote
 from lifeboat.configrepo.drift import configmaps_from_files, drift, refs_diff
+from lifeboat.configrepo.heartbeat import BUNDLE, HEARTBEAT_MESSAGE, IDENTITY, heartbeat_time
 from lifeboat.datastores.base import Datastore, MonitorFinding, Taken
 from lifeboat.datastores.config.options import ConfigOptions
 from lifeboat.drills import DrillRecorder
@@ -22,19 +23,6 @@ from lifeboat.records import Check, Manifest, utcnow
 
 log = logging.getLogger(__name__)
 
-BUNDLE = "config.bundle"
-IDENTITY = {"GIT_AUTHOR_NAME": "Lifeboat", "GIT_AUTHOR_EMAIL": "lifeboat@localhost",
-            "GIT_COMMITTER_NAME": "Lifeboat", "GIT_COMMITTER_EMAIL": "lifeboat@localhost"}
-HEARTBEAT_MESSAGE = "lifeboat heartbeat "
-
-
-def heartbeat_time(message: str) -> datetime | None:
-    """The time in a heartbeat commit's message (None for any other message)."""
-    first = (message or "").strip().splitlines()[0] if (message or "").strip() else ""
-    if not first.startswith(HEARTBEAT_MESSAGE):
-        return None
-    t = datetime.fromisoformat(first[len(HEARTBEAT_MESSAGE):].strip())
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 class ConfigDatastore(Datastore):

@@ -8,8 +8,8 @@ from datetime import datetime
 from pathlib import Path
 
 from lifeboat.configrepo.drift import refs_diff
+from lifeboat.configrepo.heartbeat import BUNDLE, heartbeat_time
 from lifeboat.datastores.base import ScratchTarget
-from lifeboat.datastores.config.engine import BUNDLE, heartbeat_time
 from lifeboat.drills import DrillRecorder
 from lifeboat.errors import Refused, RestoreFailed
 from lifeboat.records import Manifest
