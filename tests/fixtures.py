@@ -361,7 +361,8 @@ def engine_with(stack_env):
         if objectives:
             update["objectives"] = ObjectivesOverride(**objectives)
         spec = spec.model_copy(update=update)
-        if objectives:  # objectives_for() reads the inventory's datastores
+        # objectives_for() and the monitor read the datastore from the inventory's datastores
+        if objectives or spec.name != datastore:
             inv = inv.model_copy(update={"datastores": {**inv.datastores, spec.name: spec}})
         ctx = EngineContext(inventory=inv, spec=spec, repo=Repository.from_inventory(inv),
                             run={"dag_id": "pytest", "run_id": "pytest"})

@@ -232,7 +232,8 @@ class ObjectsDatastore(Datastore):
         ledger = {k: ledger[k] for k in keep}
         lag = canary.lag([(k, _dt(v)) for k, v in ledger.items()], utcnow(), self.canary_prefix)
         self.ctx.repo.put_state(self.name, CANARIES, {"bucket": self.source.bucket, "replica": self.replica.bucket,
-                                                      "canaries": ledger, "lag": lag.to_json(),
+                                                      "canaries": ledger, "canary_prefix": self.canary_prefix,
+                                                      "lag": lag.to_json(),
                                                       "updated_at": utcnow().isoformat()})
 
     def heartbeat(self) -> datetime:
