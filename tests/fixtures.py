@@ -375,3 +375,21 @@ def forget_catalog(eng) -> None:
     """Delete a test engine's whole catalog folder (its own datastore name) in both regions."""
     for st in eng.ctx.repo.storages():
         st.delete_prefix(f"{eng.name}/")
+
+
+def purge_prefix(buckets: dict, prefix: str, settle: float = 1.0) -> None:
+    """Delete every version of every key under prefix in all these buckets (a test's keys must leave no
+    history behind: the inventory datastore's version-set diff would report it). Run after replication has
+    caught up; repeated once after `settle` seconds for deletes filer.sync was still carrying over."""
+    import time
+
+    for attempt in range(2):
+        for bucket in buckets.values():
+            while True:
+                raw, _more, _next = bucket.list_versions_page("", 1000, prefix=prefix)
+                if not raw:
+                    break
+                for v in raw:
+                    bucket.delete(v.key, version_id=v.version_id)
+        if attempt == 0:
+            time.sleep(settle)

@@ -28,7 +28,7 @@ from lifeboat.errors import Refused
 from lifeboat.records import utcnow
 from tests.contract.adapters.images import push_tiny_image
 from tests.contract.adapters.objects import wait_replicated
-from tests.fixtures import forget_catalog
+from tests.fixtures import forget_catalog, purge_prefix
 
 pytestmark = pytest.mark.integration
 WEST, EAST = "us-west-2", "us-east-1"
@@ -148,9 +148,8 @@ def test_objects_paused_replication_alerts_on_lag_and_repair_copies_exactly_the_
     finally:
         if comp.replication_status(state)["state"] != "running":
             comp.resume(state)
-        for region in (WEST, EAST):
-            for o in upload_buckets[region].list_page("", 1000, prefix=prefix)[0]:
-                upload_buckets[region].delete(o.key)
+        wait_replicated(east, [o.key for o in west.list_page("", 1000, prefix=prefix)[0]])
+        purge_prefix(upload_buckets, prefix)
         forget_catalog(eng)
 
 

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.contract.adapters.objects import wait_replicated
+from tests.fixtures import purge_prefix
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 WEST, EAST = "us-west-2", "us-east-1"
@@ -57,6 +60,5 @@ def test_repair_dag_dry_run_by_default_refuses_without_confirmation_copies_when_
     finally:
         if comp.replication_status(state)["state"] != "running":
             comp.resume(state)
-        for region in (WEST, EAST):
-            for o in upload_buckets[region].list_page("", 1000, prefix=prefix)[0]:
-                upload_buckets[region].delete(o.key)
+        wait_replicated(east, [o.key for o in west.list_page("", 1000, prefix=prefix)[0]])
+        purge_prefix(upload_buckets, prefix)
