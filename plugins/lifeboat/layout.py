@@ -4,6 +4,8 @@
     <datastore>/backups/<backup_id>/manifest.json       written last; its presence = complete
     <datastore>/verifications/<backup_id>/<stamp>.json  one per verification run
     <datastore>/<tool>/...                              a native tool's own repository (pgBackRest)
+    <datastore>/state/<name>.json                       an engine's running state (first-seen image times,
+                                                        canary arrivals, a diff's cursor), in both regions
     drills/<drill_id>.json                              restore tests, failovers, failbacks
     failovers/<timeline_id>.json                        the step timeline of a failover or failback
     recoveries/<timeline_id>.json                       the step timeline of a recovery (lifeboat_recover[_service])
@@ -78,6 +80,14 @@ class Layout:
     @staticmethod
     def native(datastore: str, tool: str) -> str:
         return f"{datastore}/{tool}/"
+
+    # -- engine state (kept in both regions) -----------------------------------------------------------
+    @staticmethod
+    def state(datastore: str, name: str) -> str:
+        """<datastore>/state/<name>.json: what an engine remembers between runs (not a backup)."""
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", name):
+            raise ValueError(f"state record name {name!r}: lower-case letters, digits, '_', '.', '-' only")
+        return f"{datastore}/state/{name}.json"
 
     # -- verifications ---------------------------------------------------------------------------------
     @staticmethod

@@ -55,6 +55,7 @@ __all__ = [
     "Datastore",
     "EngineContext",
     "EngineOptions",
+    "MonitorFinding",
     "Recovered",
     "RecoveryRange",
     "RecoveryTarget",
@@ -77,6 +78,17 @@ class EngineContext:
         p = Path(self.inventory.workdir)
         p.mkdir(parents=True, exist_ok=True)
         return p
+
+
+@dataclass(frozen=True)
+class MonitorFinding:
+    """One result of an engine's own monitor check (lifeboat.monitor turns it into a Finding)."""
+
+    check: str
+    severity: str  # critical / high / medium / low / ok
+    value: str
+    threshold: str
+    message: str
 
 
 @dataclass
@@ -392,6 +404,12 @@ class Datastore(abc.ABC):
         """Seconds of data a failure right now would lose, per mechanism (archive lag, replica lag).
         Engines that can measure it override this; lifeboat.monitor compares it with the RPO."""
         return {}
+
+    def monitor_findings(self) -> list[MonitorFinding]:
+        """The engine's own live checks for lifeboat_monitor (configuration drift, an origin group that
+        no longer fails over, images the standby lacks). Default: none. A finding with severity "ok"
+        reports a passing check (so an incident it opened resolves)."""
+        return []
 
     def retention_plan(self, now: datetime | None = None):
         """What retention may delete. Default: the inventory's keep rules over the catalog; an engine
