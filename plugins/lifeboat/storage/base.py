@@ -15,6 +15,9 @@ class ObjectInfo:
     size: int
 
 
+Children = tuple[list["ObjectInfo"], list[str]]  # (manifests found, folders without one)
+
+
 class Storage(abc.ABC):
     url: str
     # True where listing a prefix costs about as much as reading a directory (file://): the catalog then
@@ -53,7 +56,7 @@ class Storage(abc.ABC):
             n += 1
         return n
 
-    def children_with(self, prefix: str, name: str) -> tuple[list[ObjectInfo], list[str]]:
+    def children_with(self, prefix: str, name: str) -> Children:
         """For each child folder C of `prefix`: the object `<prefix>C/<name>` if it exists, else C when
         the folder holds other objects. (The manifests of a backups folder, and its interrupted backups.)"""
         have: dict[str, ObjectInfo] = {}

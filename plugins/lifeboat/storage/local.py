@@ -12,7 +12,7 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 from lifeboat.errors import RepositoryError
-from lifeboat.storage.base import ObjectInfo, Storage
+from lifeboat.storage.base import Children, ObjectInfo, Storage
 
 _TMP_PREFIX = ".lifeboat-tmp-"
 
@@ -113,7 +113,7 @@ class LocalStorage(Storage):
                         continue
         return iter(sorted(out, key=lambda o: o.key))
 
-    def children_with(self, prefix: str, name: str) -> tuple[list[ObjectInfo], list[str]]:
+    def children_with(self, prefix: str, name: str) -> Children:
         # one scandir of the folder and one stat per child: no walk through every backup's artifacts
         base = self._path(prefix.rstrip("/"))
         if not base.is_dir():
