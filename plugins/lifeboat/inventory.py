@@ -131,6 +131,20 @@ class Retention(_Model):
 
 
 
+class RunnerSpec(_Model):
+    """Where the engine's native tools run: on the Airflow worker (`local`), or on the database host
+    over SSH (`ssh`: region -> Airflow ssh connection with the key, lifeboat.ssh)."""
+
+    kind: Literal["local", "ssh"] = "local"
+    connections: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _ssh_needs_connections(self) -> RunnerSpec:
+        if self.kind == "ssh" and not self.connections:
+            raise ValueError("runner.kind ssh needs runner.connections (region -> Airflow ssh connection)")
+        return self
+
+
 class DatastoreSpec(_Model):
     name: str = ""
     engine: str = Field(description="an engine of lifeboat.registry")
@@ -139,6 +153,7 @@ class DatastoreSpec(_Model):
     backups: dict[str, BackupSchedule]
     retention: Retention = Retention()
     options: dict[str, Any] = {}
+    runner: RunnerSpec = RunnerSpec()
     enabled: bool = True
 
     @field_validator("engine")
@@ -156,6 +171,10 @@ class DatastoreSpec(_Model):
     def connection_for(self, region: str) -> str:
         return _pick(self.connections, region, f"datastores.{self.name}.connections",
                      f"no connection for region {region!r}")
+
+    def ssh_connection_for(self, region: str) -> str:
+        return _pick(self.runner.connections, region, f"datastores.{self.name}.runner.connections",
+                     f"no ssh connection for region {region!r}")
 
 
 class Schedules(_Model):

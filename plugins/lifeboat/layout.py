@@ -14,6 +14,8 @@
     incidents/acks/<id>.json                            an acknowledgement
     reports/<kind>/<period>/report.{html,pdf,json}      monthly / quarterly reviews (+ charts/<name>.png)
     runbooks/index.md, runbooks/scenarios/<scenario>.md, runbooks/datastores/<datastore>.md (+ .html)
+    index/<area>/<stamp>-<nonce>.json                   the catalog index (lifeboat.catalog_index): what
+                                                        the records under <area> hold, written AFTER them
 
 Keys are relative to a region's repository URL and identical in both regions (after Velero's
 ObjectStoreLayout). Nothing else formats a storage path.
@@ -34,6 +36,7 @@ RECOVERIES = "recoveries"
 INCIDENTS = "incidents"
 REPORTS = "reports"
 RUNBOOKS = "runbooks"
+INDEX = "index"
 # what the DR page may serve as a file: reports and runbooks only
 _OPS_FILE = re.compile(rf"^({REPORTS}|{RUNBOOKS})/[A-Za-z0-9_.\-/]+\.(html|pdf|md|json|png|svg)$")
 
@@ -118,6 +121,25 @@ class Layout:
     @staticmethod
     def is_record(key: str) -> bool:
         return key.endswith(".json")
+
+    # -- the catalog index (lifeboat.catalog_index) ------------------------------------------------------
+    @classmethod
+    def index_areas(cls, datastore: str) -> dict[str, str]:
+        """area -> the prefix whose records it indexes, for one datastore."""
+        return {f"{datastore}.{BACKUPS}": cls.backups(datastore),
+                f"{datastore}.{VERIFICATIONS}": cls.verifications(datastore)}
+
+    @staticmethod
+    def index(area: str) -> str:
+        return f"{INDEX}/{area}/"
+
+    @classmethod
+    def index_segment(cls, area: str, stamp: int, nonce: str) -> str:
+        return f"{cls.index(area)}{stamp:020d}-{nonce}.json"
+
+    @staticmethod
+    def is_index(key: str) -> bool:
+        return key.startswith(f"{INDEX}/")
 
     # -- incidents, reports, runbooks: records kept in both regions --------------------------------------
     @staticmethod

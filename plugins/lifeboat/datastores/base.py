@@ -207,6 +207,7 @@ class Datastore(abc.ABC):
         done = self.ctx.repo.manifest(self.name, backup_id)
         if done is not None:
             log.info("backup %s is already complete (retried task): nothing to do", backup_id)
+            self.ctx.repo.index_manifest(done)  # the attempt may have died between manifest and index entry
             return done
         started = utcnow()
         staging = self.ctx.workdir / "staging" / backup_id

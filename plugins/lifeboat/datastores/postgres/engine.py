@@ -288,6 +288,11 @@ class PostgresDatastore(Datastore):
         if failed_at is not None and (last_at is None or failed_at > last_at):
             lag = max(lag or 0.0, (utcnow() - (last_at or failed_at)).total_seconds())
         out["WAL archive lag"] = lag
+        if self.options.wal_stream is not None:
+            from lifeboat.datastores.postgres import walstream
+
+            with self._connect(autocommit=True) as conn:
+                out["WAL stream lag"] = walstream.status(conn, self.options.wal_stream.slot)["lag_seconds"]
         standby = self.spec.connections.get(self.ctx.inventory.regions.standby)
         if standby:
             with pgclient.connect(self.endpoint(self.ctx.inventory.regions.standby), None,
