@@ -3,6 +3,8 @@
 Checks, per datastore, every run of `lifeboat_monitor` (every 5 minutes):
 - data-loss exposure the engine reports (PostgreSQL: WAL archive lag, standby replay lag) against RPO:
   over the RPO -> critical, over half of it -> high;
+- the engine's audit of the live system (Kubernetes: the platform against the DR plan -- probes, replicas,
+  HPA bounds -- and the standby cluster against the newest verified backup), one finding per object;
 - newest backup of each series against its own schedule: stale as lifeboat.schedule defines it (older
   than STALE_INTERVALS of its shortest interval plus a grace period) -> high;
 - newest *verified* backup older than 8 days -> medium (the weekly verification did not happen or failed);
@@ -62,6 +64,16 @@ def evaluate(inv: Inventory, engine, now: datetime | None = None) -> list[Findin
         sev = "critical" if seconds > rpo.total_seconds() else "high" if seconds > rpo.total_seconds() / 2 else "ok"
         add(check, sev, format_duration(seconds), format_duration(rpo),
             f"{name}: {check} {format_duration(seconds)} (RPO {format_duration(rpo)})")
+
+    # 1b. the engine's audit of the live system (Kubernetes: the platform's readiness audit), one
+    # finding per object and check, so each drift is its own incident
+    try:
+        audited = engine.audit()
+    except Exception as exc:  # the audit itself failed: that is the finding
+        add("audit", "high", "failed", "runs", f"{name}: audit could not run: {exc}")
+        audited = []
+    for f in audited:
+        add(f["check"], f["severity"], str(f.get("value", "")), str(f.get("threshold", "")), f["message"])
 
     # 2. newest backup per series against its schedule (lifeboat.schedule: the DR page uses the same)
     cat = Catalog(engine.ctx.repo)

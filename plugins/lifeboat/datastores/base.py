@@ -264,6 +264,11 @@ class Datastore(abc.ABC):
         Engines that can measure it override this; lifeboat.monitor compares it with the RPO."""
         return {}
 
+    def audit(self) -> list[dict]:
+        """Findings about the live system beyond backups (lifeboat_monitor turns them into incidents):
+        dicts with check, severity, value, threshold, message. Kubernetes: the platform's readiness audit."""
+        return []
+
     def retention_plan(self, now: datetime | None = None):
         """What retention may delete. Default: the inventory's keep rules over the catalog; an engine
         with native retention semantics (Elasticsearch's SLM-style rules) overrides it."""
