@@ -61,7 +61,6 @@ class KubernetesOptions(EngineOptions):
                                                          "earlier through DeleteBackupRequest")
     # region -> Airflow aws connection that can read that region's backup storage location bucket
     bucket_connections: dict[str, str] = Field(min_length=1)
-    heartbeat_configmap: str = "lifeboat-heartbeat"
     # objects a restore may warn about ("already exists": every namespace gets its own), as Kind/name
     expected_restore_warnings: list[str] = Field(default=["ConfigMap/kube-root-ca.crt"])
     backup_timeout: DurationStr = "30m"
@@ -91,7 +90,7 @@ class KubernetesOptions(EngineOptions):
                 raise ValueError(f"{r!r}: not a resource name (e.g. deployments, deployments.apps, configmaps)")
         return v
 
-    @field_validator("velero_namespace", "storage_location", "heartbeat_configmap")
+    @field_validator("velero_namespace", "storage_location")
     @classmethod
     def _name(cls, v: str) -> str:
         if not _LABEL.match(v):
