@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import tarfile
 
 import pytest
@@ -65,14 +66,14 @@ def test_tarball_resource_list_and_counts_in_velero_format_without_preferred_ver
 def test_damaged_tarball_and_gzip_json_name_where_they_were_read():
     data = bytearray(velero_tarball())
     data[len(data) // 2] ^= 0xFF
-    with pytest.raises(TarballError, match="s3://b/backups/x/x.tar.gz"):
+    with pytest.raises(TarballError, match=re.escape("s3://b/backups/x/x.tar.gz")):
         read_tarball(bytes(data), "s3://b/backups/x/x.tar.gz")
     with pytest.raises(TarballError, match="holds no Kubernetes objects"):
         read_tarball(tarball({"metadata/version": b"1"}), "t")
-    with pytest.raises(TarballError, match="resources/configmaps/namespaces/community/cfg.json is not JSON"):
+    with pytest.raises(TarballError, match=re.escape("resources/configmaps/namespaces/community/cfg.json is not JSON")):
         read_tarball(tarball({"resources/configmaps/namespaces/community/cfg.json": b"{"}), "t")
     assert read_gzip_json(gzip.compress(b'{"a": 1}'), "w") == {"a": 1}
-    with pytest.raises(TarballError, match="^list.gz: not gzipped JSON"):
+    with pytest.raises(TarballError, match=r"^list\.gz: not gzipped JSON"):
         read_gzip_json(b"plain", "list.gz")
 
 
