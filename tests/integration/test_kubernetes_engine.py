@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -60,6 +61,28 @@ def dag_backup(k8s_engine, kube):
     assert len(ours) == 1, [m.id for m in ours]
     print(f"\nlifeboat_backup_kubernetes (dag.test): {ours[0].id} in {took:.1f}s")
     return {"manifest": ours[0], "heartbeat": hb, "source": source}
+
+
+def cli_json(out: str) -> dict:
+    """The CLI's JSON output (log lines Airflow's logging may print to stdout before it skipped)."""
+    start = re.search(r"(?m)^\{$", out)
+    assert start, out
+    return json.loads(out[start.start():])
+
+
+def dag_run_output(dag_id: str, conf: dict) -> dict:
+    """Run a DAG of dags/ with dag.test (the DB migrated by dag_backup) and return its one task's XCom."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    bag = DagBag(dag_folder=str(ROOT / "dags" / f"{dag_id}.py"))
+    assert bag.import_errors == {}
+    dr = bag.get_dag(dag_id).test(run_conf=conf)
+    assert dr.state == "success", f"{dag_id}: {dr.state}"
+    with create_session() as session:
+        (row,) = session.scalars(XComModel.get_many(run_id=dr.run_id, dag_ids=dag_id, key="return_value")).all()
+        return XComModel.deserialize_value(row)
 
 
 def test_kubernetes_engine_backup_dag_records_velero_facts_and_verifies(k8s_engine, dag_backup, velero_env):
@@ -174,17 +197,22 @@ def test_kubernetes_engine_deleted_deployment_comes_back_through_the_guarded_cli
                 "--resource", "deployments/api-gateway"]
         capsys.readouterr()
         assert main(argv) == 0
-        plan = json.loads(capsys.readouterr().out)
+        plan = cli_json(capsys.readouterr().out)
         assert plan["dry_run"] is True and plan["missing"] == ["Deployment/frontend"]
         assert plan["present"] == ["Deployment/api-gateway"] and plan["restored"] == []
         assert plan["backup_id"] == newest.id
         assert west.get(path) is None, "a dry run changes nothing"
         assert main([*argv, "--confirm", "wrong"]) == 0  # a wrong confirmation is a dry run too
-        assert json.loads(capsys.readouterr().out)["dry_run"] is True and west.get(path) is None
+        assert cli_json(capsys.readouterr().out)["dry_run"] is True and west.get(path) is None
+        # the manual DAG, same job: without confirm a dry run, its plan in the task's XCom
+        via_dag = dag_run_output("lifeboat_restore_resources", {"namespace": "community",
+                                                                "resources": ["deployments/frontend"]})
+        assert via_dag["dry_run"] is True and via_dag["missing"] == ["Deployment/frontend"], via_dag
+        assert via_dag["backup_id"] == newest.id and west.get(path) is None
         t0 = time.monotonic()
         assert main([*argv, "--confirm", "community"]) == 0
         took = time.monotonic() - t0
-        done = json.loads(capsys.readouterr().out)
+        done = cli_json(capsys.readouterr().out)
         assert done["dry_run"] is False and done["restored"] == ["Deployment/frontend"], done
         assert done["ready"]["frontend"]["ready"] == 2, done
         back = west.get(path)
