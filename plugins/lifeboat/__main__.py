@@ -144,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="<resource>/<name>, e.g. deployments/api-gateway (repeatable)")
     rr.add_argument("--backup", default="latest", help="a backup id, or latest (the newest verified backup)")
     rr.add_argument("--confirm", default="", help="must repeat the namespace; without it only the plan is shown")
+    rp = sub.add_parser("repair", help="objects engines: copy to the replica exactly what it lacks (dry run)")
+    rp.add_argument("datastore")
+    rp.add_argument("--apply", action="store_true", help="really copy (default: name what would be copied)")
+    rp.add_argument("--confirm", default="", help='with --apply: "repair <datastore>"')
+    rp.add_argument("--include-different", action="store_true", help="also copy keys whose ETag differs")
     c = sub.add_parser("catalog")
     c.add_argument("datastore")
     sub.add_parser("drills")
@@ -180,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
 
             out = restore_resources(args.datastore, namespace=args.namespace, resources=args.resources,
                                     backup=args.backup, region=args.region, confirm=args.confirm or None, run=run)
+        elif args.cmd == "repair":
+            out = jobs.repair_replica(args.datastore, dry_run=not args.apply, confirm=args.confirm,
+                                      include_different=args.include_different, run=run)
         elif args.cmd == "catalog":
             return _catalog(args)
         else:

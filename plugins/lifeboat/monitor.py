@@ -1,10 +1,12 @@
 """Monitoring: how far is each datastore from its objectives right now?
 
 Checks, per datastore, every run of `lifeboat_monitor` (every 5 minutes):
-- data-loss exposure the engine reports (PostgreSQL: WAL archive lag, standby replay lag) against RPO:
-  over the RPO -> critical, over half of it -> high;
-- the engine's audit of the live system (Kubernetes: the platform against the DR plan -- probes, replicas,
-  HPA bounds -- and the standby cluster against the newest verified backup), one finding per object;
+- data-loss exposure the engine reports (PostgreSQL: WAL archive lag, standby replay lag; S3: canary
+  replication lag; images: the oldest image in use the standby lacks) against RPO: over the RPO ->
+  critical, over half of it -> high;
+- the engine's own live checks (`monitor_findings`: configuration drift of the ConfigMaps, a CDN
+  origin group that no longer fails over, the replication configuration of the upload bucket; Kubernetes:
+  the platform's readiness audit against the DR plan and the standby against the newest verified backup);
 - newest backup of each series against its own schedule: stale as lifeboat.schedule defines it (older
   than STALE_INTERVALS of its shortest interval plus a grace period) -> high;
 - newest *verified* backup older than 8 days -> medium (the weekly verification did not happen or failed);
@@ -65,15 +67,14 @@ def evaluate(inv: Inventory, engine, now: datetime | None = None) -> list[Findin
         add(check, sev, format_duration(seconds), format_duration(rpo),
             f"{name}: {check} {format_duration(seconds)} (RPO {format_duration(rpo)})")
 
-    # 1b. the engine's audit of the live system (Kubernetes: the platform's readiness audit), one
-    # finding per object and check, so each drift is its own incident
+    # 1b. the engine's own live checks (configuration drift, CDN origin groups, images the standby lacks)
     try:
-        audited = engine.audit()
-    except Exception as exc:  # the audit itself failed: that is the finding
-        add("audit", "high", "failed", "runs", f"{name}: audit could not run: {exc}")
-        audited = []
-    for f in audited:
-        add(f["check"], f["severity"], str(f.get("value", "")), str(f.get("threshold", "")), f["message"])
+        own = engine.monitor_findings()
+    except Exception as exc:  # the service itself is unreachable: that is the finding
+        own = []
+        add("reachable", "critical", "no", "yes", f"{name}: cannot run its checks: {exc}")
+    for f in own:
+        add(f.check, f.severity, f.value, f.threshold, f.message)
 
     # 2. newest backup per series against its schedule (lifeboat.schedule: the DR page uses the same)
     cat = Catalog(engine.ctx.repo)

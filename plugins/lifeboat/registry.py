@@ -53,6 +53,11 @@ ENGINES: dict[str, EngineEntry] = {
     # velero-backup.json is what Velero's sync reads: copied last, like a manifest
     "kubernetes": _by_convention("kubernetes", "KubernetesDatastore", "KubernetesOptions", "KubernetesFailover",
                                  ("full",), descriptors=("velero-backup.json",)),
+    # the platform's other services (issue 13): replication checked and completed, configuration backed up
+    "images": _by_convention("images", "ImagesDatastore", "ImagesOptions", "ImagesFailover", ("replicate",)),
+    "objects": _by_convention("objects", "ObjectsDatastore", "ObjectsOptions", "ObjectsFailover", ("inventory",)),
+    "config": _by_convention("config", "ConfigDatastore", "ConfigOptions", "ConfigFailover", ("bundle",)),
+    "cdn": _by_convention("cdn", "CdnDatastore", "CdnOptions", "CdnFailover", ("config",)),
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from lifeboat.clients.kubernetes import BackupStatus, KubernetesClient
 from lifeboat.clients.kubernetes_specs import HEARTBEAT_CONFIGMAP
-from lifeboat.datastores.base import Datastore, Taken
+from lifeboat.datastores.base import Datastore, MonitorFinding, Taken
 from lifeboat.datastores.kubernetes import verify as kverify
 from lifeboat.datastores.kubernetes.location import Location
 from lifeboat.datastores.kubernetes.options import KubernetesOptions
@@ -171,10 +171,15 @@ class KubernetesDatastore(Datastore):
                                         labels={"app.kubernetes.io/managed-by": "lifeboat"})
         return now
 
-    def audit(self) -> list[dict]:
+    def monitor_findings(self) -> list[MonitorFinding]:
+        """The platform's readiness audit (audit.py), one finding per object and check."""
         from lifeboat.datastores.kubernetes.audit import readiness_findings
 
-        return readiness_findings(self) if self.options.audit.enabled else []
+        if not self.options.audit.enabled:
+            return []
+        return [MonitorFinding(check=f["check"], severity=f["severity"], value=str(f.get("value", "")),
+                               threshold=str(f.get("threshold", "")), message=f["message"])
+                for f in readiness_findings(self)]
 
     # -- retention -------------------------------------------------------------------------------
     def delete_backup(self, manifest: Manifest) -> None:
