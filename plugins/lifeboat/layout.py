@@ -4,8 +4,11 @@
     <datastore>/backups/<backup_id>/manifest.json       written last; its presence = complete
     <datastore>/verifications/<backup_id>/<stamp>.json  one per verification run
     <datastore>/<tool>/...                              a native tool's own repository (pgBackRest)
+    <datastore>/state/<name>.json                       an engine's running state (first-seen image times,
+                                                        canary arrivals, a diff's cursor), in both regions
     drills/<drill_id>.json                              restore tests, failovers, failbacks
     failovers/<timeline_id>.json                        the step timeline of a failover or failback
+    recoveries/<timeline_id>.json                       the step timeline of a recovery (lifeboat_recover[_service])
     incidents/active/<id>.json                          open, acknowledged, or resolved with notices to send
     incidents/closed/<YYYY-MM>/<id>.json                settled incidents
     incidents/acks/<id>.json                            an acknowledgement
@@ -29,6 +32,7 @@ BACKUPS = "backups"
 VERIFICATIONS = "verifications"
 DRILLS = "drills"
 FAILOVERS = "failovers"
+RECOVERIES = "recoveries"
 INCIDENTS = "incidents"
 REPORTS = "reports"
 RUNBOOKS = "runbooks"
@@ -80,6 +84,14 @@ class Layout:
     def native(datastore: str, tool: str) -> str:
         return f"{datastore}/{tool}/"
 
+    # -- engine state (kept in both regions) -----------------------------------------------------------
+    @staticmethod
+    def state(datastore: str, name: str) -> str:
+        """<datastore>/state/<name>.json: what an engine remembers between runs (not a backup)."""
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", name):
+            raise ValueError(f"state record name {name!r}: lower-case letters, digits, '_', '.', '-' only")
+        return f"{datastore}/state/{name}.json"
+
     # -- verifications ---------------------------------------------------------------------------------
     @staticmethod
     def verifications(datastore: str, backup_id: str | None = None) -> str:
@@ -101,6 +113,10 @@ class Layout:
     @staticmethod
     def timeline(timeline_id: str) -> str:
         return f"{FAILOVERS}/{timeline_id}.json"
+
+    @staticmethod
+    def recovery(timeline_id: str) -> str:
+        return f"{RECOVERIES}/{timeline_id}.json"
 
     @staticmethod
     def is_record(key: str) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -20,7 +21,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -378,6 +379,23 @@ class Repository(IndexedRecords):
         if last is not None:
             raise RepositoryError(f"no readable copy of {prefix}: {last}")
         return []
+
+    # -- engine state (lifeboat.layout.Layout.state): JSON documents kept in both regions ------------
+    def get_state(self, datastore: str, name: str) -> dict[str, Any] | None:
+        """An engine's state record from this region's copy, else the other region's; None if neither has it."""
+        key = Layout.state(datastore, name)
+        for st in self.storages():
+            try:
+                if st.exists(key):
+                    return json.loads(st.get_bytes(key))
+            except (OSError, ValueError, RepositoryError) as exc:  # try the other copy
+                log.warning("state %s/%s unreadable: %s", st.url, key, exc)
+        return None
+
+    def put_state(self, datastore: str, name: str, doc: dict[str, Any]) -> list[str]:
+        """Write an engine's state record to both regions' copies (put_everywhere)."""
+        return self.put_everywhere(Layout.state(datastore, name),
+                                   json.dumps(doc, indent=1, sort_keys=True, default=str).encode())
 
     def exists(self, key: str) -> bool:
         return self.primary.exists(key)
