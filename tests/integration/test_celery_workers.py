@@ -178,7 +178,7 @@ def test_backup_dag_runs_on_the_primary_regions_celery_worker(celery):
         return rows and rows[0][0] in ("success", "failed") and rows[0][0]
 
     t0 = time.monotonic()
-    state = _wait(d, f"run {run_id} to finish", finished, 600)
+    state = _wait(d, f"run {run_id} to finish", finished, 1200)
     print(f"celery run {run_id}: {state} in {time.monotonic() - t0:.0f}s")
     tis = _sql(d, "SELECT task_id, map_index, state, queue, hostname, pool FROM task_instance "
                   "WHERE dag_id = %s AND run_id = %s ORDER BY task_id, map_index", (dag_id, run_id))
