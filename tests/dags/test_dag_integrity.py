@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -29,14 +28,12 @@ def no_network(monkeypatch):
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
-def test_dag_file_imports_offline_under_two_seconds(path, dagbag_cls, no_network):
-    dagbag_cls(dag_folder=str(DAG_FILES[0]))  # warm the interpreter: Airflow's own import is not the DAG's cost
-    started = time.perf_counter()
+def test_dag_file_imports_offline(path, dagbag_cls, no_network):
+    """Parsing touches no network (socket.connect refused). Parse *time* is measured in
+    bench/dag_parse.py, not asserted here: speed targets live in bench/."""
     bag = dagbag_cls(dag_folder=str(path))
-    elapsed = time.perf_counter() - started
     assert bag.import_errors == {}, bag.import_errors
     assert bag.dags, f"{path.name} defines no DAG"
-    assert elapsed < 2.0, f"{path.name} took {elapsed:.2f}s to parse"
 
 
 def _all_dags(dagbag_cls):

@@ -328,7 +328,7 @@ def _cli(capsys, *argv: str) -> tuple[int, str]:
         (("restore-test", "nope"), 1, "datastores.nope: not in the inventory"),
         (("--region", "eu-west-1", "catalog", "postgres"), 1,
          "--region 'eu-west-1': not an inventory region (include/inventory.yaml: regions us-west-2, us-east-1)"),
-        (("--region", "us-east-1", "restore-test", "postgres"), 1, "--region applies to catalog and drills only"),
+        (("--region", "us-east-1", "restore-test", "postgres"), 1, "--region applies to catalog, drills and restore-resources only"),
         (("restore-test", "postgres", "--target", "yesterday"), 2, "argument --target: 'yesterday' is not an ISO-8601"),
         (("restore-test", "postgres", "--target", "2026-11-27T03:00:00"), 2,
          "argument --target: '2026-11-27T03:00:00' has no time zone"),
