@@ -14,7 +14,10 @@ Serves, on 127.0.0.1 only:
 
 The connections are the Airflow connections of the region (AIRFLOW_CONN_LIFEBOAT_PG_<REGION>,
 AIRFLOW_CONN_LIFEBOAT_REDIS_<REGION>), read from the devstack env file on every request, so the
-server follows whatever the stack currently exports. Drivers (psycopg, redis) come from the Python
+server follows whatever the stack currently exports. When the env file also has
+LIFEBOAT_PLATFORM_VIA_<POSTGRES|REDIS>_<REGION>=host:port (devstack/components/toxiproxy.py), the
+server connects there instead -- the platform's own network path, where failure simulations put
+faults. Drivers (psycopg, redis) come from the Python
 that runs this file (the project's venv); secrets never appear in responses or logs.
 """
 
@@ -45,6 +48,17 @@ def read_env(path: Path) -> dict[str, str]:
             parts = shlex.split(raw)
             out[key.strip()] = parts[0] if parts else ""
     return out
+
+
+def via(uri: str, hostport: str | None) -> str:
+    """`uri` with its host:port replaced by `hostport` (credentials, database and query kept)."""
+    if not hostport:
+        return uri
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    creds = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{creds}@{hostport}" if creds else hostport))
 
 
 def _short(exc: BaseException) -> str:
@@ -159,6 +173,7 @@ class Handler(BaseHTTPRequestHandler):
         for name, var, fn in (("postgres", f"AIRFLOW_CONN_LIFEBOAT_PG_{suffix}", check_postgres),
                               ("redis", f"AIRFLOW_CONN_LIFEBOAT_REDIS_{suffix}", check_redis)):
             uri = env.get(var) or os.environ.get(var)
+            uri = uri and via(uri, env.get(f"LIFEBOAT_PLATFORM_VIA_{name.upper()}_{suffix}"))
             if not uri:
                 checks[name] = f"not configured ({var} not in {self.env_file})"
                 continue

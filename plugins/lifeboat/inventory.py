@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lifeboat import registry
+from lifeboat.chaos.settings import ChaosSpec
 from lifeboat.durations import (
     Duration,
     DurationOrZero,
@@ -261,6 +262,7 @@ class Inventory(_Model):
     alerts: Alerts = Alerts()
     datastores: dict[str, DatastoreSpec]
     failover: FailoverSpec | None = None
+    chaos: ChaosSpec | None = None  # failure simulations (lifeboat.chaos)
     source: str = Field(default="", exclude=True)
 
     @field_validator("workdir")

@@ -11,6 +11,8 @@
     incidents/acks/<id>.json                            an acknowledgement
     reports/<kind>/<period>/report.{html,pdf,json}      monthly / quarterly reviews (+ charts/<name>.png)
     runbooks/index.md, runbooks/scenarios/<scenario>.md, runbooks/datastores/<datastore>.md (+ .html)
+    chaos/experiments/<id>.json                         one failure simulation (lifeboat.chaos)
+    chaos/injected/<id>.json                            a fault injected and not yet reverted
 
 Keys are relative to a region's repository URL and identical in both regions (after Velero's
 ObjectStoreLayout). Nothing else formats a storage path.
@@ -30,6 +32,7 @@ FAILOVERS = "failovers"
 INCIDENTS = "incidents"
 REPORTS = "reports"
 RUNBOOKS = "runbooks"
+CHAOS = "chaos"
 # what the DR page may serve as a file: reports and runbooks only
 _OPS_FILE = re.compile(rf"^({REPORTS}|{RUNBOOKS})/[A-Za-z0-9_.\-/]+\.(html|pdf|md|json|png|svg)$")
 
@@ -125,6 +128,16 @@ class Layout:
         if not name:
             return f"{RUNBOOKS}/"
         return f"{RUNBOOKS}/" + (f"{group}/" if group else "") + f"{name}.md"
+
+    @staticmethod
+    def chaos_experiment(record_id: str = "") -> str:
+        """chaos/experiments/, or one experiment's record."""
+        return f"{CHAOS}/experiments/" + (f"{record_id}.json" if record_id else "")
+
+    @staticmethod
+    def chaos_injected(marker_id: str = "") -> str:
+        """chaos/injected/, or the marker of one fault not yet reverted."""
+        return f"{CHAOS}/injected/" + (f"{marker_id}.json" if marker_id else "")
 
     @staticmethod
     def html_of(markdown_key: str) -> str:
