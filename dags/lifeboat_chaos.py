@@ -1,5 +1,5 @@
 """
-### lifeboat_chaos_&lt;family&gt; — failure simulations on the DR plan's calendar
+### lifeboat_chaos_&lt;family&gt; — failure simulations on the DR plan's calendar (Airflow DAGs)
 
 One DAG per `chaos.schedules` entry of the inventory: **service** (monthly: api-gateway pods deleted,
 Deployment scaled to 0), **network** (monthly: latency / timeout / outage on the platform API's path to
@@ -30,7 +30,7 @@ for family, schedule in (chaos.schedules.items() if chaos else ()):
         continue
     with dag(f"lifeboat_chaos_{family}", __doc__, schedule=cron(schedule), severity="high", retries=0,
              tag=("chaos", family), params=ops.trigger_params(inventory)) as d:
-        guard = ops.ChaosGuardOperator(task_id="guard", family=family)
+        guard = ops.ChaosGuardOperator(task_id="guard", family=family, retries=1)  # a refusal never retries
         approval = ops.ChaosApprovalOperator(task_id="approval", subject="Failure simulation: approve?",
                                              body="(filled in from the guard)",
                                              response_timeout=inventory.failover.approval_timeout

@@ -109,7 +109,7 @@ def test_chaos_service_scaled_to_zero_the_recovery_step_scales_it_back(inv, stor
     assert_steady_and_clean(rec, store, chaos_env)
 
 
-@pytest.mark.parametrize("name, datastore", [("postgres-latency", "postgres"), ("postgres-outage", "postgres"),
+@pytest.mark.parametrize(("name", "datastore"), [("postgres-latency", "postgres"), ("postgres-outage", "postgres"),
                                              ("redis-timeout", "redis")])
 def test_chaos_network_faults_on_the_platform_path(inv, store, chaos_env, unique, name, datastore):
     rec = run(inv, store, name, unique, duration=timedelta(seconds=3))
@@ -124,7 +124,7 @@ def test_chaos_network_faults_on_the_platform_path(inv, store, chaos_env, unique
     assert_steady_and_clean(rec, store, chaos_env)
 
 
-@pytest.mark.parametrize("name, datastore", [("redis-kill", "redis"), ("mongodb-kill", "mongodb"),
+@pytest.mark.parametrize(("name", "datastore"), [("redis-kill", "redis"), ("mongodb-kill", "mongodb"),
                                              ("postgres-kill", "postgres")])
 def test_chaos_database_process_killed_and_restarted(inv, store, chaos_env, unique, name, datastore):
     from lifeboat.chaos.faults.process import running_pid

@@ -21,9 +21,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
+from lifeboat.chaos.faults.base import Fault
 from lifeboat.chaos.probes import DatastoreProbe, HttpProbe, Probe
 from lifeboat.chaos.records import ChaosRecord, Injected, ProbeStats, resilience_score, utcnow
-from lifeboat.chaos.settings import ChaosEnvironment, ChaosExperiment
+from lifeboat.chaos.settings import ChaosExperiment
 
 log = logging.getLogger(__name__)
 STEADY_TIMEOUT_S = 60.0
@@ -59,35 +60,6 @@ class _Background:
         if kind == "error":
             raise value
         return str(value)
-
-
-class Fault:
-    """One fault kind. Subclasses: `revert_info()` (before injecting: all that undoing needs, JSON-safe),
-    `inject()`, and the static `revert(info)` (idempotent; the cleanup DAG calls it from a marker alone)."""
-
-    kind = ""
-    self_healing = False  # the platform recovers without Lifeboat acting (a recovery step is then not run)
-
-    def __init__(self, spec: ChaosExperiment, env: ChaosEnvironment, inv, record_id: str):
-        self.spec, self.env, self.inv, self.record_id = spec, env, inv, record_id
-        self.info: dict = {}
-
-    def probes(self) -> list[Probe]:
-        return []
-
-    def revert_info(self) -> dict:
-        raise NotImplementedError
-
-    def inject(self) -> str:
-        raise NotImplementedError
-
-    def recover(self) -> str:
-        """The recovery step after the fault's duration: by default, undo it (the runbook's step)."""
-        return "nothing to do: the platform heals itself" if self.self_healing else self.revert(self.info)
-
-    @staticmethod
-    def revert(info: dict) -> str:
-        raise NotImplementedError
 
 
 class Experiment:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lifeboat.durations import Duration
+from lifeboat.durations import Duration, check_cron
 
 KINDS = ("pod_delete", "scale_zero", "process_kill", "network")
 FAMILIES = ("service", "database", "network")
@@ -98,11 +98,9 @@ class ChaosSpec(_Model):
     @field_validator("schedules")
     @classmethod
     def _crons(cls, v: dict[str, str]) -> dict[str, str]:
-        from lifeboat.inventory import _check_cron
-
         for family, expr in v.items():
             try:
-                _check_cron(expr)
+                check_cron(expr)
             except ValueError as exc:
                 raise ValueError(f"{family}: {exc}") from None
         return v
@@ -122,7 +120,7 @@ class ChaosSpec(_Model):
             ds = e.target.get("datastore")
             for env_name, env in self.environments.items():
                 if ds and ds not in env.datastores:
-                    raise ValueError(f"experiments[{i}].target.datastore: {ds!r} is not under "
+                    raise ValueError(f"experiments.{i}.target.datastore: {ds!r} is not under "
                                      f"chaos.environments.{env_name}.datastores")
         return self
 

@@ -4,7 +4,7 @@ scales it back, as the runbook does). Through the cncf-kubernetes provider's hoo
 
 from __future__ import annotations
 
-from lifeboat.chaos.experiment import Fault
+from lifeboat.chaos.faults.base import Fault
 from lifeboat.chaos.probes import DeploymentProbe
 from lifeboat.errors import Refused
 

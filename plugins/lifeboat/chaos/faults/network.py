@@ -9,7 +9,7 @@ import json
 import urllib.error
 import urllib.request
 
-from lifeboat.chaos.experiment import Fault
+from lifeboat.chaos.faults.base import Fault
 from lifeboat.chaos.probes import DatastoreProbe
 from lifeboat.errors import Refused
 

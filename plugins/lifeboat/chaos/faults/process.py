@@ -11,7 +11,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from lifeboat.chaos.experiment import Fault
+from lifeboat.chaos.faults.base import Fault
 from lifeboat.chaos.probes import DatastoreProbe
 from lifeboat.errors import Refused
 
