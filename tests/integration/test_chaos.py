@@ -213,3 +213,26 @@ def test_chaos_refuses_a_target_that_is_not_steady_and_injects_nothing(inv, stor
         assert redis_proxy["toxics"] == []  # its own fault was never injected
     finally:
         NetworkFault.revert(blocker.info)
+
+
+def test_chaos_dr_page_lists_experiments_with_scores_and_trends(inv, store, chaos_env, unique):
+    from fastapi.testclient import TestClient
+
+    from lifeboat.ui.app import create_app
+
+    rec = run(inv, store, "postgres-outage", unique, duration=timedelta(seconds=1))  # at least one run to show
+    app = create_app()
+    client = TestClient(app)
+    assert client.get("/chaos/overview").status_code == 401  # behind Airflow's login
+    route = next(r for r in app.routes if getattr(r, "path", "") == "/chaos/overview")
+    for dep in route.dependencies:  # the login itself is Airflow's (tests/integration/test_ops_prometheus.py)
+        app.dependency_overrides[dep.dependency] = lambda: None
+    resp = client.get("/chaos/overview")
+    assert resp.status_code == 200, resp.text
+    data = resp.json()
+    row = next(e for e in data["experiments"] if e["experiment"] == "postgres-outage")
+    assert row["last"]["id"] == rec.id and row["last"]["score"] == rec.score and row["last"]["verdict"] == "pass"
+    assert row["trend"][-1] == {"id": rec.id, "at": rec.started_at.isoformat(), "score": rec.score, "verdict": "pass"}
+    assert all(0 <= t["score"] <= 100 for e in data["experiments"] for t in e["trend"] if t["score"] is not None)
+    assert row["quarters"] and data["quarters"] and data["injected"] == []
+    assert b"chaos/overview" in client.get("/ops/ops.js").content  # the page's section that renders it
