@@ -236,3 +236,8 @@ def test_chaos_dr_page_lists_experiments_with_scores_and_trends(inv, store, chao
     assert all(0 <= t["score"] <= 100 for e in data["experiments"] for t in e["trend"] if t["score"] is not None)
     assert row["quarters"] and data["quarters"] and data["injected"] == []
     assert b"chaos/overview" in client.get("/ops/ops.js").content  # the page's section that renders it
+    from lifeboat import metrics
+    from lifeboat.records import utcnow
+
+    samples = dict((labels["scenario"], v) for labels, v in metrics._HOOKS["chaos_scores"](inv, utcnow()))
+    assert samples["postgres-outage"] == round(rec.score / 100, 4)  # lifeboat_chaos_score for Prometheus

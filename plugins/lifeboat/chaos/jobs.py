@@ -126,3 +126,18 @@ def summary(inv=None, region: str | None = None) -> dict:
     out = make(ChaosStore(repo).records())
     out["injected"] = [m.model_dump(mode="json") for m in ChaosStore(repo).injected()]
     return {"region": used, "fallback": note, **out}
+
+
+def score_samples(inv, now) -> list[tuple[dict[str, str], float]]:
+    """The metrics hook `chaos_scores`: the newest score of each experiment, 0..1 (lifeboat_chaos_score)."""
+    from lifeboat.chaos.store import ChaosStore
+    from lifeboat.repository import Repository
+
+    if inv.chaos is None:
+        return []
+    repo, _, _ = Repository.readable(inv)
+    newest: dict[str, float] = {}
+    for r in ChaosStore(repo).records():  # oldest first: the newest wins
+        if r.score is not None and r.verdict != "running":
+            newest[r.experiment] = r.score
+    return [({"scenario": name}, round(score / 100.0, 4)) for name, score in sorted(newest.items())]

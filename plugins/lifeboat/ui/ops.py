@@ -60,6 +60,10 @@ def _repo(region: str | None):
 
 
 def build_router() -> APIRouter:
+    from lifeboat import metrics as m
+    from lifeboat.chaos.jobs import score_samples
+
+    m.register_hook("chaos_scores", score_samples)  # lifeboat_chaos_score{scenario=<experiment>}
     router = APIRouter()
     authenticated = [Depends(requires_authenticated())]
 
