@@ -239,5 +239,5 @@ def test_chaos_dr_page_lists_experiments_with_scores_and_trends(inv, store, chao
     from lifeboat import metrics
     from lifeboat.records import utcnow
 
-    samples = dict((labels["scenario"], v) for labels, v in metrics._HOOKS["chaos_scores"](inv, utcnow()))
+    samples = {labels["scenario"]: v for labels, v in metrics._HOOKS["chaos_scores"](inv, utcnow())}
     assert samples["postgres-outage"] == round(rec.score / 100, 4)  # lifeboat_chaos_score for Prometheus
