@@ -6,6 +6,6 @@ steady-state probes, measured time to detect and to recover, data lost (heartbea
     store.py        records in both regions' catalogs (chaos/experiments/, chaos/injected/)
     probes.py       steady-state probes: HTTP /health and /ready, a write/read per datastore, Ready replicas
     experiment.py   the Experiment base class: the flow every fault kind shares
-    kubernetes.py, process.py, network.py   one module per fault kind
+    faults/         one module per fault kind (base.py: the interface; kubernetes, process, network)
     jobs.py         what the DAGs and the CLI call: guard, run one experiment, clean up leftovers
 """
