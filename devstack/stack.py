@@ -401,6 +401,7 @@ pg1-user={self.pg_user}
     def env_mapping(self) -> dict[str, str]:
         p, s = self.ports["pg_primary"], self.ports["pg_standby"]
         pw = urllib.parse.quote(self.secrets["lifeboat"], safe="")
+        rpw = urllib.parse.quote(self.secrets["replicator"], safe="")
         s3_conn = json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
                               "extra": {"endpoint_url": self.s3_endpoint, "region_name": "us-west-2"}},
                              separators=(",", ":"))
@@ -423,6 +424,9 @@ pg1-user={self.pg_user}
             "AWS_DEFAULT_REGION": "us-west-2",
             "AIRFLOW_CONN_LIFEBOAT_PG_US_WEST_2": f"postgresql://lifeboat:{pw}@127.0.0.1:{p}/{DB_NAME}",
             "AIRFLOW_CONN_LIFEBOAT_PG_US_EAST_1": f"postgresql://lifeboat:{pw}@127.0.0.1:{s}/{DB_NAME}",
+            # the REPLICATION role (pg_receivewal, options.wal_stream)
+            "AIRFLOW_CONN_LIFEBOAT_PG_REPL_US_WEST_2": f"postgresql://replicator:{rpw}@127.0.0.1:{p}/{DB_NAME}",
+            "LIFEBOAT_PG_WALSTREAM_DIR": str(self.repo_w2 / "postgres" / "walstream"),
             "AIRFLOW_CONN_LIFEBOAT_S3": s3_conn,
             **self.component_env,
         }

@@ -104,3 +104,14 @@ def test_dag_chaos_families_on_the_plans_calendar_guarded_and_sequential(dagbag_
         assert set(dag.params) >= {"environment", "experiments", "confirm", "reason"}
         assert dag.params["environment"] == "drill"
     assert dags["lifeboat_chaos_cleanup"].get_task("cleanup")
+
+
+def test_dag_repair_is_manual_and_a_dry_run_unless_told_otherwise(dagbag_cls):
+    dag = _all_dags(dagbag_cls)["lifeboat_repair_uploads"]
+    assert dag.schedule is None or str(dag.timetable.summary).lower() in ("none", "never")
+    assert dag.params["dry_run"] is True and dag.params["confirm"] == ""
+    op = dag.get_task("repair")
+    # the flags arrive rendered as strings; only an explicit false turns the dry run off
+    for rendered, dry in (("True", True), ("", True), ("garbage", True), ("False", False), (False, False)):
+        op.dry = rendered
+        assert op.job_kwargs()["dry_run"] is dry, rendered
