@@ -14,6 +14,8 @@
     incidents/acks/<id>.json                            an acknowledgement
     reports/<kind>/<period>/report.{html,pdf,json}      monthly / quarterly reviews (+ charts/<name>.png)
     runbooks/index.md, runbooks/scenarios/<scenario>.md, runbooks/datastores/<datastore>.md (+ .html)
+    chaos/experiments/<id>.json                         one failure simulation (lifeboat.chaos)
+    chaos/injected/<id>.json                            a fault injected and not yet reverted
     index/<area>/<stamp>-<nonce>.json                   the catalog index (lifeboat.catalog_index): what
                                                         the records under <area> hold, written AFTER them
 
@@ -36,6 +38,7 @@ RECOVERIES = "recoveries"
 INCIDENTS = "incidents"
 REPORTS = "reports"
 RUNBOOKS = "runbooks"
+CHAOS = "chaos"
 INDEX = "index"
 # what the DR page may serve as a file: reports and runbooks only
 _OPS_FILE = re.compile(rf"^({REPORTS}|{RUNBOOKS})/[A-Za-z0-9_.\-/]+\.(html|pdf|md|json|png|svg)$")
@@ -163,6 +166,16 @@ class Layout:
         if not name:
             return f"{RUNBOOKS}/"
         return f"{RUNBOOKS}/" + (f"{group}/" if group else "") + f"{name}.md"
+
+    @staticmethod
+    def chaos_experiment(record_id: str = "") -> str:
+        """chaos/experiments/, or one experiment's record."""
+        return f"{CHAOS}/experiments/" + (f"{record_id}.json" if record_id else "")
+
+    @staticmethod
+    def chaos_injected(marker_id: str = "") -> str:
+        """chaos/injected/, or the marker of one fault not yet reverted."""
+        return f"{CHAOS}/injected/" + (f"{marker_id}.json" if marker_id else "")
 
     @staticmethod
     def html_of(markdown_key: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 from pathlib import Path
 
@@ -84,6 +85,24 @@ def test_dag_a_failed_task_cannot_end_in_a_successful_run(dagbag_cls):
         leaves = [t for t in dag.tasks if not t.downstream_task_ids]
         if any(t.trigger_rule == "all_done" for t in leaves):
             assert any(t.trigger_rule == "all_success" for t in leaves), dag_id
+
+
+def test_dag_chaos_families_on_the_plans_calendar_guarded_and_sequential(dagbag_cls):
+    from lifeboat.inventory import load_inventory
+
+    dags = _all_dags(dagbag_cls)
+    chaos = load_inventory().chaos
+    for family in ("service", "database", "network"):
+        dag = dags[f"lifeboat_chaos_{family}"]
+        assert dag.timetable.summary == chaos.schedules[family], family
+        assert dag.get_task("guard").downstream_task_ids == {"approval"}
+        chain = [e.name.replace("-", "_") for e in chaos.family(family)]
+        assert dag.get_task("approval").downstream_task_ids == {chain[0]}
+        for a, b in itertools.pairwise(chain):  # one experiment at a time
+            assert dag.get_task(a).downstream_task_ids == {b, "done"}
+        assert set(dag.params) >= {"environment", "experiments", "confirm", "reason"}
+        assert dag.params["environment"] == "drill"
+    assert dags["lifeboat_chaos_cleanup"].get_task("cleanup")
 
 
 def test_dag_repair_is_manual_and_a_dry_run_unless_told_otherwise(dagbag_cls):
