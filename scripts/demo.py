@@ -36,6 +36,8 @@ def main() -> int:
 
     from devstack import stack
 
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the finally below stops the background writers
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     started = datetime.now(UTC)
     env = airflow_env(dict(os.environ), stack.up())
     os.environ.update(env)
