@@ -70,7 +70,7 @@ def test_packet_rules_drop_both_directions_of_one_loopback_port():
     loss = rules(4567, "lifeboat-chaos:x", 0.25, False)
     assert [r[r.index("--dport") if "--dport" in r else r.index("--sport")] for r in loss] == ["--dport", "--sport"]
     assert all(r[:3] == ["INPUT", "-i", "lo"] and "4567" in r and r[-2:] == ["-j", "DROP"] for r in loss)
-    assert all(["--probability", "0.2500"] == r[r.index("--probability"):r.index("--probability") + 2] for r in loss)
+    assert all(r[r.index("--probability"):r.index("--probability") + 2] == ["--probability", "0.2500"] for r in loss)
     assert all("statistic" not in r for r in rules(4567, "c", 1.0, True))
 
 
@@ -126,5 +126,6 @@ def test_region_drill_runs_the_failover_graph_in_order_and_records_even_when_a_s
     assert calls == ["guard", "preflight", "plan", "fence", "promote"]  # nothing after the failed step ...
     assert "fence" in recorded and "promote" not in recorded  # ... but the drill was still recorded
     calls.clear()
+    monkeypatch.setattr(jobs, "promote", step("promote"))
     region.run_drill("failback", {"target_region": "us-west-2", "switch_back": True}, {}, {})
     assert calls[3:] == list(region.FAILBACK_STEPS)
