@@ -3,7 +3,9 @@
 
 One DAG per `chaos.schedules` entry of the inventory: **service** (monthly: api-gateway pods deleted,
 Deployment scaled to 0), **network** (monthly: latency / timeout / outage on the platform API's path to
-its datastores, toxiproxy), **database** (quarterly: PostgreSQL, Redis, MongoDB server processes killed).
+its datastores, toxiproxy; the platform's resolver losing a name; packet loss and partitions with iptables),
+**database** (quarterly: PostgreSQL, Redis, MongoDB server processes killed), **region** (yearly: the whole
+region lost = the failover drill in the drill environment, reverted by the failback).
 Each task is one experiment: steady-state probes (`/health`, `/ready`, a write/read on the datastore,
 Ready replicas) → the fault → probes polled → recovery (the platform's self-healing or the runbook step)
 → steady state again → a record in both catalogs (`chaos/experiments/`) with time to detect, time to

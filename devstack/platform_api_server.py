@@ -19,6 +19,9 @@ AIRFLOW_CONN_LIFEBOAT_REDIS_<REGION>) the devstack exports. MONGODB_URL / ELASTI
 add a read check of those stores to /ready (a ping / the cluster health). When the env file also has
 LIFEBOAT_PLATFORM_VIA_<POSTGRES|REDIS>_<REGION>=host:port (devstack/components/toxiproxy.py), PostgreSQL and
 Redis are reached there instead -- the platform's own network path, where failure simulations put faults.
+When that host is a name and LIFEBOAT_PLATFORM_HOSTS_<REGION> names a hosts file, the stand-in resolves the
+name through that file on every request (its resolver, like a pod's CoreDNS): a name missing from it fails
+the check with "name not found" (lifeboat.chaos.faults.dns breaks and restores it).
 Drivers (psycopg, redis) come from the Python
 that runs this file (the project's venv); secrets never appear in responses or logs.
 """
@@ -61,6 +64,29 @@ def via(uri: str, hostport: str | None) -> str:
     parts = urlsplit(uri)
     creds = parts.netloc.rpartition("@")[0]
     return urlunsplit(parts._replace(netloc=f"{creds}@{hostport}" if creds else hostport))
+
+
+def resolve(hostport: str | None, hosts_file: str | None) -> str | None:
+    """`host:port` with a host name looked up in `hosts_file` (no file: left to the drivers' resolver)."""
+    if not hostport or not hosts_file:
+        return hostport
+    import ipaddress
+
+    host, _, port = hostport.rpartition(":")
+    try:
+        ipaddress.ip_address(host)
+        return hostport
+    except ValueError:
+        pass
+    try:
+        text = Path(hosts_file).read_text()
+    except OSError as exc:
+        raise OSError(f"resolver {hosts_file}: {exc.strerror}") from None
+    for raw in text.splitlines():
+        fields = raw.split("#", 1)[0].split()
+        if host.lower() in (f.lower() for f in fields[1:]):
+            return f"{fields[0]}:{port}"
+    raise OSError(f"DNS: {host}: name not found (NXDOMAIN) in resolver {hosts_file}")
 
 
 def _short(exc: BaseException) -> str:
@@ -200,13 +226,14 @@ class Handler(BaseHTTPRequestHandler):
                                ("elasticsearch", ("ELASTICSEARCH_URL",), check_elasticsearch)):
             uri = next((env.get(k) for k in keys if env.get(k)), None) or \
                 next((os.environ.get(k) for k in keys if os.environ.get(k)), None)
-            if uri and name in ("postgres", "redis") and not env.get(keys[0]):  # a repointed service keeps its URL
-                uri = via(uri, env.get(f"LIFEBOAT_PLATFORM_VIA_{name.upper()}_{suffix}"))
             if not uri:
                 if name in ("postgres", "redis"):
                     checks[name] = f"not configured ({' / '.join(keys)} not in {self.env_file})"
                 continue
             try:
+                if name in ("postgres", "redis") and not env.get(keys[0]):  # a repointed service keeps its URL
+                    uri = via(uri, resolve(env.get(f"LIFEBOAT_PLATFORM_VIA_{name.upper()}_{suffix}"),
+                                           env.get(f"LIFEBOAT_PLATFORM_HOSTS_{suffix}")))
                 checks[name] = fn(uri, self.region, token)
             except Exception as exc:
                 ok = False

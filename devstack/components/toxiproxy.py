@@ -9,7 +9,12 @@ Redis (toxiproxy keeps them in memory: `up` recreates missing ones). The platfor
 us-west-2 reaches its datastores through them (LIFEBOAT_PLATFORM_VIA_<KIND>_<REGION>), so a toxic on a
 proxy is a network fault on the platform's path only; Lifeboat's own connections stay direct.
 
-Exports: LIFEBOAT_TOXIPROXY_URL, LIFEBOAT_PLATFORM_VIA_POSTGRES_US_WEST_2 / _REDIS_US_WEST_2 (host:port), and
+The stand-in reaches the proxies by name (`<kind>.platform.us-west-2.internal`), resolved through the hosts
+file <state>/toxiproxy/hosts (LIFEBOAT_PLATFORM_HOSTS_US_WEST_2; rewritten by `up`): the resolver a DNS
+failure simulation breaks (lifeboat.chaos.faults.dns).
+
+Exports: LIFEBOAT_TOXIPROXY_URL, LIFEBOAT_PLATFORM_VIA_POSTGRES_US_WEST_2 / _REDIS_US_WEST_2 (name:port),
+LIFEBOAT_PLATFORM_HOSTS_US_WEST_2 = LIFEBOAT_CHAOS_RESOLVER (the hosts file), LIFEBOAT_CHAOS_<PG|REDIS>_HOSTNAME, and
 what process faults need in this stack: LIFEBOAT_CHAOS_RESTART (the devstack's restart step: `stack.py up`
 for this state dir and component list), LIFEBOAT_REDIS_PRIMARY_PIDFILE, LIFEBOAT_MONGO_PIDFILE.
 """
@@ -44,6 +49,22 @@ def _root(state_dir: Path) -> Path:
 
 def _pidfile(state_dir: Path) -> Path:
     return _root(state_dir) / "toxiproxy.pid"
+
+
+def hostname(kind: str, region: str = REGION) -> str:
+    return f"{kind}.platform.{region}.internal"
+
+
+def _hosts_file(state_dir: Path) -> Path:
+    return _root(state_dir) / "hosts"
+
+
+def _write_hosts(state_dir: Path) -> None:
+    path = _hosts_file(state_dir)
+    tmp = path.with_name(".hosts.tmp")
+    tmp.write_text("# the platform API stand-in's resolver (devstack/components/toxiproxy.py)\n"
+                   + "".join(f"127.0.0.1 {hostname(k)}\n" for k in PROXIES))
+    os.replace(tmp, path)
 
 
 def proxy_name(kind: str, region: str = REGION) -> str:
@@ -113,6 +134,7 @@ def up(state_dir: Path, say) -> dict[str, str]:
         NAME, [exe, "-host", "127.0.0.1", "-port", ports["api"]], log=log, pidfile=_pidfile(state_dir),
         ready=lambda: _healthy(ports["api"]), timeout=15, what="toxiproxy-server"))
     made = _ensure_proxies(state_dir, ports)
+    _write_hosts(state_dir)
     if started or made:
         say(f"  {NAME:<10} api :{ports['api']}; {', '.join(made) or 'proxies present'}")
     return env(state_dir, ports)
@@ -126,7 +148,10 @@ def env(state_dir: Path, ports: dict[str, int] | None = None) -> dict[str, str]:
                f"LIFEBOAT_STACK_COMPONENTS={os.environ.get('LIFEBOAT_STACK_COMPONENTS', '')}",
                sys.executable, str(REPO_ROOT / "devstack" / "stack.py"), "up"]
     return {"LIFEBOAT_TOXIPROXY_URL": f"http://127.0.0.1:{ports['api']}",
-            **{f"LIFEBOAT_PLATFORM_VIA_{k.upper()}_{region}": f"127.0.0.1:{ports[k]}" for k in PROXIES},
+            **{f"LIFEBOAT_PLATFORM_VIA_{k.upper()}_{region}": f"{hostname(k)}:{ports[k]}" for k in PROXIES},
+            f"LIFEBOAT_PLATFORM_HOSTS_{region}": str(_hosts_file(state_dir)),
+            "LIFEBOAT_CHAOS_RESOLVER": str(_hosts_file(state_dir)),
+            "LIFEBOAT_CHAOS_PG_HOSTNAME": hostname("postgres"), "LIFEBOAT_CHAOS_REDIS_HOSTNAME": hostname("redis"),
             "LIFEBOAT_CHAOS_RESTART": shlex.join(restart),
             # the inventory's chaos drill environment = this stack's us-west-2
             **{f"LIFEBOAT_CHAOS_{k}_CONN": f"lifeboat_{c}_us_west_2"

@@ -87,7 +87,7 @@ class Experiment:
     # -- probes ------------------------------------------------------------------------------------
     def _build_probes(self) -> list[Probe]:
         probes: list[Probe] = []
-        if self.env.api:
+        if self.env.api and getattr(self.fault, "api_probes", True):  # duck-typed faults too
             base = self.env.api.rstrip("/")
             probes.append(HttpProbe("api-health", f"{base}/health", weight=1))
             probes.append(HttpProbe("api-ready", f"{base}/ready", weight=2,
@@ -202,6 +202,8 @@ class Experiment:
                 at, ok = self._round(pool)
                 self._observe(at, ok)
                 if fault.self_healing and rec.detected_at is not None and self._steady():
+                    break
+                if getattr(fault, "ended", bool)():  # the fault's own action is over (a region drill that stopped)
                     break
                 self._sleep_from(t0)
             rec.fault_ended_at = utcnow()

@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from lifeboat.durations import Duration, check_cron
 
-KINDS = ("pod_delete", "scale_zero", "process_kill", "network")
-FAMILIES = ("service", "database", "network")
+KINDS = ("pod_delete", "scale_zero", "process_kill", "network", "region", "dns", "packet")
+FAMILIES = ("service", "database", "network", "region")
 PRODUCTION = "production"
 
 
@@ -39,6 +39,7 @@ class ChaosDatastore(_Model):
     program: str = ""  # what the pid file's process must be (its /proc comm/cmdline contains it)
     restart: str = ""  # the runbook's restart step, run by Lifeboat after a process fault (a command line)
     proxy: str = ""  # the toxiproxy proxy on the platform's path to it (network faults)
+    hostname: str = ""  # the name the platform resolves to reach it (dns faults: removed from the resolver)
 
     def restart_argv(self) -> list[str]:
         return shlex.split(self.restart)
@@ -49,6 +50,7 @@ class ChaosEnvironment(_Model):
     namespace: str = "default"
     api: str = ""  # base URL of the platform API (GET /health, /ready)
     toxiproxy: str = ""  # toxiproxy's HTTP API (network faults)
+    resolver: str = ""  # hosts file the platform resolves its datastores' names through (dns faults)
     datastores: dict[str, ChaosDatastore] = {}
 
 
@@ -59,8 +61,8 @@ class ChaosObjectives(_Model):
 
 class ChaosExperiment(_Model):
     name: str
-    kind: Literal["pod_delete", "scale_zero", "process_kill", "network"]
-    family: Literal["service", "database", "network"]
+    kind: Literal["pod_delete", "scale_zero", "process_kill", "network", "region", "dns", "packet"]
+    family: Literal["service", "database", "network", "region"]
     target: dict[str, Any] = {}  # per kind: deployment / datastore / toxic
     duration: Duration = timedelta(seconds=10)  # how long the fault stays injected (self-healing may end it sooner)
     abort_after: Duration = timedelta(minutes=2)  # a probe failing longer than this ends the fault at once
@@ -78,18 +80,42 @@ class ChaosExperiment(_Model):
     @model_validator(mode="after")
     def _target(self) -> ChaosExperiment:
         need = {"pod_delete": ("deployment",), "scale_zero": ("deployment",), "process_kill": ("datastore",),
-                "network": ("datastore", "toxic")}[self.kind]
+                "network": ("datastore", "toxic"), "region": (), "dns": ("datastore",),
+                "packet": ("datastore",)}[self.kind]
         missing = [k for k in need if not self.target.get(k)]
         if missing:
             raise ValueError(f"target.{missing[0]}: required for a {self.kind} experiment")
         if self.kind == "network" and self.target["toxic"] not in ("latency", "timeout", "down"):
             raise ValueError(f"target.toxic: {self.target['toxic']!r} is not one of latency, timeout, down")
+        if self.kind == "dns" and self.target.get("mode", "nxdomain") != "nxdomain":
+            raise ValueError(f"target.mode: {self.target['mode']!r} is not nxdomain (the name removed from the "
+                             "resolver)")
+        if self.kind == "packet":
+            packet_target(self.target)
+        if self.kind == "region":
+            scope = self.target.get("scope", ["region"])
+            if not isinstance(scope, (str, list)) or not scope:
+                raise ValueError(f"target.scope: {scope!r} must be 'region' or a list of datastores / services")
         return self
+
+
+def packet_target(target: dict[str, Any]) -> tuple[float, bool]:
+    """(loss probability, partition) of a packet fault's target, or ValueError naming the field."""
+    partition, loss = target.get("partition", False), target.get("loss")
+    if not isinstance(partition, bool):
+        raise ValueError(f"target.partition: must be true or false, got {partition!r}")
+    if partition == (loss is not None):
+        raise ValueError("target.loss / target.partition: give exactly one (loss: 0 < p <= 1, or partition: true)")
+    if partition:
+        return 1.0, True
+    if isinstance(loss, bool) or not isinstance(loss, (int, float)) or not 0 < float(loss) <= 1:
+        raise ValueError(f"target.loss: {loss!r} is not a probability 0 < p <= 1 (the share of packets dropped)")
+    return float(loss), False
 
 
 class ChaosSpec(_Model):
     environment: str = "drill"
-    schedules: dict[Literal["service", "database", "network"], str] = {}
+    schedules: dict[Literal["service", "database", "network", "region"], str] = {}
     environments: dict[str, ChaosEnvironment] = {}
     experiments: list[ChaosExperiment] = []
     poll_seconds: float = Field(default=0.25, gt=0, le=60)  # probe rounds this often

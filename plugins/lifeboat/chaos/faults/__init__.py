@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from lifeboat.chaos.faults.dns import DnsFailure
 from lifeboat.chaos.faults.kubernetes import PodDelete, ScaleZero
 from lifeboat.chaos.faults.network import NetworkFault
+from lifeboat.chaos.faults.packet import PacketFault
 from lifeboat.chaos.faults.process import ProcessKill
+from lifeboat.chaos.faults.region import RegionFailover
 
-FAULTS = {c.kind: c for c in (PodDelete, ScaleZero, ProcessKill, NetworkFault)}
+FAULTS = {c.kind: c for c in (PodDelete, ScaleZero, ProcessKill, NetworkFault, RegionFailover, DnsFailure,
+                              PacketFault)}
 
 
 def revert(kind: str, info: dict) -> str:

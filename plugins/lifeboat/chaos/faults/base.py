@@ -12,6 +12,7 @@ class Fault:
 
     kind = ""
     self_healing = False  # the platform recovers without Lifeboat acting (a recovery step is then not run)
+    api_probes = True  # the environment's /health and /ready probes apply (region faults bring their own)
 
     def __init__(self, spec: ChaosExperiment, env: ChaosEnvironment, inv, record_id: str):
         self.spec, self.env, self.inv, self.record_id = spec, env, inv, record_id
@@ -25,6 +26,10 @@ class Fault:
 
     def inject(self) -> str:
         raise NotImplementedError
+
+    def ended(self) -> bool:
+        """True when the fault's own action is over before its duration (the experiment stops waiting)."""
+        return False
 
     def recover(self) -> str:
         """The recovery step after the fault's duration: by default, undo it (the runbook's step)."""
