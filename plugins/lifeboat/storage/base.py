@@ -13,10 +13,13 @@ from typing import BinaryIO
 class ObjectInfo:
     key: str
     size: int
+    modified: float | None = None  # when it was last written (epoch seconds), where the store says
 
 
 class Storage(abc.ABC):
     url: str
+    # how coarse ObjectInfo.modified is (S3's LastModified: whole seconds); the mirror allows for it
+    mtime_resolution: float = 1.0
 
     @abc.abstractmethod
     def put_bytes(self, key: str, data: bytes) -> None: ...

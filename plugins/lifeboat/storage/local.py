@@ -18,12 +18,23 @@ _TMP_PREFIX = ".lifeboat-tmp-"
 
 
 class LocalStorage(Storage):
-    def __init__(self, url: str):
+    """`create_root=False`: the root folder is never created -- another region's copy that is not there
+    is a region that is gone (or not mounted), not a folder to make."""
+
+    mtime_resolution = 0.0  # st_mtime: nanoseconds
+
+    def __init__(self, url: str, create_root: bool = True):
         parsed = urlparse(url)
         if parsed.netloc not in ("", "localhost"):
             raise RepositoryError(f"file:// url must be absolute (file:///path), got {url!r}")
         self.url = url
         self.root = Path(unquote(parsed.path))
+        self.create_root = create_root
+
+    def _require_root(self) -> None:
+        if not self.create_root and not self.root.is_dir():
+            raise RepositoryError(f"{self.url}: the repository folder does not exist (that region's copy is gone "
+                                  "or not mounted); not creating it")
 
     def _path(self, key: str) -> Path:
         key = key.lstrip("/")
@@ -36,6 +47,7 @@ class LocalStorage(Storage):
         return self._path(key)
 
     def _atomic_write(self, key: str, writer) -> None:
+        self._require_root()
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=dest.parent)
@@ -66,12 +78,14 @@ class LocalStorage(Storage):
         self._atomic_write(key, copy)
 
     def get_bytes(self, key: str) -> bytes:
+        self._require_root()
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             raise RepositoryError(f"{self.url}/{key}: not found") from None
 
     def open_read(self, key: str) -> BinaryIO:
+        self._require_root()
         try:
             return open(self._path(key), "rb")
         except FileNotFoundError:
@@ -83,6 +97,7 @@ class LocalStorage(Storage):
             shutil.copyfileobj(src, dst, 1024 * 1024)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        self._require_root()
         base = self._path(prefix.rsplit("/", 1)[0] if "/" in prefix else "")
         if not base.exists():
             return iter(())
@@ -95,15 +110,18 @@ class LocalStorage(Storage):
                 key = full.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
                     try:
-                        out.append(ObjectInfo(key, full.stat().st_size))
+                        st = full.stat()
+                        out.append(ObjectInfo(key, st.st_size, st.st_mtime))
                     except FileNotFoundError:
                         continue
         return iter(sorted(out, key=lambda o: o.key))
 
     def exists(self, key: str) -> bool:
+        self._require_root()
         return self._path(key).is_file()
 
     def delete(self, key: str) -> None:
+        self._require_root()
         self._path(key).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> int:

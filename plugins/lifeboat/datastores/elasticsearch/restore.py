@@ -24,8 +24,9 @@ def restored_name(drill_id: str, index: str) -> str:
 class ElasticsearchScratch(ScratchTarget):
     teardown_step = "delete restored indices"
 
-    def __init__(self, cluster: Cluster, m: Manifest, drill: DrillRecorder):
+    def __init__(self, cluster: Cluster, m: Manifest, drill: DrillRecorder, prepare=None):
         self.cluster, self.m = cluster, m
+        self.prepare = prepare  # registers the repository where it may not be yet (another region's cluster)
         self.repo, self.snap = m.native["repository"], m.native["snapshot"]
         self.indices = list(m.native.get("indices", []))
         self.prefix = f"{RESTORE_PREFIX}{drill.drill.id.lower()}-"
@@ -35,6 +36,8 @@ class ElasticsearchScratch(ScratchTarget):
     def precheck(self, drill: DrillRecorder) -> None:
         c, m, repo, snap = self.cluster, self.m, self.repo, self.snap
         with drill.step("pre-checks") as s:
+            if self.prepare is not None:
+                self.prepare()
             c.require_repository(repo)
             info = c.get_snapshot(repo, snap)
             if info is None:
