@@ -122,6 +122,10 @@ def _copy(src: Storage, dst: Storage, key: str) -> None:
     path = src.local_path(key)
     if path is not None:
         dst.put_file(key, path)
+        adopt = getattr(dst, "adopt_owner", None)
+        root = src.local_path("")
+        if adopt is not None and root is not None:  # both local: keep the owner (pgBackRest runs as postgres)
+            adopt(key, path, root)
     else:
         dst.put_bytes(key, src.get_bytes(key))
 

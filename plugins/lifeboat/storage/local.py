@@ -77,6 +77,24 @@ class LocalStorage(Storage):
 
         self._atomic_write(key, copy)
 
+    def adopt_owner(self, key: str, like: Path, like_root: Path) -> None:
+        """Give `key` and the folders above it (up to the root) the owner and mode of `like` and its folders
+        under `like_root`: a mirrored native repository (pgBackRest's) stays usable by its tool's OS user.
+        Only as root; otherwise files belong to whoever runs the mirror anyway."""
+        if os.geteuid() != 0:
+            return
+        dst, src = self._path(key), like
+        while True:
+            with contextlib.suppress(OSError):
+                st, have = src.stat(), dst.stat()
+                if (have.st_uid, have.st_gid) != (st.st_uid, st.st_gid):
+                    os.chown(dst, st.st_uid, st.st_gid)
+                if have.st_mode & 0o7777 != st.st_mode & 0o7777:
+                    os.chmod(dst, st.st_mode & 0o7777)
+            if dst.parent == self.root or src.parent == like_root or dst == self.root:
+                return
+            dst, src = dst.parent, src.parent
+
     def get_bytes(self, key: str) -> bytes:
         self._require_root()
         try:
