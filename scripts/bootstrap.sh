@@ -4,6 +4,8 @@
 #   * apt packages from packages.txt (apt-get update only when something is missing)
 #   * a virtualenv at ${LIFEBOAT_VENV:-<repo>/.venv} with requirements-dev.txt
 #     (pip skipped when the stamp matches the sha256 of requirements*.txt)
+#   * the Elasticsearch distribution (pinned download) and the Go programs of the local stack
+#     (devstack/binaries.py: built once per version, cached in ~/.cache/lifeboat/bin)
 #
 # Run as root (CI) or as a user with sudo.  Safe to re-run; a no-op takes ~1s.
 # Debian's own cluster (15/main on :5432) and redis-server service are left alone:
@@ -122,10 +124,17 @@ log "elasticsearch: JDK >= 21 present"
   || die "Elasticsearch distribution download failed (see above)"
 log "elasticsearch: distribution $(cd "$REPO" && "$VENV/bin/python" devstack/pins.py list | awk '$1=="elasticsearch"{print $2}') present, sha256 verified"
 
-# ---------------------------------------------------------------- FerretDB (the local MongoDB-wire server)
-# Built once from the Go module proxy (needs Go >= 1.24, as on these machines in /usr/local/go) and
-# cached in ~/.cache/lifeboat/bin: 4-5 minutes the first time, instant afterwards.
-(cd "$REPO" && "$VENV/bin/python" -c "import sys; sys.path.insert(0, '.'); from devstack.components import mongodb; mongodb.ensure_binary(lambda m: print('[bootstrap] ferretdb:', m))") \
-  || die "FerretDB build failed (see above): needs Go >= 1.24 on PATH or in /usr/local/go"
+# ---------------------------------------------------------------- Go programs (devstack/binaries.py)
+# kube-apiserver/-controller-manager/-scheduler, kwok, velero + its AWS plugin, SeaweedFS, toxiproxy and
+# FerretDB, each built once per version from its wrapper module under devstack/go/ (needs Go >= 1.26,
+# as on these machines in /usr/local/go; the main module's zip is checked against devstack/pins.toml
+# before building) and cached in ~/.cache/lifeboat/bin: about 20 minutes on a fresh 2-core machine
+# (see README, "First run"), "cached, skipped" afterwards. LIFEBOAT_GO_TOOLS="name ..." limits the set;
+# LIFEBOAT_GO_JOBS (default 2) is how many wrapper modules build at once.
+t_go=$SECONDS
+# shellcheck disable=SC2086  # LIFEBOAT_GO_TOOLS is a list of names
+(cd "$REPO" && "$VENV/bin/python" devstack/binaries.py ensure ${LIFEBOAT_GO_TOOLS:-all} --jobs "${LIFEBOAT_GO_JOBS:-2}") \
+  || die "building the Go programs failed (see above; each build log is beside its binary in ~/.cache/lifeboat/bin)"
+log "go programs: ready in $((SECONDS - t_go))s"
 
-log "ok: venv=$VENV  next: make stack-up"
+log "ok in $((SECONDS / 60))m$((SECONDS % 60))s: venv=$VENV  next: make stack-up"

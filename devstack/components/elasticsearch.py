@@ -393,17 +393,10 @@ def _wait_ready(paths: _Paths, port: int, proc: subprocess.Popen | None) -> dict
 
 
 def _stop_pid(pid: int, timeout: float = 30.0) -> str:
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(pid, os.WNOHANG)
-            if not _alive(pid):
-                return "stopped" if sig == signal.SIGTERM else "killed"
-            time.sleep(0.1)
-    raise _error(f"could not stop Elasticsearch pid {pid}")
+    result = _common.stop_pid(pid, lambda: _alive(pid), grace=timeout, kill_grace=10.0)
+    if result == "still running":
+        raise _error(f"could not stop Elasticsearch pid {pid}")
+    return result
 
 
 def _stop(paths: _Paths) -> str:

@@ -1,15 +1,15 @@
 """MongoDB-wire server for the local stack: FerretDB v1.24 on SQLite, with its basic OpLog.
 
 No MongoDB server package is reachable from these machines, so the stack runs FerretDB built from
-the Go module proxy. The binary is cached outside the repository ($LIFEBOAT_CACHE_DIR, default
+the Go module proxy by devstack/binaries.py: the wrapper module devstack/go/ferretdb/ (go.mod + go.sum)
+and `go build github.com/FerretDB/FerretDB/cmd/ferretdb`, the module's zip checked against its pin in
+devstack/pins.toml first. The binary is cached outside the repository ($LIFEBOAT_CACHE_DIR, default
 ~/.cache/lifeboat/bin/ferretdb-<version>), so only the first `up` on a machine pays for the build
-(about 4-5 minutes on 2 cores; a warm Go build cache makes it ~20 s).
+(about 3-4 minutes on 2 cores; bootstrap builds it with the other Go programs).
 
-Why not plain `go install .../cmd/ferretdb@v1.24.2`: it builds, but the binary panics at start
-("Invalid build/version/version.txt file content"): FerretDB's build/version package embeds a
-version.txt that its Taskfile generates and the module zip does not contain. So we take the very
-same module source from the proxy (`go mod download`), copy it to the cache, write version.txt
-and `go build ./cmd/ferretdb` there.
+FerretDB's build/version package needs a version.txt its own Taskfile generates (the module zip has
+none; `go install ...@v1.24.2` panics at start without it): binaries.py supplies it at build time
+with `go build -overlay`, without copying or changing the module (docs/datastores/mongodb.md).
 
 What runs (all on 127.0.0.1, state under <state>/mongodb/):
   * ferretdb --handler=sqlite --sqlite-url=file:<state>/mongodb/data/ on a port picked once;
@@ -35,12 +35,10 @@ Env (merged into <state>/env):
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -49,14 +47,15 @@ import urllib.parse
 from pathlib import Path
 
 try:
+    from devstack import binaries, pins
     from devstack.components import _common
 except ImportError:  # run as a script: python devstack/components/<name>.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from devstack import binaries, pins
     from devstack.components import _common
 
 NAME = "mongodb"
-FERRETDB_VERSION = "v1.24.2"
-FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
+FERRETDB_VERSION = binaries.TOOLS["ferretdb"].version
 REPLSET = "lifeboat"
 PRIMARY_REGION, STANDBY_REGION = "us-west-2", "us-east-1"
 REGIONS = (PRIMARY_REGION, STANDBY_REGION)
@@ -93,79 +92,18 @@ def replset_of(region: str) -> str:
     return REPLSET if region == PRIMARY_REGION else f"{REPLSET}-{region}"
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("LIFEBOAT_CACHE_DIR") or Path.home() / ".cache" / "lifeboat")
-
-
 def binary_path() -> Path:
-    return cache_dir() / "bin" / f"ferretdb-{FERRETDB_VERSION}"
-
-
-def _go() -> str:
-    for cand in (shutil.which("go"), "/usr/local/go/bin/go", "/usr/lib/go/bin/go"):
-        if cand and Path(cand).exists():
-            return cand
-    raise ComponentError("the `go` command is not installed (needed once, to build FerretDB): install Go >= 1.22 "
-                         "(`make bootstrap`) or put go on PATH")
+    return binaries.path("ferretdb")
 
 
 # ----------------------------------------------------------------------------------------- build
 
 def ensure_binary(say) -> Path:
-    """Build FerretDB once per machine (cached outside the repo); instant when already built."""
-    exe = binary_path()
-    if exe.exists():
-        return exe
-    exe.parent.mkdir(parents=True, exist_ok=True)
-    with open(exe.parent / ".ferretdb-build.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"  {NAME:<10} another process is building FerretDB; waiting for it ...")
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        if exe.exists():
-            return exe
-        _build(exe, say)
-    return exe
-
-
-def _build(exe: Path, say) -> None:
-    go = _go()
-    log = exe.parent / f"ferretdb-{FERRETDB_VERSION}.build.log"
-    env = {**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
-    env.setdefault("GOPROXY", "https://proxy.golang.org")
-    t0 = time.monotonic()
-    say(f"  {NAME:<10} building FerretDB {FERRETDB_VERSION} from the Go module proxy (first time on this "
-        f"machine; takes a few minutes) -> {exe}")
-
-    def run(argv: list[str], cwd: Path | None = None, timeout: float = 1800) -> str:
-        with open(log, "a") as fh:
-            fh.write(f"$ {' '.join(argv)}\n")
-        p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-        with open(log, "a") as fh:
-            fh.write(p.stdout + p.stderr)
-        if p.returncode != 0:
-            raise ComponentError(f"`{' '.join(argv[:3])} ...` failed (rc={p.returncode}) while building FerretDB",
-                                 log, p.stderr or p.stdout)
-        return p.stdout
-
-    say(f"  {NAME:<10}   go mod download {FERRETDB_MODULE}@{FERRETDB_VERSION}")
-    info = json.loads(run([go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"], cwd=Path("/")))
-    src = cache_dir() / "src" / f"ferretdb-{FERRETDB_VERSION}"
-    shutil.rmtree(src, ignore_errors=True)
-    shutil.copytree(info["Dir"], src)
-    for root, dirs, files in os.walk(src):  # the module cache is read-only
-        for n in dirs + files:
-            p = os.path.join(root, n)
-            os.chmod(p, os.stat(p).st_mode | 0o200)
-    os.chmod(src, 0o755)
-    (src / "build" / "version" / "version.txt").write_text(FERRETDB_VERSION + "\n")
-    (src / "build" / "version" / "package.txt").write_text("lifeboat-devstack\n")
-    say(f"  {NAME:<10}   go build ./cmd/ferretdb (compiling; output in {log})")
-    tmp = exe.with_name(exe.name + f".tmp{os.getpid()}")
-    run([go, "build", "-trimpath", "-o", str(tmp), "./cmd/ferretdb"], cwd=src)
-    os.replace(tmp, exe)
-    say(f"  {NAME:<10}   built in {time.monotonic() - t0:.0f}s")
+    """Build FerretDB once per machine (devstack/binaries.py; cached outside the repo); instant when built."""
+    try:
+        return binaries.ensure("ferretdb", lambda m: say(f"  {NAME:<10} {m}"))
+    except (binaries.BuildError, pins.PinError) as exc:
+        raise ComponentError(f"building FerretDB {FERRETDB_VERSION} failed: {exc}") from None
 
 
 # ----------------------------------------------------------------------------------------- state
@@ -358,19 +296,12 @@ def _stop(state_dir: Path, region: str) -> str:
     pid = _pid(state_dir, region)
     if not pid:
         return "not running"
-    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(pid, os.WNOHANG)
-            if not _alive(pid):
-                with contextlib.suppress(FileNotFoundError):
-                    (_dir(state_dir, region) / "ferretdb.pid").unlink()
-                return "stopped" if sig == signal.SIGTERM else "killed"
-            time.sleep(0.1)
-    raise ComponentError(f"could not stop ferretdb pid {pid}", _dir(state_dir, region) / "ferretdb.log")
+    result = _common.stop_pid(pid, lambda: _alive(pid), grace=15.0, kill_grace=5.0)
+    if result == "still running":
+        raise ComponentError(f"could not stop ferretdb pid {pid}", _dir(state_dir, region) / "ferretdb.log")
+    with contextlib.suppress(FileNotFoundError):
+        (_dir(state_dir, region) / "ferretdb.pid").unlink()
+    return result
 
 
 def status(state_dir: Path) -> dict:

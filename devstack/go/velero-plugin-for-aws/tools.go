@@ -1,0 +1,6 @@
+//go:build tools
+
+// Package tools records the command this wrapper module builds, so `go mod tidy` keeps it.
+package tools
+
+import _ "github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws"
