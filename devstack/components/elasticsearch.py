@@ -490,6 +490,8 @@ def _up(paths: _Paths, say, seed: bool) -> tuple[dict, Path]:
     _ensure_traversable(paths.root, say)
     os.chmod(paths.root, 0o755)
     _chown_tree(paths.node if paths.region != PRIMARY_REGION else paths.root, ids)
+    # the standby region's copy of the repository (the inventory's `lifeboat` folder): the mirror fills it
+    (paths.repo_standby / "lifeboat").mkdir(parents=True, exist_ok=True)
     _chown_tree(paths.repo_standby, ids)
     proc = _start(paths, home, java_home, ids)
     h = _wait_ready(paths, cfg["http_port"], proc)
