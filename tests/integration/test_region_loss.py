@@ -36,6 +36,7 @@ from tests.integration.test_failover import (
     get,
     pg_state,
     redis_state,
+    wait_deployments,
 )
 
 pytestmark = pytest.mark.integration
@@ -401,3 +402,74 @@ def test_after_the_failover_heartbeats_and_backups_run_against_the_new_primary(r
     assert newest.finished_at.timestamp() > t1["redis"].timestamp() - 1
     assert "us_east_1" in (newest.source or ""), newest.source
     assert not (STATE / "repo" / WEST).exists()
+
+
+def _region_returns(renv) -> None:
+    """us-west-2 is back: its storage, S3 endpoint, Redis (as a stale primary), Elasticsearch and FerretDB
+    (with their stale data), the platform API and the Kubernetes cluster; PostgreSQL stays down (the
+    failback rewinds it)."""
+    from devstack import stack
+    from devstack.components import elasticsearch, kubernetes, mongodb, platform_api
+
+    for name, dst in (("us-west-2", STATE / "repo" / WEST), ("snapshots", STATE / "elasticsearch" / "snapshots")):
+        (LOST / name).rename(dst)
+    with _components():
+        m = stack.moto(STATE, WEST)
+        m.start(lambda msg: None)
+        m.finish()
+    subprocess.run(["redis-server", str(STATE / "redis" / "primary" / "redis.conf")], check=True, timeout=30)
+    say = lambda msg: None  # noqa: E731
+    elasticsearch.up(STATE, say)
+    mongodb.up(STATE, say)
+    platform_api.up(STATE, say)
+    kubernetes.up(STATE, say)
+    deadline = time.monotonic() + 20
+    while redis_state(renv, WEST)["role"] == "unreachable":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_failback_when_the_region_returns(renv, airflows):
+    _region_returns(renv)
+    mirrored = cli(renv, EAST, "mirror")  # the records written while us-west-2 was gone reach it now
+    assert not mirrored.get("pending"), mirrored
+    assert (STATE / "repo" / WEST / Path(*Path("regions/active.json").parts)).exists()
+    api = airflows[EAST].api
+    run_id = api.trigger(FAILBACK, {"target_region": WEST, "scope": ["region"], "dry_run": False, "confirm": WEST,
+                                    "switch_back": True, "reason": "game day: us-west-2 is back"})
+    api.wait_approval(FAILBACK, run_id, timeout=240)
+    api.answer(FAILBACK, run_id, "Approve")
+    run = api.wait(FAILBACK, run_id, timeout=600)
+    assert run["state"] == "success", (api.tasks(FAILBACK, run_id), api.tail())
+    rec = api.xcom(FAILBACK, run_id, "record")
+    assert rec["outcome"] == "completed", rec
+
+    assert pg_state(renv, WEST)["role"] == "primary" and pg_state(renv, EAST)["role"] == "standby"
+    assert redis_state(renv, WEST)["role"] == "master" and redis_state(renv, EAST)["role"] == "slave"
+    with _pg(renv, WEST) as c:
+        assert c.execute("SELECT count(*) FROM gameday").fetchone()[0] == 101  # the failover's write survived
+    r = _redis(renv, WEST)
+    assert r.get("gameday:after") == b"yes"
+    r.close()
+    with lifeboat_env(renv, WEST):
+        from lifeboat.failover import open_failover
+        from lifeboat.inventory import load_inventory
+        from lifeboat.regions import read_active
+
+        inv = load_inventory()
+        active = read_active(inv, prefer=WEST)
+        roles = {n: {r: open_failover(n, target_region=WEST).role(r).role for r in (WEST, EAST)}
+                 for n in ("mongodb", "elasticsearch")}
+    assert active is not None and active.region == WEST and active.kind == "failback"
+    assert roles == {n: {WEST: "primary", EAST: "standby"} for n in ("mongodb", "elasticsearch")}, roles
+    assert dns(renv) == "api.us-west-2.community.example.com"
+    wait_deployments(renv_k8s(renv), WEST, FULL, timeout=30)
+    MEASURED.update(failback_rto_seconds=rec.get("rto_seconds"), failback_data_loss=rec.get("data_loss"))
+    print(f"\nfailback: RTO {rec.get('rto_seconds')}s, data loss {json.dumps(rec.get('data_loss'), default=str)}")
+
+
+def renv_k8s(renv):
+    from kubernetes import client, config
+
+    return {r: client.AppsV1Api(config.new_client_from_config(
+        config_file=renv[f"LIFEBOAT_KUBECONFIG_{r.upper().replace('-', '_')}"])) for r in (WEST, EAST)}
