@@ -11,7 +11,7 @@ snapshot schedule plus its age); the drill measures it from the restored heartbe
   interrupted restore; wait until every primary is active; doc counts compared with the manifest.
   A cluster that already holds the indices is not restored again.
 * **fence**: `index.blocks.write: true` on the old cluster's indices where it answers.
-* **verify**: a heartbeat document written and read back.
+* **verify**: a probe document (`lifeboat-failover-probe`) written and read back by id.
 * **rebuild_as_standby** (failback): the former primary's indices are deleted (a standby is empty);
   the failback's promote then restores the newest verified snapshot into it -- take and verify a
   snapshot in the active region first, or the writes since the failover are not in it.
@@ -25,6 +25,8 @@ from lifeboat.catalog import Catalog
 from lifeboat.errors import RestoreFailed
 from lifeboat.failover.base import FailoverDatastore
 from lifeboat.failover.facts import CaughtUp, Role
+
+PROBE_INDEX = "lifeboat-failover-probe"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -136,13 +138,20 @@ class ElasticsearchFailover(FailoverDatastore):
         return f"{h.get('status')}: {len(indices)} indices, {h.get('active_primary_shards')} primaries active"
 
     def verify(self, region: str) -> str:
-        eng = self._engine(region)
-        eng.region = region  # the heartbeat document names the region it was written in
-        at = eng.heartbeat()
-        back = self.newest_heartbeat(region)
-        if back is None or back < at:
-            raise RestoreFailed(f"{self.where(region)}: the heartbeat written at {at.isoformat()} was not read back")
-        return f"{self.where(region)}: heartbeat written and read back ({at.isoformat()})"
+        """A probe document written (refresh=wait_for) and read back by id; the heartbeat index is left to
+        the heartbeats (the data loss is measured from it)."""
+        import secrets
+
+        from lifeboat.records import utcnow
+
+        c = self._engine(region).cluster()
+        doc_id, at = secrets.token_hex(8), utcnow().isoformat()
+        c.call(f"PUT {PROBE_INDEX}/_doc", c.es.index, index=PROBE_INDEX, id=doc_id, refresh="wait_for",
+               document={"region": region, "written_at": at, "source": "lifeboat failover verify"})
+        got = c.call(f"GET {PROBE_INDEX}/_doc", c.es.get, index=PROBE_INDEX, id=doc_id)
+        if (got.get("_source") or {}).get("written_at") != at:
+            raise RestoreFailed(f"{self.where(region)}: the probe document {doc_id} was not read back: {got}")
+        return f"{self.where(region)}: probe document written and read back ({PROBE_INDEX}/{doc_id})"
 
     def rebuild_as_standby(self, old_region: str, new_primary_region: str) -> str:
         if not self.role(new_primary_region).live_primary:

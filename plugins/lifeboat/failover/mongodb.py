@@ -13,7 +13,7 @@ their priority raised, `rs.stepDown()` on a reachable old primary): docs/failove
   names (a partial earlier attempt is dropped first), compared with its content hashes, the oplog
   replayed with the exact counts compared at every consistent point (lifeboat.datastores.mongodb.scratch).
 * **fence**: none locally (FerretDB has no fsyncLock); recorded -- traffic stops writes.
-* **verify**: a heartbeat written and read back.
+* **verify**: a probe document (`lifeboat_failover_probe`) written and read back.
 * **rebuild_as_standby** (failback): the former primary's databases are dropped (an empty standby).
 """
 
@@ -30,6 +30,7 @@ from lifeboat.failover.base import FailoverDatastore
 from lifeboat.failover.facts import CaughtUp, Role
 
 ROLE_TIMEOUT_S = 3.0
+PROBE_COLLECTION = "lifeboat_failover_probe"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -151,12 +152,18 @@ class MongoFailover(FailoverDatastore):
                 f"replay {dict(applier.stats)}; " + "; ".join(steps.details))
 
     def verify(self, region: str) -> str:
-        eng = self._engine(region)
-        at = eng.heartbeat()
-        back = self.newest_heartbeat(region)
-        if back is None or back < at:
-            raise RestoreFailed(f"{self.where(region)}: the heartbeat written at {at.isoformat()} was not read back")
-        return f"{self.where(region)}: heartbeat written and read back ({at.isoformat()})"
+        """A probe document written and read back (the heartbeat collection is left to the heartbeats)."""
+        from lifeboat.records import utcnow
+
+        at = utcnow().replace(microsecond=0)
+        with self._client(region) as c:
+            coll = c[self.engine_options.heartbeat_db][PROBE_COLLECTION]
+            doc = {"region": region, "written_at": at, "source": "lifeboat failover verify"}
+            doc_id = coll.insert_one(doc).inserted_id
+            got = coll.find_one({"_id": doc_id})
+        if not got or got.get("region") != region:
+            raise RestoreFailed(f"{self.where(region)}: the probe document {doc_id} was not read back")
+        return f"{self.where(region)}: probe document written and read back ({PROBE_COLLECTION} {doc_id})"
 
     def rebuild_as_standby(self, old_region: str, new_primary_region: str) -> str:
         if not self.role(new_primary_region).live_primary:
