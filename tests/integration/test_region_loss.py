@@ -73,7 +73,8 @@ def rstack():
     from devstack import stack
 
     with _components():
-        stack.down(STATE, wipe=True, quiet=True)
+        if os.environ.get("LIFEBOAT_REGIONLOSS_REUSE") != "1":  # 1: a kept stack no game day has run on yet
+            stack.down(STATE, wipe=True, quiet=True)
         env = stack.up(state_dir=STATE, quiet=True)
     try:
         yield env
@@ -161,7 +162,7 @@ class _AirflowProcs:
     def start(self) -> None:
         airflow_bin = str(VENV_BIN / "airflow")
         m = subprocess.run([airflow_bin, "db", "migrate"], env=self.env, cwd=self.home, capture_output=True,
-                           text=True, timeout=300, check=False)
+                           text=True, timeout=1200, check=False)  # minutes on a loaded 2-core machine
         assert m.returncode == 0, m.stdout[-2000:] + m.stderr[-3000:]
         for cmd in (["api-server", "--host", "127.0.0.1", "--port", str(self.port)], ["scheduler"],
                     ["dag-processor"]):
