@@ -126,13 +126,42 @@ def wait_serving(what: str, proc, probe, log, timeout: float) -> None:
         raise SystemExit(f"{what} did not start within {timeout:.0f}s; see {log}") from None
 
 
-def report(name: str, native_label: str, native: list[float], ours: list[float], extra: dict | None = None) -> None:
+# The goals of issue 18, per kind of result: a backup's time ratio (operator / native) at most 1.10, a
+# restore test's RTO ratio (restore test / plain native restore) at most 1.20, a throughput ratio
+# (Lifeboat / plain client) at least 0.95, a catalog operation's seconds over its 2 s budget at most 1.
+GOALS = {"backup": ("<=", 1.10), "restore": ("<=", 1.20), "throughput": (">=", 0.95), "catalog": ("<=", 1.0)}
+RESULTS = ROOT / "bench" / "results"
+
+
+def meets(kind: str, ratio: float) -> bool:
+    op, goal = GOALS[kind]
+    return ratio <= goal if op == "<=" else ratio >= goal
+
+
+def record(name: str, kind: str, ratio: float, runs: int, **extra) -> dict:
+    """bench/results/<name>.json: {"name", "kind", "ratio", "runs", "goal", "ok", ...extra}. One file per
+    measured pair; bench/run.py prints them as one table and draws the chart."""
+    if kind not in GOALS:
+        raise ValueError(f"kind {kind!r}: one of {', '.join(GOALS)}")
+    op, goal = GOALS[kind]
+    result = {"name": name, "kind": kind, "ratio": round(ratio, 4), "runs": runs, "goal": f"{op} {goal}",
+              "ok": meets(kind, ratio), "measured_at": time.time(), **extra}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+    return result
+
+
+def paired_ratio(native: list[float], ours: list[float]) -> float:
+    """The median of ours over the median of native (both lists of seconds)."""
+    return statistics.median(ours) / statistics.median(native)
+
+
+def report(name: str, native_label: str, native: list[float], ours: list[float], extra: dict | None = None,
+           kind: str = "backup") -> float:
     n, o = statistics.median(native), statistics.median(ours)
     ratio = o / n
     print(f"{native_label:40} median {n:8.2f}s  runs {', '.join(f'{x:.2f}' for x in native)}")
     print(f"{'through the Lifeboat operator':40} median {o:8.2f}s  runs {', '.join(f'{x:.2f}' for x in ours)}")
     print(f"overhead ratio (operator / native): {ratio:.3f}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    result = {"native": native, "ours": ours, "ratio": ratio, **(extra or {})}
-    (out / f"{name}.json").write_text(json.dumps(result, indent=2))
+    record(name, kind, ratio, len(ours), native=native, ours=ours, native_label=native_label, **(extra or {}))
+    return ratio

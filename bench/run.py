@@ -1,26 +1,119 @@
-"""Run the benchmarks: `make bench` (all) or `make bench BENCH=postgres_backup`.
+"""Run the benchmarks: `make bench` (all) or `make bench BENCH="postgres_backup redis_rdb_backup"`.
 
-Each bench/<name>.py measures Lifeboat against the native tool in the same run and prints a ratio.
-Results also go to bench/results/<name>.json (not in git).
+Each bench/<name>.py measures Lifeboat against the native tool in the same run and writes one
+bench/results/<pair>.json per measured pair ({"name", "kind": backup|restore|throughput|catalog,
+"ratio", "runs", "goal", "ok", ...}; not in git). At the end this prints ONE table of every ratio
+written in this run, the machine's load average before and after, and draws bench/results/ratios.png
+(the ratios against their goals, and the size curves of the restore benchmarks).
+
+Exit code: non-zero when a benchmark failed or a ratio misses its goal.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+NOT_BENCHES = ("run", "common")
+
+
+def names() -> list[str]:
+    return sorted(p.stem for p in HERE.glob("*.py") if p.stem not in NOT_BENCHES and not p.stem.startswith("_"))
+
+
+def results_since(t0: float) -> list[dict]:
+    out = []
+    for p in sorted(RESULTS.glob("*.json")):
+        try:
+            r = json.loads(p.read_text())
+        except ValueError:
+            continue
+        if isinstance(r, dict) and {"name", "kind", "ratio", "runs"} <= r.keys() and r.get("measured_at", 0) >= t0:
+            out.append(r)
+    order = {"backup": 0, "throughput": 1, "restore": 2, "catalog": 3}
+    return sorted(out, key=lambda r: (order.get(r["kind"], 9), r["name"]))
+
+
+def table(results: list[dict], failed: list[str]) -> str:
+    lines = [f"{'pair':<44} {'kind':<10} {'ratio':>7}  {'goal':<7} {'runs':>4}  verdict",
+             "-" * 84]
+    for r in results:
+        lines.append(f"{r['name']:<44} {r['kind']:<10} {r['ratio']:>6.3f}x  {r.get('goal', ''):<7} {r['runs']:>4}  "
+                     f"{'ok' if r.get('ok') else 'MISSED'}")
+    for name in failed:
+        lines.append(f"{name:<44} {'-':<10} {'-':>7}  {'':<7} {'':>4}  BENCH FAILED")
+    return "\n".join(lines)
+
+
+def chart(results: list[dict], path: Path) -> Path | None:
+    """Ratios against their goals (left) and the restore benchmarks' seconds over data size (right)."""
+    if not results:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = [r for r in results if r.get("sizes")]
+    fig, axes = plt.subplots(1, 2 if curves else 1, figsize=(15 if curves else 9, 6), squeeze=False)
+    ax = axes[0][0]
+    labels = [r["name"] for r in results]
+    colors = {"backup": "#4477aa", "restore": "#cc6677", "throughput": "#228833", "catalog": "#aa7733"}
+    ax.barh(labels, [r["ratio"] for r in results], color=[colors.get(r["kind"], "grey") for r in results])
+    for i, r in enumerate(results):
+        goal = float(str(r.get("goal", "= 1")).split()[-1])
+        ax.plot([goal, goal], [i - 0.4, i + 0.4], color="black", linewidth=2)
+        ax.text(r["ratio"], i, f" {r['ratio']:.2f}x", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("ratio (black tick: the goal; backup/restore/catalog <= goal, throughput >= goal)")
+    ax.set_title("Lifeboat vs the native tools, one run")
+    ax.tick_params(axis="y", labelsize=8)
+    if curves:
+        ax2 = axes[0][1]
+        for r in curves:
+            xs = [s["bytes"] / 1e6 for s in r["sizes"]]
+            line = ax2.plot(xs, [s["ours_s"] for s in r["sizes"]], marker="o", label=f"{r['name']} (Lifeboat)")[0]
+            ax2.plot(xs, [s["native_s"] for s in r["sizes"]], marker="x", linestyle="--", color=line.get_color(),
+                     label=f"{r['name']} (native)")
+        ax2.set_xlabel("data size (MB)")
+        ax2.set_ylabel("seconds (median)")
+        ax2.set_title("restore time over data size")
+        ax2.legend(fontsize=7)
+        ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main(argv: list[str]) -> int:
-    names = argv or sorted(p.stem for p in HERE.glob("*.py")
-                           if p.stem not in ("run", "common") and not p.stem.startswith("_"))
-    rc = 0
-    for name in names:
-        print(f"\n=== bench {name} ===", flush=True)
-        rc |= subprocess.run([sys.executable, str(HERE / f"{name}.py")], check=False).returncode
-    return rc
+    wanted = [n for a in argv for n in a.split()] or names()
+    t0 = time.time()
+    print(f"load average (1, 5, 15 min) before: {load()}", flush=True)
+    failed = []
+    for name in wanted:
+        print(f"\n=== bench {name} (load {load()}) ===", flush=True)
+        if subprocess.run([sys.executable, str(HERE / f"{name}.py")], check=False).returncode != 0:
+            failed.append(name)
+    results = results_since(t0)
+    print(f"\nload average (1, 5, 15 min) after: {load()}")
+    print(f"\n=== every ratio of this run ({time.time() - t0:.0f}s) ===")
+    print(table(results, failed))
+    png = chart(results, RESULTS / "ratios.png")
+    if png:
+        print(f"\nchart: {png}")
+    return 1 if failed or not all(r.get("ok") for r in results) else 0
 
 
 if __name__ == "__main__":

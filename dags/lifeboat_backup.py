@@ -18,7 +18,7 @@ from __future__ import annotations
 from airflow.sdk import Param, task
 from airflow.timetables.trigger import MultipleCronTriggerTimetable
 
-from lifeboat.dagkit import dag, gate
+from lifeboat.dagkit import dag, gate, heavy_pool
 from lifeboat.inventory import load_inventory
 from lifeboat.operators import BackupOperator, MirrorOperator, RetentionOperator, backups_asset
 
@@ -42,7 +42,7 @@ for spec in inventory.enabled_datastores():
             return due_kinds(load_inventory(), name, when, context["params"]["kind"])
 
         backups = BackupOperator.partial(
-            task_id="backup", datastore=spec.name, outlets=[backups_asset(spec.name)]
+            task_id="backup", datastore=spec.name, outlets=[backups_asset(spec.name)], **heavy_pool()
         ).expand(kind=plan())
         mirror = MirrorOperator(task_id="mirror", trigger_rule="all_done")
         retention = RetentionOperator(task_id="retention", datastore=spec.name, apply=spec.retention.enforce)

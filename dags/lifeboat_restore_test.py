@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param
 
-from lifeboat.dagkit import cron, dag, gate
+from lifeboat.dagkit import cron, dag, gate, heavy_pool
 from lifeboat.inventory import load_inventory
 from lifeboat.operators import MirrorOperator, RestoreTestOperator
 
@@ -32,6 +32,7 @@ with dag(
         task_id="restore_test",
         target="{{ params.target }}",
         map_index_template="{{ task.datastore }} · {{ task.drill_summary or 'running' }}",
+        **heavy_pool(),
     ).expand(
         datastore=[ds.name for ds in inventory.enabled_datastores()]
     )

@@ -12,9 +12,11 @@ Serves, on 127.0.0.1 only:
                (histogram) -- what a recovery's verification compares with the pre-incident baseline
                (lifeboat.perf).
 
-The connections are the Airflow connections of the region (AIRFLOW_CONN_LIFEBOAT_PG_<REGION>,
-AIRFLOW_CONN_LIFEBOAT_REDIS_<REGION>), read from the devstack env file on every request, so the
-server follows whatever the stack currently exports. Drivers (psycopg, redis) come from the Python
+The connections come from the env file, read on every request (so the server follows whatever it
+says now): the service's own keys DATABASE_URL and REDIS_URL when present (what Lifeboat's repoint step
+writes, lifeboat.recovery.runtime), else the region's Airflow connections (AIRFLOW_CONN_LIFEBOAT_PG_<REGION>,
+AIRFLOW_CONN_LIFEBOAT_REDIS_<REGION>) the devstack exports. MONGODB_URL / ELASTICSEARCH_URL, when set,
+add a read check of those stores to /ready (a ping / the cluster health). Drivers (psycopg, redis) come from the Python
 that runs this file (the project's venv); secrets never appear in responses or logs.
 """
 
@@ -66,6 +68,28 @@ def check_postgres(uri: str, region: str, token: str) -> str:
     if not got or got[0] != token:
         raise RuntimeError(f"wrote {token}, read back {got[0] if got else None}")
     return "write+read ok"
+
+
+def check_mongodb(uri: str, region: str, token: str) -> str:
+    import pymongo
+
+    c = pymongo.MongoClient(uri.replace("mongo://", "mongodb://", 1), serverSelectionTimeoutMS=3000)
+    try:
+        c.admin.command("ping")
+    finally:
+        c.close()
+    return "read ok (ping)"
+
+
+def check_elasticsearch(uri: str, region: str, token: str) -> str:
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(uri.rstrip("/") + "/_cluster/health", timeout=3) as r:
+        status = json.loads(r.read()).get("status")
+    if status not in ("green", "yellow"):
+        raise RuntimeError(f"cluster {status}")
+    return f"read ok (cluster {status})"
 
 
 def check_redis(uri: str, region: str, token: str) -> str:
@@ -156,11 +180,15 @@ class Handler(BaseHTTPRequestHandler):
         token = secrets.token_hex(8)
         checks: dict[str, str] = {}
         ok = True
-        for name, var, fn in (("postgres", f"AIRFLOW_CONN_LIFEBOAT_PG_{suffix}", check_postgres),
-                              ("redis", f"AIRFLOW_CONN_LIFEBOAT_REDIS_{suffix}", check_redis)):
-            uri = env.get(var) or os.environ.get(var)
+        for name, keys, fn in (("postgres", ("DATABASE_URL", f"AIRFLOW_CONN_LIFEBOAT_PG_{suffix}"), check_postgres),
+                               ("redis", ("REDIS_URL", f"AIRFLOW_CONN_LIFEBOAT_REDIS_{suffix}"), check_redis),
+                               ("mongodb", ("MONGODB_URL",), check_mongodb),
+                               ("elasticsearch", ("ELASTICSEARCH_URL",), check_elasticsearch)):
+            uri = next((env.get(k) for k in keys if env.get(k)), None) or \
+                next((os.environ.get(k) for k in keys if os.environ.get(k)), None)
             if not uri:
-                checks[name] = f"not configured ({var} not in {self.env_file})"
+                if name in ("postgres", "redis"):
+                    checks[name] = f"not configured ({' / '.join(keys)} not in {self.env_file})"
                 continue
             try:
                 checks[name] = fn(uri, self.region, token)

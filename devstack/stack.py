@@ -431,6 +431,7 @@ pg1-user={self.pg_user}
             return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
                                "extra": {"endpoint_url": self.endpoint_of(region), "region_name": region}},
                               separators=(",", ":"))
+        rpw = urllib.parse.quote(self.secrets["replicator"], safe="")
         return {
             "LIFEBOAT_STACK_DIR": str(self.dir),
             "LIFEBOAT_PG_BIN": str(self.pg_bin),
@@ -454,6 +455,9 @@ pg1-user={self.pg_user}
             "AWS_DEFAULT_REGION": "us-west-2",
             "AIRFLOW_CONN_LIFEBOAT_PG_US_WEST_2": f"postgresql://lifeboat:{pw}@127.0.0.1:{p}/{DB_NAME}",
             "AIRFLOW_CONN_LIFEBOAT_PG_US_EAST_1": f"postgresql://lifeboat:{pw}@127.0.0.1:{s}/{DB_NAME}",
+            # the REPLICATION role (pg_receivewal, options.wal_stream)
+            "AIRFLOW_CONN_LIFEBOAT_PG_REPL_US_WEST_2": f"postgresql://replicator:{rpw}@127.0.0.1:{p}/{DB_NAME}",
+            "LIFEBOAT_PG_WALSTREAM_DIR": str(self.repo_w2 / "postgres" / "walstream"),
             "AIRFLOW_CONN_LIFEBOAT_S3": s3_conn("us-west-2"),
             "AIRFLOW_CONN_LIFEBOAT_S3_US_WEST_2": s3_conn("us-west-2"),  # the inventory's repository connections
             "AIRFLOW_CONN_LIFEBOAT_S3_US_EAST_1": s3_conn("us-east-1"),

@@ -13,8 +13,9 @@ moto keeps CloudFront in memory, so `up` creates the distribution whenever the r
                    default    -> api-us-west-2  (moto refuses an origin group as the default behavior's
                                                  target -- NoSuchOrigin -- real CloudFront accepts it)
 
-Exports LIFEBOAT_CDN_DISTRIBUTION_ID, LIFEBOAT_CDN_DOMAIN and AIRFLOW_CONN_LIFEBOAT_CLOUDFRONT (aws
-connection with endpoint_url = the stack's moto).
+Exports LIFEBOAT_CDN_DISTRIBUTION_ID, LIFEBOAT_CDN_DOMAIN, AIRFLOW_CONN_LIFEBOAT_CLOUDFRONT (aws
+connection with endpoint_url = the stack's moto), LIFEBOAT_CDN_ALLOW_DIRECT_DEFAULT=true and
+LIFEBOAT_CDN_SCRATCH_DISTRIBUTION=true (the inventory's cdn options for the local stack).
 """
 
 from __future__ import annotations
@@ -148,6 +149,10 @@ def _env(endpoint: str, dist_id: str, domain: str) -> dict[str, str]:
         "LIFEBOAT_CDN_DISTRIBUTION_ID": dist_id,
         "LIFEBOAT_CDN_DOMAIN": domain,
         "AIRFLOW_CONN_LIFEBOAT_CLOUDFRONT": _common.aws_conn(endpoint),
+        # moto refuses an origin group as the default behavior's target (a warning locally, an error on AWS);
+        # restore tests may create scratch distributions in moto (read-only against CloudFront)
+        "LIFEBOAT_CDN_ALLOW_DIRECT_DEFAULT": "true",
+        "LIFEBOAT_CDN_SCRATCH_DISTRIBUTION": "true",
     }
 
 

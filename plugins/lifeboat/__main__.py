@@ -143,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("datastore")
     t.add_argument("--apply", action="store_true", help="really delete (default: print the plan)")
     t.add_argument("--confirm", default="", help="with --apply: must repeat the datastore name")
+    rp = sub.add_parser("repair", help="objects engines: copy to the replica exactly what it lacks (dry run)")
+    rp.add_argument("datastore")
+    rp.add_argument("--apply", action="store_true", help="really copy (default: name what would be copied)")
+    rp.add_argument("--confirm", default="", help='with --apply: "repair <datastore>"')
+    rp.add_argument("--include-different", action="store_true", help="also copy keys whose ETag differs")
     c = sub.add_parser("catalog")
     c.add_argument("datastore")
     sub.add_parser("drills")
@@ -176,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"refused: --apply deletes backups; add --confirm {args.datastore} to proceed", file=sys.stderr)
                 return 2
             out = jobs.retention(args.datastore, apply=args.apply, run=run, region=where)
+        elif args.cmd == "repair":
+            out = jobs.repair_replica(args.datastore, dry_run=not args.apply, confirm=args.confirm,
+                                      include_different=args.include_different, run=run)
         elif args.cmd == "catalog":
             return _catalog(args)
         elif args.cmd == "active-region":

@@ -5,12 +5,16 @@ Pure logic over the repository's records, so it reads the same from either regio
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from lifeboat.errors import BackupNotFound
+from lifeboat.layout import Layout
 from lifeboat.records import Manifest, Verification, utcnow
 from lifeboat.repository import Repository
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,6 +63,11 @@ class Catalog:
         if verified:
             vmap = self.verification_map(datastore)
             backups = [m for m in backups if vmap.get(m.id) is not None and vmap[m.id].ok]
+        # The index may be stale (a manifest removed behind Lifeboat's back): act only on one that is there.
+        while backups and not self.repo.exists(Layout.manifest(datastore, backups[-1].id)):
+            log.warning("%s: backup %s is in the catalog index but its manifest is gone; skipped",
+                        datastore, backups[-1].id)
+            backups.pop()
         if not backups:
             what = "verified " if verified else ""
             where = f" in series {series!r}" if series else ""

@@ -111,7 +111,12 @@ class DrillRecorder:
     def heartbeat_found(self, at: datetime | None) -> None:
         self.drill.newest_heartbeat_at = at
 
-    def finish(self, error: BaseException | None = None) -> Drill:
+    def finish(self, error: BaseException | None = None, *, loss_reference: datetime | None = None,
+               rpo_applies: bool = True) -> Drill:
+        """Close the drill: RTO and RPO from its timestamps, the verdict against the objectives, saved.
+        `loss_reference`: the instant data loss is measured from (a recovery's failure time; default the
+        drill's start). `rpo_applies=False`: nothing stateful was restored (a service restart), so no
+        heartbeat is expected and its absence is no reason to fail."""
         d = self.drill
         d.finished_at = utcnow()
         if self._clock_step is not None and self._clock_step < len(d.steps):
@@ -120,7 +125,7 @@ class DrillRecorder:
         if d.restore_started_at and d.ready_at:
             d.rto_seconds = (d.ready_at - d.restore_started_at).total_seconds()
         if d.newest_heartbeat_at:
-            d.rpo_seconds = max(0.0, (d.started_at - d.newest_heartbeat_at).total_seconds())
+            d.rpo_seconds = max(0.0, ((loss_reference or d.started_at) - d.newest_heartbeat_at).total_seconds())
         if error is not None:
             reasons.append(f"drill failed: {type(error).__name__}: {str(error)[:500]}")
         if d.rto_seconds is None:
@@ -129,7 +134,8 @@ class DrillRecorder:
             reasons.append(f"RTO {format_duration(d.rto_seconds)} exceeds objective "
                            f"{format_duration(d.objective_rto_seconds)}")
         if d.rpo_seconds is None:
-            reasons.append("RPO not measured (no heartbeat found in the restored data)")
+            if rpo_applies:
+                reasons.append("RPO not measured (no heartbeat found in the restored data)")
         elif d.rpo_seconds > d.objective_rpo_seconds:
             reasons.append(f"RPO {format_duration(d.rpo_seconds)} exceeds objective "
                            f"{format_duration(d.objective_rpo_seconds)}")

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lifeboat import registry
+from lifeboat.dependencies import ServiceSpec, check_map
 from lifeboat.durations import (
     Duration,
     DurationOrZero,
@@ -130,6 +131,20 @@ class Retention(_Model):
 
 
 
+class RunnerSpec(_Model):
+    """Where the engine's native tools run: on the Airflow worker (`local`), or on the database host
+    over SSH (`ssh`: region -> Airflow ssh connection with the key, lifeboat.ssh)."""
+
+    kind: Literal["local", "ssh"] = "local"
+    connections: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _ssh_needs_connections(self) -> RunnerSpec:
+        if self.kind == "ssh" and not self.connections:
+            raise ValueError("runner.kind ssh needs runner.connections (region -> Airflow ssh connection)")
+        return self
+
+
 class DatastoreSpec(_Model):
     name: str = ""
     engine: str = Field(description="an engine of lifeboat.registry")
@@ -138,6 +153,7 @@ class DatastoreSpec(_Model):
     backups: dict[str, BackupSchedule]
     retention: Retention = Retention()
     options: dict[str, Any] = {}
+    runner: RunnerSpec = RunnerSpec()
     enabled: bool = True
 
     @field_validator("engine")
@@ -156,13 +172,18 @@ class DatastoreSpec(_Model):
         return _pick(self.connections, region, f"datastores.{self.name}.connections",
                      f"no connection for region {region!r}")
 
+    def ssh_connection_for(self, region: str) -> str:
+        return _pick(self.runner.connections, region, f"datastores.{self.name}.runner.connections",
+                     f"no ssh connection for region {region!r}")
+
 
 class Schedules(_Model):
     heartbeat: str = "* * * * *"
     verify: str = "0 6 * * 1"
     restore_test: str = "0 4 1 * *"
+    full_system_drill: str = "0 5 1 1,4,7,10 *"  # quarterly: the whole platform into a drill environment
 
-    @field_validator("heartbeat", "verify", "restore_test")
+    @field_validator("heartbeat", "verify", "restore_test", "full_system_drill")
     @classmethod
     def _cron(cls, v: str) -> str:
         return _check_cron(v)
@@ -249,6 +270,27 @@ class FailoverSpec(_Model):
 
 
 
+class RecoverySettings(_Model):
+    """`recovery:` -- lifeboat_recover, lifeboat_recover_service and the quarterly full-system drill."""
+
+    dir: str = Field(default="", description="where new recovery targets live (default <workdir>/recovered); "
+                     "kept after the recovery: put it on a volume meant for a database")
+    approval_timeout: Duration = timedelta(hours=1)
+    approvers: list[str] = []  # Airflow user ids allowed to approve (empty: anyone allowed to run the DAG)
+    continuity_window: Duration = timedelta(minutes=15)  # heartbeats checked for gaps up to the recovered point
+    heartbeat_gap: OptionalDuration = None  # largest gap allowed (default: 2 heartbeat intervals + 30 s)
+    probe_requests: int = Field(default=20, ge=1, le=10000, description="requests of the error-rate probe")
+    max_error_ratio: float = Field(default=0.05, ge=0, le=1, description="error-rate probe: highest share of 5xx")
+    drill_timeout: Duration = timedelta(hours=4)  # the quarterly drill fails past this (the RTO objective)
+
+    @field_validator("dir")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if v and not v.startswith("/"):
+            raise ValueError(f"must be an absolute path, got {v!r}")
+        return v
+
+
 class Inventory(_Model):
     version: Literal[1]
     platform: str
@@ -261,6 +303,8 @@ class Inventory(_Model):
     alerts: Alerts = Alerts()
     datastores: dict[str, DatastoreSpec]
     failover: FailoverSpec | None = None
+    services: dict[str, ServiceSpec] = {}  # the dependency map (lifeboat.dependencies)
+    recovery: RecoverySettings = RecoverySettings()
     source: str = Field(default="", exclude=True)
 
     @field_validator("workdir")
@@ -302,6 +346,7 @@ class Inventory(_Model):
                 )
             if not ds.backups:
                 raise ValueError(f"datastores.{name}.backups: at least one backup kind with a schedule is required")
+        check_map(self.services, {n: ds.engine for n, ds in self.datastores.items()})
         return self
 
     # -- helpers used by DAGs and engines -------------------------------------------------------
@@ -310,6 +355,9 @@ class Inventory(_Model):
 
     def enabled_datastores(self) -> list[DatastoreSpec]:
         return [ds for ds in self.datastores.values() if ds.enabled]
+
+    def recovery_dir(self) -> str:
+        return self.recovery.dir or os.path.join(self.workdir, "recovered")
 
     def objectives_for(self, name: str) -> Objectives:
         o = self.datastore(name).objectives

@@ -24,6 +24,7 @@ from lifeboat.datastores import open_engine
 from lifeboat.drills import DrillRecorder, drill_summary
 from lifeboat.errors import BackupNotFound, Refused, VerificationFailed
 from lifeboat.inventory import Inventory, load_inventory
+from lifeboat.layout import DRILLS, Layout
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,13 @@ def mirror(run: dict | None = None, region: str | None = None) -> dict:
     here = regions.acting_region(inv, region)
     active = regions.active_region(inv, prefer=here)
     scope = "full" if here == active else "records"
-    report = Repository.from_inventory(inv, here).mirror(scope=scope).as_dict()
+    repo = Repository.from_inventory(inv, here)
+    # the catalog index first (a crash between a record and its index entry leaves it behind), so the
+    # mirror copies an index that matches the records
+    areas = sorted({*(a for ds in inv.datastores for a in Layout.index_areas(ds)), DRILLS, *repo.index_areas()})
+    repaired = repo.repair_index(areas)
+    report = repo.mirror(scope=scope).as_dict()
+    report["index_repaired"] = {a: r for a, r in repaired.items() if any(r.values())}
     out = {"from": here, "to": regions.other(inv, here), "active_region": active, **report}
     if scope == "full":
         out["native"] = _mirror_native(inv, here, run)
@@ -219,3 +226,16 @@ def monitor(name: str, run: dict | None = None, send_alerts: bool = True, region
 
     eng = _engine(name, region, run, needs_active="monitor")
     return {**mon.run(eng.ctx.inventory, eng, send_alerts=send_alerts), "region": eng.region}
+
+
+def repair_replica(name: str, dry_run: bool = True, confirm: str = "", include_different: bool = False,
+                   run: dict | None = None) -> dict:
+    """The guarded repair of an S3 replica (objects engine): copies only the keys the inventory diff finds
+    missing in the replica. Dry run by default (names every key it would copy); a real run needs
+    confirm = "repair <datastore>"."""
+    from lifeboat.datastores.objects.repair import repair
+
+    eng = open_engine(name, run=run)
+    if eng.engine != "objects":
+        raise Refused(f"datastores.{name}: engine {eng.engine!r} has no replica repair (only objects engines)")
+    return repair(eng, dry_run=dry_run, confirm=confirm, include_different=include_different)

@@ -4,8 +4,11 @@
     <datastore>/backups/<backup_id>/manifest.json       written last; its presence = complete
     <datastore>/verifications/<backup_id>/<stamp>.json  one per verification run
     <datastore>/<tool>/...                              a native tool's own repository (pgBackRest)
+    <datastore>/state/<name>.json                       an engine's running state (first-seen image times,
+                                                        canary arrivals, a diff's cursor), in both regions
     drills/<drill_id>.json                              restore tests, failovers, failbacks
     failovers/<timeline_id>.json                        the step timeline of a failover or failback
+    recoveries/<timeline_id>.json                       the step timeline of a recovery (lifeboat_recover[_service])
     incidents/active/<id>.json                          open, acknowledged, or resolved with notices to send
     incidents/closed/<YYYY-MM>/<id>.json                settled incidents
     incidents/acks/<id>.json                            an acknowledgement
@@ -14,6 +17,8 @@
     regions/active.json                                 which region is active (written by failover / failback)
     mirror/pending-<from>-to-<to>.json                  what this region wrote that the other has not got yet
     mirror/last-<from>-to-<to>.json                     when the last complete mirror between the two finished
+    index/<area>/<stamp>-<nonce>.json                   the catalog index (lifeboat.catalog_index): what
+                                                        the records under <area> hold, written AFTER them
 
 Keys are relative to a region's repository URL and identical in both regions (after Velero's
 ObjectStoreLayout). Nothing else formats a storage path.
@@ -30,11 +35,13 @@ BACKUPS = "backups"
 VERIFICATIONS = "verifications"
 DRILLS = "drills"
 FAILOVERS = "failovers"
+RECOVERIES = "recoveries"
 INCIDENTS = "incidents"
 REPORTS = "reports"
 RUNBOOKS = "runbooks"
 REGIONS = "regions"
 MIRROR = "mirror"
+INDEX = "index"
 # what the DR page may serve as a file: reports and runbooks only
 _OPS_FILE = re.compile(rf"^({REPORTS}|{RUNBOOKS})/[A-Za-z0-9_.\-/]+\.(html|pdf|md|json|png|svg)$")
 
@@ -82,6 +89,14 @@ class Layout:
     def native(datastore: str, tool: str) -> str:
         return f"{datastore}/{tool}/"
 
+    # -- engine state (kept in both regions) -----------------------------------------------------------
+    @staticmethod
+    def state(datastore: str, name: str) -> str:
+        """<datastore>/state/<name>.json: what an engine remembers between runs (not a backup)."""
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", name):
+            raise ValueError(f"state record name {name!r}: lower-case letters, digits, '_', '.', '-' only")
+        return f"{datastore}/state/{name}.json"
+
     # -- verifications ---------------------------------------------------------------------------------
     @staticmethod
     def verifications(datastore: str, backup_id: str | None = None) -> str:
@@ -105,8 +120,31 @@ class Layout:
         return f"{FAILOVERS}/{timeline_id}.json"
 
     @staticmethod
+    def recovery(timeline_id: str) -> str:
+        return f"{RECOVERIES}/{timeline_id}.json"
+
+    @staticmethod
     def is_record(key: str) -> bool:
         return key.endswith(".json")
+
+    # -- the catalog index (lifeboat.catalog_index) ------------------------------------------------------
+    @classmethod
+    def index_areas(cls, datastore: str) -> dict[str, str]:
+        """area -> the prefix whose records it indexes, for one datastore."""
+        return {f"{datastore}.{BACKUPS}": cls.backups(datastore),
+                f"{datastore}.{VERIFICATIONS}": cls.verifications(datastore)}
+
+    @staticmethod
+    def index(area: str) -> str:
+        return f"{INDEX}/{area}/"
+
+    @classmethod
+    def index_segment(cls, area: str, stamp: int, nonce: str) -> str:
+        return f"{cls.index(area)}{stamp:020d}-{nonce}.json"
+
+    @staticmethod
+    def is_index(key: str) -> bool:
+        return key.startswith(f"{INDEX}/")
 
     # -- incidents, reports, runbooks: records kept in both regions --------------------------------------
     @staticmethod

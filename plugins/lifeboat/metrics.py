@@ -10,7 +10,8 @@ lifeboat_monitor's checks are in include/prometheus/lifeboat-rules.yml:
     backup age > its limit (lifeboat.schedule)       high       lifeboat_backup_age_seconds / _limit_seconds
     newest verified backup > 8 days                  medium     lifeboat_verified_backup_age_seconds
     live exposure > RPO (> RPO/2: high)              critical   lifeboat_exposure_seconds / _objective_rpo_seconds
-Later engines fill the named hooks (`register_hook`): S3 replication lag, image replication lag, chaos scores.
+Named hooks feed the rest: S3 and image replication lag (lifeboat.replication_metrics, built in), chaos scores
+(`register_hook`).
 """
 
 from __future__ import annotations
@@ -179,8 +180,10 @@ def exposure_samples(inv, timeout: float = EXPOSURE_TIMEOUT) -> list[Sample]:
 
 
 def hook_samples(inv, now: datetime) -> list[Sample]:
+    from lifeboat.replication_metrics import HOOKS
+
     out: list[Sample] = []
-    for name, fn in _HOOKS.items():
+    for name, fn in {**HOOKS, **_HOOKS}.items():
         try:
             out += [(HOOK_METRICS[name], dict(labels), float(v)) for labels, v in fn(inv, now)]
         except Exception as exc:  # one broken engine hook must not blank the other metrics

@@ -221,7 +221,7 @@ def _run(repo: Repository, scope: str, prefixes: tuple[str, ...], report: Mirror
             todo = [k for k in have if k not in other and (k in owed or (is_pulled_record(k)
                                                                           and new_there(have[k][1])))]
         todo = [k for k in todo if not k.startswith(f"{MIRROR}/")]
-        todo.sort(key=lambda k: (k.endswith(final), k))
+        todo.sort(key=lambda k: (2 if Layout.is_index(k) else int(k.endswith(final)), k))  # the catalog index last
         for key in todo:
             _copy(src, dst, key)
             report.copied += 1

@@ -1,8 +1,11 @@
 """Monitoring: how far is each datastore from its objectives right now?
 
 Checks, per datastore, every run of `lifeboat_monitor` (every 5 minutes):
-- data-loss exposure the engine reports (PostgreSQL: WAL archive lag, standby replay lag) against RPO:
-  over the RPO -> critical, over half of it -> high;
+- data-loss exposure the engine reports (PostgreSQL: WAL archive lag, standby replay lag; S3: canary
+  replication lag; images: the oldest image in use the standby lacks) against RPO: over the RPO ->
+  critical, over half of it -> high;
+- the engine's own live checks (`monitor_findings`: configuration drift of the ConfigMaps, a CDN
+  origin group that no longer fails over, the replication configuration of the upload bucket);
 - newest backup of each series against its own schedule: stale as lifeboat.schedule defines it (older
   than STALE_INTERVALS of its shortest interval plus a grace period) -> high;
 - newest *verified* backup older than 8 days -> medium (the weekly verification did not happen or failed);
@@ -62,6 +65,15 @@ def evaluate(inv: Inventory, engine, now: datetime | None = None) -> list[Findin
         sev = "critical" if seconds > rpo.total_seconds() else "high" if seconds > rpo.total_seconds() / 2 else "ok"
         add(check, sev, format_duration(seconds), format_duration(rpo),
             f"{name}: {check} {format_duration(seconds)} (RPO {format_duration(rpo)})")
+
+    # 1b. the engine's own live checks (configuration drift, CDN origin groups, images the standby lacks)
+    try:
+        own = engine.monitor_findings()
+    except Exception as exc:  # the service itself is unreachable: that is the finding
+        own = []
+        add("reachable", "critical", "no", "yes", f"{name}: cannot run its checks: {exc}")
+    for f in own:
+        add(f.check, f.severity, f.value, f.threshold, f.message)
 
     # 2. newest backup per series against its schedule (lifeboat.schedule: the DR page uses the same)
     cat = Catalog(engine.ctx.repo)

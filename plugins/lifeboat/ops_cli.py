@@ -6,6 +6,7 @@
     incidents [--all]                    open incidents (and, with --all, the closed ones)
     incidents ack <id> --by <name>       acknowledge: escalation stops at the next monitor round
     metrics [--no-exposure]              the Prometheus text the plugin serves at /lifeboat/metrics
+    walstream <datastore> [--seconds N]  PostgreSQL: keep pg_receivewal streaming into wal_stream.folder
 """
 
 from __future__ import annotations
@@ -34,6 +35,23 @@ def add_commands(sub) -> None:
     m = sub.add_parser("metrics", help="print the metrics Prometheus scrapes")
     m.add_argument("--no-exposure", action="store_true", help="catalog only (do not connect to the datastores)")
     m.set_defaults(ops=_metrics)
+    w = sub.add_parser("walstream", help="PostgreSQL: run pg_receivewal into options.wal_stream.folder and keep it "
+                                         "running (a systemd unit or sidecar runs this)")
+    w.add_argument("datastore")
+    w.add_argument("--seconds", type=float, default=0, help="stop after N seconds (default: until SIGTERM)")
+    w.set_defaults(ops=_walstream)
+
+
+def _walstream(args) -> int:
+    import signal
+
+    from lifeboat.datastores import open_engine
+    from lifeboat.datastores.postgres.walstream import WalStreamSupervisor
+
+    sup = WalStreamSupervisor(open_engine(args.datastore))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sup.stop())
+    return sup.run(args.seconds or None)
 
 
 def _runbook(args) -> int:

@@ -119,3 +119,6 @@ class Drill(_Record):
     verdict: Literal["pass", "fail", "running"] = "running"
     reasons: list[str] = []
     run: dict[str, str] = {}
+    # Engine- or drill-specific numbers beside RTO/RPO (the quarterly drill: its recovery point,
+    # per-store RPO, the skew between stores, leftovers after teardown).
+    measurements: dict[str, Any] = {}

@@ -50,6 +50,11 @@ ENGINES: dict[str, EngineEntry] = {
     "elasticsearch": _by_convention("elasticsearch", "ElasticsearchDatastore", "ElasticsearchOptions",
                                     "ElasticsearchFailover", ("snapshot",)),
     "mongodb": _by_convention("mongodb", "MongoDatastore", "MongoOptions", "MongoFailover", ("full", "oplog")),
+    # the platform's other services (issue 13): replication checked and completed, configuration backed up
+    "images": _by_convention("images", "ImagesDatastore", "ImagesOptions", "ImagesFailover", ("replicate",)),
+    "objects": _by_convention("objects", "ObjectsDatastore", "ObjectsOptions", "ObjectsFailover", ("inventory",)),
+    "config": _by_convention("config", "ConfigDatastore", "ConfigOptions", "ConfigFailover", ("bundle",)),
+    "cdn": _by_convention("cdn", "CdnDatastore", "CdnOptions", "CdnFailover", ("config",)),
 }
 
 

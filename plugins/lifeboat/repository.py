@@ -13,18 +13,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import logging
 import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from lifeboat.catalog_index import IndexedRecords
 from lifeboat.errors import RepositoryError, RestoreFailed
-from lifeboat.layout import MANIFEST, Layout
+from lifeboat.layout import DRILLS, MANIFEST, Layout
 from lifeboat.records import Artifact, Check, Drill, Manifest, Verification
 from lifeboat.storage import Storage, open_storage
 
@@ -56,7 +58,7 @@ def _pause_point_for_tests(backup_id: str) -> None:
             time.sleep(1)
 
 
-class Repository:
+class Repository(IndexedRecords):
     layout = Layout
 
     def __init__(self, primary: Storage, mirror: Storage | None = None, region: str = "", mirror_region: str = ""):
@@ -65,6 +67,7 @@ class Repository:
         self.region = region
         self.mirror_region = mirror_region
         self.written: list[str] = []  # record keys written through this object (see note_pending)
+        self._started: set[tuple[str, str]] = set()  # backups whose start this instance put in the index
 
     @classmethod
     def from_inventory(cls, inv, region: str | None = None) -> Repository:
@@ -104,8 +107,19 @@ class Repository:
     # -- writing a backup --------------------------------------------------------------------------
     def put_artifact(self, datastore: str, backup_id: str, rel: str, local: Path) -> Artifact:
         digest = sha256_file(local)
+        self._note_started(datastore, backup_id)
         self.primary.put_file(Layout.artifact(datastore, backup_id, rel), local)
         return Artifact(path=rel, size=local.stat().st_size, sha256=digest)
+
+    def _note_started(self, datastore: str, backup_id: str) -> None:
+        """Where the catalog trusts its index (S3), the index must know of a backup folder before its
+        first artifact lands, so an interrupted backup is listed as incomplete without a full listing."""
+        if self.primary.cheap_listing or (datastore, backup_id) in self._started:
+            return
+        self._started.add((datastore, backup_id))
+        folder = Layout.backup(datastore, backup_id)
+        area = f"{datastore}.backups"
+        self._index(area).add({folder: b'{"started":true}'}, scan=lambda: self._scan(area))
 
     def put_tree(self, datastore: str, backup_id: str, root: Path) -> list[Artifact]:
         """Every file below `root`, as artifacts named by their path relative to it (sorted)."""
@@ -123,8 +137,17 @@ class Repository:
                     f"(expected {a.size} bytes, found {present.get(a.path)})"
                 )
         _pause_point_for_tests(manifest.id)
-        self.primary.put_bytes(Layout.manifest(manifest.datastore, manifest.id), manifest.to_json())
+        raw = manifest.to_json()
+        self.primary.put_bytes(Layout.manifest(manifest.datastore, manifest.id), raw)
+        self.index_manifest(manifest, raw)  # after the manifest: the index never runs ahead of it
         return manifest
+
+    def index_manifest(self, manifest: Manifest, raw: bytes | None = None) -> None:
+        """The manifest's entry in the catalog index (also for a retried task that found it complete)."""
+        ds = manifest.datastore
+        area = f"{ds}.backups"
+        self._index(area).add({Layout.manifest(ds, manifest.id): raw or manifest.to_json()},
+                              removed=[Layout.backup(ds, manifest.id)], scan=lambda: self._scan(area))
 
     # -- reading a backup ----------------------------------------------------------------------------
     def open_artifact(self, m: Manifest, rel: str) -> BinaryIO:
@@ -203,25 +226,35 @@ class Repository:
         return self.get_record(key, Manifest)
 
     def manifests(self, datastore: str) -> list[Manifest]:
-        return sorted(self._records(Layout.backups(datastore), Manifest, Layout.is_manifest),
+        prefix = Layout.backups(datastore)
+        # where listing is cheap, what exists is what is there (one stat per backup folder)
+        truth = (lambda: self.primary.children_with(prefix, MANIFEST)[0]) if self.primary.cheap_listing else None
+        return sorted(self._records(prefix, Manifest, Layout.is_manifest, f"{datastore}.backups", truth),
                       key=lambda m: (m.finished_at, m.id))
 
     def incomplete(self, datastore: str) -> list[str]:
         """Backup folders with artifacts but no manifest: interrupted backups, never 'complete'."""
-        folders: dict[str, bool] = {}
-        for obj in self.primary.list(Layout.backups(datastore)):
-            k = Layout.parse_backup_key(obj.key)
-            if k is not None:
-                folders[k.backup_id] = folders.get(k.backup_id, False) or k.rel == MANIFEST
-        return sorted(k for k, done in folders.items() if not done)
+        if not self.primary.cheap_listing:
+            idx = self._index(f"{datastore}.backups").load()
+            if idx is not None:  # folders noted at their first artifact, dropped at their commit
+                out = []
+                for key in idx:
+                    k = Layout.parse_backup_key(key + "x") if key.endswith("/") else None
+                    if k is not None and Layout.manifest(datastore, k.backup_id) not in idx:
+                        out.append(k.backup_id)
+                return sorted(out)
+        return self.primary.children_with(Layout.backups(datastore), MANIFEST)[1]
 
     def delete_manifest(self, datastore: str, backup_id: str) -> None:
         """From here on the catalog no longer lists the backup, whatever happens next."""
         self.primary.delete(Layout.manifest(datastore, backup_id))
 
     def delete_backup(self, datastore: str, backup_id: str) -> int:
-        """Manifest first, so a half-deleted backup is never listed as complete."""
+        """Manifest first, so a half-deleted backup is never listed as complete; then its index entry."""
         self.delete_manifest(datastore, backup_id)
+        area = f"{datastore}.backups"
+        self._index(area).add(removed=[Layout.manifest(datastore, backup_id), Layout.backup(datastore, backup_id)],
+                              scan=lambda: self._scan(area))
         return self.primary.delete_prefix(Layout.backup(datastore, backup_id)) + 1
 
     # -- records -----------------------------------------------------------------------------------
@@ -272,29 +305,27 @@ class Repository:
 
         return self.find_record(Layout.active_region(), ActiveRegion)
 
-    def _records(self, prefix: str, model: type[R], wanted=Layout.is_record) -> Iterator[R]:
-        for o in self.primary.list(prefix):
-            if wanted(o.key):
-                try:
-                    yield self.get_record(o.key, model)
-                except RepositoryError as exc:
-                    log.warning("skipping %s", exc)
-
     def save_verification(self, v: Verification) -> None:
-        self.put_record(Layout.verification(v.datastore, v.backup_id, v.verified_at), v.to_json())
+        key, raw = Layout.verification(v.datastore, v.backup_id, v.verified_at), v.to_json()
+        self.put_record(key, raw)
+        self.index_add(f"{v.datastore}.verifications", key, raw)
 
     def verifications(self, datastore: str, backup_id: str | None = None) -> list[Verification]:
-        return sorted(self._records(Layout.verifications(datastore, backup_id), Verification),
+        return sorted(self._records(Layout.verifications(datastore, backup_id), Verification,
+                                    area=f"{datastore}.verifications"),
                       key=lambda v: v.verified_at)
 
     def save_drill(self, d: Drill) -> None:
-        self.put_record(Layout.drill(d.id), d.to_json())
+        key, raw = Layout.drill(d.id), d.to_json()
+        self.put_record(key, raw)
+        self.index_add(DRILLS, key, raw)
 
     def drill(self, drill_id: str) -> Drill:
         return self.get_record(Layout.drill(drill_id), Drill)
 
     def drills(self) -> list[Drill]:
-        return sorted(self._records(Layout.drills(), Drill), key=lambda d: d.started_at)
+        truth = (lambda: self.primary.list(Layout.drills())) if self.primary.cheap_listing else None  # one folder
+        return sorted(self._records(Layout.drills(), Drill, area=DRILLS, truth=truth), key=lambda d: d.started_at)
 
     def probe(self) -> tuple[str, str] | None:
         """None when this region's copy can be read, else (missing|unreadable, reason)."""
@@ -367,6 +398,23 @@ class Repository:
         if last is not None:
             raise RepositoryError(f"no readable copy of {prefix}: {last}")
         return []
+
+    # -- engine state (lifeboat.layout.Layout.state): JSON documents kept in both regions ------------
+    def get_state(self, datastore: str, name: str) -> dict[str, Any] | None:
+        """An engine's state record from this region's copy, else the other region's; None if neither has it."""
+        key = Layout.state(datastore, name)
+        for st in self.storages():
+            try:
+                if st.exists(key):
+                    return json.loads(st.get_bytes(key))
+            except (OSError, ValueError, RepositoryError) as exc:  # try the other copy
+                log.warning("state %s/%s unreadable: %s", st.url, key, exc)
+        return None
+
+    def put_state(self, datastore: str, name: str, doc: dict[str, Any]) -> list[str]:
+        """Write an engine's state record to both regions' copies (put_everywhere)."""
+        return self.put_everywhere(Layout.state(datastore, name),
+                                   json.dumps(doc, indent=1, sort_keys=True, default=str).encode())
 
     def exists(self, key: str) -> bool:
         return self.primary.exists(key)

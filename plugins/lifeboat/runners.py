@@ -80,16 +80,17 @@ class LocalRunner(Runner):
         # runuser -u (not a login shell) keeps the environment, so secrets stay out of argv.
         full = _user_prefix(as_user) + argv
         log.info("$ %s%s", f"[{as_user}] " if as_user else "", shlex.join(argv))
-        proc = subprocess.Popen(
-            full,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT if not capture else subprocess.PIPE,
-            env=self._env(env),
-            cwd=cwd,
-            start_new_session=True,
-            text=True,
-            errors="replace",
-        )
+
+        def spawn(**kw) -> subprocess.Popen:
+            return subprocess.Popen(full, env=self._env(env), cwd=cwd, start_new_session=True, **kw)
+
+        return self._run_proc(argv, spawn, timeout=timeout, check=check, capture=capture, quiet=quiet)
+
+    def _run_proc(self, argv, spawn, *, timeout, check, capture, quiet) -> CommandResult:
+        """Start the process with `spawn(**popen kwargs)`, stream its output, wait, kill its group on timeout."""
+        argv = [str(a) for a in argv]
+        proc = spawn(stdout=subprocess.PIPE, stderr=subprocess.STDOUT if not capture else subprocess.PIPE,
+                     text=True, errors="replace")
         tail: deque[str] = deque(maxlen=self.tail_lines)
         captured: list[str] = []
 

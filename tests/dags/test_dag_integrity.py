@@ -85,3 +85,14 @@ def test_dag_a_failed_task_cannot_end_in_a_successful_run(dagbag_cls):
         leaves = [t for t in dag.tasks if not t.downstream_task_ids]
         if any(t.trigger_rule == "all_done" for t in leaves):
             assert any(t.trigger_rule == "all_success" for t in leaves), dag_id
+
+
+def test_dag_repair_is_manual_and_a_dry_run_unless_told_otherwise(dagbag_cls):
+    dag = _all_dags(dagbag_cls)["lifeboat_repair_uploads"]
+    assert dag.schedule is None or str(dag.timetable.summary).lower() in ("none", "never")
+    assert dag.params["dry_run"] is True and dag.params["confirm"] == ""
+    op = dag.get_task("repair")
+    # the flags arrive rendered as strings; only an explicit false turns the dry run off
+    for rendered, dry in (("True", True), ("", True), ("garbage", True), ("False", False), (False, False)):
+        op.dry = rendered
+        assert op.job_kwargs()["dry_run"] is dry, rendered

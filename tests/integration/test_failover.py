@@ -87,6 +87,9 @@ def _write_inventory(path: Path) -> None:
     src = yaml.safe_load((ROOT / "include" / "inventory.yaml").read_text())
     for name in ("mongodb", "elasticsearch"):
         src["datastores"].pop(name, None)
+    for svc in src.get("services", {}).values():  # the dependency map names only what this stack runs
+        svc["datastores"] = [d for d in svc.get("datastores", []) if d in src["datastores"]]
+        svc["env"] = {d: k for d, k in svc.get("env", {}).items() if d in src["datastores"]}
     fo = src["failover"]
     fo["order"] = [n for n in fo["order"] if n in src["datastores"]]
     fo["approval_timeout"] = "15m"

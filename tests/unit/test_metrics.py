@@ -57,3 +57,29 @@ def test_metrics_unreachable_datastore_is_exposure_up_zero(catalog, monkeypatch)
     monkeypatch.delenv("AIRFLOW_CONN_LIFEBOAT_PG_US_WEST_2", raising=False)
     s = metrics.exposure_samples(catalog["inv"], timeout=1)
     assert s == [("lifeboat_exposure_up", {"datastore": "postgres"}, 0.0)]
+
+
+def test_metrics_replication_hooks_from_the_engines_state_records(monkeypatch):
+    """The built-in hooks read the canary and lacking-image records; the lag grows with the scrape time."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from lifeboat import replication_metrics as rm
+    from lifeboat.objects import canary
+
+    written = NOW - timedelta(seconds=90)
+    prefix = "up/.lifeboat/canary/"
+    states = {("uploads", "canaries"): {"bucket": "b-west", "canary_prefix": prefix,
+                                        "canaries": {canary.key(written, "us-west-2", prefix): None}},
+              ("images", "lacking"): {"repositories": {"community/api": (NOW - timedelta(seconds=30)).isoformat(),
+                                                       "community/web": None}}}
+    monkeypatch.setattr(rm, "_repo", lambda inv: SimpleNamespace(get_state=lambda ds, n: states.get((ds, n))))
+    inv = SimpleNamespace(enabled_datastores=lambda: [SimpleNamespace(name="uploads", engine="objects"),
+                                                       SimpleNamespace(name="images", engine="images"),
+                                                       SimpleNamespace(name="postgres", engine="postgres")])
+    assert list(rm.s3_replication_lag(inv, NOW)) == [({"bucket": "b-west"}, 90.0)]
+    assert list(rm.s3_replication_lag(inv, NOW + timedelta(seconds=10))) == [({"bucket": "b-west"}, 100.0)]
+    assert list(rm.image_replication_lag(inv, NOW)) == [({"repository": "community/api"}, 30.0),
+                                                        ({"repository": "community/web"}, 0.0)]
+    states.clear()  # no heartbeat / nothing lacking yet: no series at all
+    assert list(rm.s3_replication_lag(inv, NOW)) == [] == list(rm.image_replication_lag(inv, NOW))

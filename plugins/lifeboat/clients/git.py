@@ -119,7 +119,7 @@ class Git:
         return p
 
     def out(self, args: Sequence[str | Path], **kw) -> str:
-        return self.run(args, **kw).stdout.decode()
+        return self.run(args, **kw).stdout.decode(errors="replace")
 
     # ---- remotes -------------------------------------------------------------------------------
     def ls_remote(self, remote: Remote) -> dict[str, str]:

@@ -25,18 +25,19 @@ import logging
 import os
 import re
 import shutil
-import subprocess
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lifeboat.clients.skopeo import auth_file
+from lifeboat.clients.skopeo import run as _run
+from lifeboat.clients.skopeo import run_bytes as _skopeo_bytes
 from lifeboat.connections import Endpoint, resolve
-from lifeboat.errors import CommandFailed, ConnectionConfigError, DigestMismatch, ServiceError
+from lifeboat.errors import ConnectionConfigError, DigestMismatch, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ class RegistryClient:
         return "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
 
     def _request(self, method: str, path_or_url: str, *, headers: dict | None = None, scope: str = "",
-                 stream: bool = False, follow: bool = True):
+                 stream: bool = False, follow: bool = True, data: bytes | None = None):
         """One request with the registry's auth (basic, or the bearer-token challenge); returns the
         open response (stream) or (status, headers, body). HTTP errors come back as results.
         Redirects are followed for GET (without credentials when they leave the registry's host)."""
@@ -179,7 +180,7 @@ class RegistryClient:
             h = dict(headers or {})
             if own_host and (self.password or self.username):
                 h["Authorization"] = self._token.get(scope) or self._basic()
-            req = urllib.request.Request(url, method=method, headers=h)
+            req = urllib.request.Request(url, method=method, headers=h, data=data)
             try:
                 resp = _NO_PROXY.open(req, timeout=self.timeout)
             except urllib.error.HTTPError as e:
@@ -333,6 +334,35 @@ class RegistryClient:
         if status not in (202, 200):
             raise self._fail(f"DELETE manifest {repository}@{digest}", status, body)
 
+    def put_blob(self, repository: str, data: bytes) -> str:
+        """Upload a (small) blob in one request unless the repository has it; returns its digest."""
+        digest, scope = sha256_digest(data), _scope(repository, "pull,push")
+        if self.blob_exists(repository, digest):
+            return digest
+        status, headers, body = self._request("POST", f"{repository}/blobs/uploads/", scope=scope, data=b"")
+        location = _header(headers, "Location")
+        if status != 202 or not location:
+            raise self._fail(f"POST blob upload {repository}", status, body)
+        url = urllib.parse.urljoin(self._url(""), location)
+        url += ("&" if "?" in url else "?") + urllib.parse.urlencode({"digest": digest})
+        status, _, body = self._request("PUT", url, scope=scope, data=data,
+                                        headers={"Content-Type": "application/octet-stream"})
+        if status != 201:
+            raise self._fail(f"PUT blob {repository}@{digest}", status, body)
+        return digest
+
+    def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str = OCI_MANIFEST) -> str:
+        """PUT a manifest under a tag; returns its digest (the registry must store it under sha256(raw))."""
+        status, headers, body = self._request("PUT", f"{repository}/manifests/{reference}", data=raw,
+                                              headers={"Content-Type": media_type},
+                                              scope=_scope(repository, "pull,push"))
+        if status != 201:
+            raise self._fail(f"PUT manifest {repository}:{reference}", status, body)
+        digest, served = sha256_digest(raw), _header(headers, "Docker-Content-Digest")
+        if served and served != digest:
+            raise DigestMismatch(f"{self.describe()}: {repository}:{reference} stored as {served}, not {digest}")
+        return digest
+
     def walk(self, repository: str, reference: str) -> list[Manifest]:
         """The manifest at reference and, for an index, every child manifest (each digest-checked)."""
         top = self.get_manifest(repository, reference)
@@ -387,57 +417,6 @@ class RegistryClient:
 
 
 # --------------------------------------------------------------------------- helpers
-
-@contextlib.contextmanager
-def auth_file(clients: Sequence[RegistryClient]) -> Iterator[str]:
-    """A containers-auth.json for these registries in a private temporary folder, removed afterwards."""
-    auths = {}
-    for c in clients:
-        if c.username or c.password:
-            auths[c.host] = {"auth": base64.b64encode(f"{c.username}:{c.password}".encode()).decode()}
-    folder = tempfile.mkdtemp(prefix="lifeboat-auth-")
-    try:
-        os.chmod(folder, 0o700)
-        path = os.path.join(folder, "auth.json")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"auths": auths}, fh)
-        yield path
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _skopeo_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("REGISTRY_AUTH_FILE", None)  # only the auth file we pass
-    return env
-
-
-def _run(argv: list[str], timeout: float, runner=None) -> None:
-    if runner is not None:
-        runner.run(argv, timeout=timeout, env=_skopeo_env())
-        return
-    log.info("$ %s", " ".join(argv))
-    try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_skopeo_env(), check=False)
-    except subprocess.TimeoutExpired:
-        raise CommandFailed(argv, None, "", timed_out=True) from None
-    for line in (p.stderr + p.stdout).splitlines()[-20:]:
-        log.info("  %s", line)
-    if p.returncode != 0:
-        raise CommandFailed(argv, p.returncode, (p.stderr + p.stdout)[-3000:])
-
-
-def _skopeo_bytes(argv: list[str], timeout: float = 120) -> bytes:
-    log.info("$ %s", " ".join(argv))
-    try:
-        p = subprocess.run(argv, capture_output=True, timeout=timeout, env=_skopeo_env(), check=False)
-    except subprocess.TimeoutExpired:
-        raise CommandFailed(argv, None, "", timed_out=True) from None
-    if p.returncode != 0:
-        raise CommandFailed(argv, p.returncode, p.stderr.decode(errors="replace")[-3000:])
-    return p.stdout
-
 
 def _b(v: bool) -> str:
     return "true" if v else "false"

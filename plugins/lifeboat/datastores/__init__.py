@@ -24,6 +24,10 @@ def open_engine(name: str, *, inventory=None, region: str | None = None, run: di
 
     inv = inventory or load_inventory()
     spec = inv.datastore(name)
+    if runner is None and spec.runner.kind == "ssh":
+        from lifeboat.ssh import SSHRunner
+
+        runner = SSHRunner.from_connection(spec.ssh_connection_for(region or inv.regions.primary))
     ctx = EngineContext(
         inventory=inv,
         spec=spec,

@@ -14,6 +14,13 @@ RdsBaseOperator: the base runs the sequence, a subclass fills in one step):
   RTO CLOCK, which starts at exactly one place for every engine -- after the backup was chosen and
   the scratch target's pre-checks passed, immediately before its first restore step -- and stops
   when the target is ready AND its data verified. The engine implements a `ScratchTarget`.
+- `recover(manifest, target, into=..., ...)`: the base runs the sequence of a RECOVERY (the
+  recover DAG): a `RecoveryTarget` that is KEPT -- a new instance / port / database / index /
+  namespace (`into="new"`, the default), or the live target after it was fenced (`into="live"`) --
+  restored, verified, its heartbeat continuity checked; only a failed restore into a new target is
+  cleaned up (`abandon`). The engine implements `recovery_target(...)`.
+- `recovery_range()` -> what the catalog can restore this datastore to (continuous up to an instant,
+  or discrete snapshots): the quarterly drill picks ONE consistent point from all of them.
 - `heartbeat()` -> writes the heartbeat used to measure RPO, returns its timestamp.
 - `delete_backup(manifest)` -> removes one backup (retention; the caller decides what may go).
 """
@@ -33,8 +40,9 @@ from typing import Any, ClassVar
 from lifeboat import registry
 from lifeboat.connections import Endpoint, resolve
 from lifeboat.datastores.options import EngineOptions
+from lifeboat.datastores.recovery import Recovered, RecoveryRange, RecoveryTarget
 from lifeboat.drills import DrillRecorder
-from lifeboat.errors import InventoryError
+from lifeboat.errors import InventoryError, Refused
 from lifeboat.inventory import DatastoreSpec, Inventory
 from lifeboat.net import free_port
 from lifeboat.records import Artifact, Check, Manifest, Verification, utcnow
@@ -43,7 +51,17 @@ from lifeboat.runners import LocalRunner, Runner
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Datastore", "EngineContext", "EngineOptions", "ScratchTarget", "Taken"]
+__all__ = [
+    "Datastore",
+    "EngineContext",
+    "EngineOptions",
+    "MonitorFinding",
+    "Recovered",
+    "RecoveryRange",
+    "RecoveryTarget",
+    "ScratchTarget",
+    "Taken",
+]
 
 
 @dataclass
@@ -60,6 +78,17 @@ class EngineContext:
         p = Path(self.inventory.workdir)
         p.mkdir(parents=True, exist_ok=True)
         return p
+
+
+@dataclass(frozen=True)
+class MonitorFinding:
+    """One result of an engine's own monitor check (lifeboat.monitor turns it into a Finding)."""
+
+    check: str
+    severity: str  # critical / high / medium / low / ok
+    value: str
+    threshold: str
+    message: str
 
 
 @dataclass
@@ -107,6 +136,16 @@ class ScratchTarget(abc.ABC):
     @abc.abstractmethod
     def teardown(self) -> str:
         """Stop and delete everything the target created; returns what was done."""
+
+    def connection(self) -> dict[str, Any] | None:
+        """How a client reaches the restored data while the target is up -- `uri` (may carry a password:
+        in memory only, never logged or recorded) and engine facts (database / index names). The drill
+        environment starts the platform API stand-in against it and runs its business checks on it."""
+        return None
+
+    def locator(self) -> dict[str, Any]:
+        """Where the target is (JSON-safe, no secret): for records and leftover searches."""
+        return {}
 
 
 class Datastore(abc.ABC):
@@ -174,6 +213,7 @@ class Datastore(abc.ABC):
         done = self.ctx.repo.manifest(self.name, backup_id)
         if done is not None:
             log.info("backup %s is already complete (retried task): nothing to do", backup_id)
+            self.ctx.repo.index_manifest(done)  # the attempt may have died between manifest and index entry
             return done
         started = utcnow()
         staging = self.ctx.workdir / "staging" / backup_id
@@ -261,6 +301,108 @@ class Datastore(abc.ABC):
         with self.restored(manifest, target, drill):
             pass
 
+    # -- recovery (template method) -----------------------------------------------------------------
+    def recovery_target(self, manifest: Manifest, target: str, *, into: str, tag: str) -> RecoveryTarget:
+        """The engine's RecoveryTarget for restoring `manifest` to `target` (a time, or 'latest') `into`
+        "new" or "live"; no I/O yet. `tag` names what it creates. Engines without one refuse."""
+        raise Refused(f"{self.name} ({self.engine}): recovery into a {into} target is not automated; restore with "
+                      f"the standard tools (docs/datastores/{self.engine}.md) and repoint the services by hand")
+
+    def recover(self, manifest: Manifest, target: str, *, into: str, tag: str, steps: Any, window: float,
+                max_gap: float) -> Recovered:
+        """Restore into a recovery target and validate it; the target is kept. A failed restore into a
+        NEW target removes what it created (`abandon`); a live target is never removed."""
+        if into not in ("new", "live"):
+            raise Refused(f"into: {into!r} -- a recovery goes into a 'new' target or the fenced 'live' one")
+        rt = self.recovery_target(manifest, target or "latest", into=into, tag=tag)
+        try:
+            rt.precheck(steps)
+            rt.restore(steps)
+            rt.verify(steps)
+            with steps.step(f"heartbeat continuity {self.name}") as s:
+                newest, s.detail = rt.continuity(window, max_gap)
+        except BaseException:
+            if into == "new":
+                with steps.step(f"abandon the new {self.name} target") as s:
+                    s.detail = rt.abandon()
+            raise
+        return Recovered(datastore=self.name, into=into, backup_id=manifest.id, locator=rt.locator(),
+                         newest_heartbeat=newest, continuity=s.detail)
+
+    def repoint_uri(self, uri: str, locator: dict[str, Any]) -> str:
+        """A client URI of the live target (a service's own, with its credentials) turned to the
+        recovered target: host and port replaced by the locator's (engines change more where needed)."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        p = urlsplit(uri)
+        if not locator.get("port"):
+            return uri
+        auth = p.netloc.rpartition("@")[0]
+        netloc = (auth + "@" if auth else "") + f"{locator.get('host', '127.0.0.1')}:{locator['port']}"
+        return urlunsplit((p.scheme, netloc, p.path, p.query, p.fragment))
+
+    def ping(self) -> str:
+        """A cheap check that the live datastore answers (engines override with a real request)."""
+        import socket
+
+        ep = self.endpoint()
+        with socket.create_connection((ep.host, ep.port or 0), timeout=5):
+            return f"{ep.host}:{ep.port} accepts connections"
+
+    def probe_recovered(self, locator: dict[str, Any]) -> str:
+        """That a recovered target still answers (a re-run finds its restore done): a TCP connect where
+        the locator has a port; engines without one (databases, indices on the live server) trust it."""
+        import socket
+
+        if not locator.get("port"):
+            return "recorded (no port to probe)"
+        with socket.create_connection((locator.get("host", "127.0.0.1"), int(locator["port"])), timeout=5):
+            return f"{locator.get('host', '127.0.0.1')}:{locator['port']} answers"
+
+    def backup_time(self, m: Manifest) -> datetime:
+        """The instant a backup's data is from (engines know better than the manifest's end time)."""
+        return m.finished_at
+
+    def recovery_range(self) -> RecoveryRange:
+        """Default: discrete, one instant per complete backup of the restore series (`backup_time`)."""
+        from lifeboat.catalog import Catalog
+
+        snaps = sorted((self.backup_time(m), m.id) for m in Catalog(self.ctx.repo).backups(self.name,
+                                                                                             self.restore_series))
+        return RecoveryRange(self.name, continuous=False, until=snaps[-1][0] if snaps else None, snapshots=snaps,
+                             detail=f"{len(snaps)} {self.restore_series} backups")
+
+    def target_time(self, target: str) -> datetime | None:
+        """The instant a recovery target names: None for 'latest', else an ISO-8601 time with zone
+        (engines with their own positions -- MongoDB's oplog timestamps -- accept those too)."""
+        if target in ("latest", "", None):
+            return None
+        try:
+            t = datetime.fromisoformat(str(target).replace("Z", "+00:00"))
+        except ValueError:
+            raise Refused(f"{self.name}: recovery target {target!r} is neither 'latest' nor an ISO-8601 time") from None
+        if t.tzinfo is None:
+            raise Refused(f"{self.name}: recovery target {target!r} has no time zone; write e.g. {target}+00:00")
+        return t
+
+    def recovery_backup(self, target: str) -> Manifest:
+        """The backup a recovery to `target` ('latest' or a time) starts from: the newest verified backup
+        of the restore series from at or before it, else the newest such backup."""
+        from lifeboat.catalog import Catalog
+        from lifeboat.errors import BackupNotFound
+
+        target_time = self.target_time(target)
+        cat = Catalog(self.ctx.repo)
+        backups = [m for m in cat.backups(self.name, self.restore_series)
+                   if target_time is None or self.backup_time(m) <= target_time]
+        if not backups:
+            when = f" from before {target_time.isoformat()}" if target_time else ""
+            raise BackupNotFound(f"{self.name}: no {self.restore_series} backup{when} in the catalog at "
+                                 f"{self.ctx.repo.url}")
+        vmap = cat.verification_map(self.name)
+        verified = [m for m in backups if vmap.get(m.id) is not None and vmap[m.id].ok]
+        return (verified or backups)[-1]
+
     # -- heartbeat, monitoring, retention ----------------------------------------------------------
     @abc.abstractmethod
     def heartbeat(self) -> datetime: ...
@@ -269,6 +411,12 @@ class Datastore(abc.ABC):
         """Seconds of data a failure right now would lose, per mechanism (archive lag, replica lag).
         Engines that can measure it override this; lifeboat.monitor compares it with the RPO."""
         return {}
+
+    def monitor_findings(self) -> list[MonitorFinding]:
+        """The engine's own live checks for lifeboat_monitor (configuration drift, an origin group that
+        no longer fails over, images the standby lacks). Default: none. A finding with severity "ok"
+        reports a passing check (so an incident it opened resolves)."""
+        return []
 
     def retention_plan(self, now: datetime | None = None):
         """What retention may delete. Default: the inventory's keep rules over the catalog; an engine

@@ -75,6 +75,9 @@ def check_inventory(inv) -> None:
             raise InventoryError(f"{src}: failover.services[{i}].name: {svc.name!r} is not unique "
                                  "(service and datastore names share the scope parameter)")
         seen.add(svc.name)
+        if inv.services and svc.name not in inv.services:
+            raise InventoryError(f"{src}: failover.services[{i}].name: {svc.name!r} is not in services: (the "
+                                 f"dependency map has {', '.join(inv.services)})")
         for fld in ("kubernetes", "health", "ready"):
             unknown = set(getattr(svc, fld)) - regions
             if unknown:

@@ -143,6 +143,16 @@ class Plan:
                 self.steps.append(f"DNS {name}: already points at {r['target']}")
             else:
                 self.steps.append(f"DNS {name}: {r['current']} -> {r['target']} (Route 53 UPSERT)")
+        from lifeboat.failover.cdn import origin_failover
+
+        state["cdn"] = origin_failover(op.inv, op.target)  # CloudFront fails over per request: a fact to report
+        for name, c in state["cdn"].items():
+            if c["ok"]:
+                self.steps.append(f"CDN {name} (distribution {c['distribution']}): origin groups fail over per "
+                                  f"request to {op.target} ({', '.join(c['groups'])}): nothing to switch")
+            else:
+                self.warnings.append(f"CDN {name}: origin groups will not serve {op.target}: "
+                                     + ("; ".join(c.get("findings") or []) or c.get("error", "")))
         return state
 
     def closing_steps(self) -> None:

@@ -22,8 +22,8 @@ PREFIX = ".lifeboat/canary/"
 _FMT = "%Y%m%dT%H%M%S.%fZ"
 
 
-def key(written_at: datetime, source_region: str) -> str:
-    return f"{PREFIX}{source_region}/{_utc(written_at).strftime(_FMT)}.json"
+def key(written_at: datetime, source_region: str, prefix: str = PREFIX) -> str:
+    return f"{prefix}{source_region}/{_utc(written_at).strftime(_FMT)}.json"
 
 
 def body(written_at: datetime, source_region: str, seq: int = 0) -> bytes:
@@ -31,9 +31,9 @@ def body(written_at: datetime, source_region: str, seq: int = 0) -> bytes:
                        "seq": seq}, sort_keys=True).encode()
 
 
-def written_at(canary_key: str) -> datetime:
+def written_at(canary_key: str, prefix: str = PREFIX) -> datetime:
     """The write time encoded in a canary key (ValueError naming the key when it is not one)."""
-    if not canary_key.startswith(PREFIX) or not canary_key.endswith(".json"):
+    if not canary_key.startswith(prefix) or not canary_key.endswith(".json"):
         raise ValueError(f"not a canary key: {canary_key!r}")
     stamp = canary_key.rsplit("/", 1)[-1][: -len(".json")]
     try:
@@ -59,10 +59,10 @@ class Lag:
         return self.lag_s is not None and self.lag_s > limit_s
 
 
-def lag(canaries: Iterable[tuple[str, datetime | None]], now: datetime) -> Lag:
+def lag(canaries: Iterable[tuple[str, datetime | None]], now: datetime, prefix: str = PREFIX) -> Lag:
     """canaries: (key, arrived_at or None). Only canaries newer than the newest arrived one count as
     pending (an older one that never arrived was superseded: S3 CRR replicates objects, not order)."""
-    items = sorted(((written_at(k), k, _utc(a) if a else None) for k, a in canaries), key=lambda t: t[0])
+    items = sorted(((written_at(k, prefix), k, _utc(a) if a else None) for k, a in canaries), key=lambda t: t[0])
     now = _utc(now)
     arrived = [(w, k, a) for w, k, a in items if a is not None]
     newest = arrived[-1] if arrived else None

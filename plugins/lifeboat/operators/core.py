@@ -194,3 +194,30 @@ class MonitorOperator(_DatastoreJobOperator):
 
     def job_kwargs(self) -> dict[str, Any]:
         return {"send_alerts": self.send_alerts}
+
+
+class RepairReplicaOperator(_DatastoreJobOperator):
+    """Copy to an S3 replica exactly the keys it lacks (lifeboat.datastores.objects.repair): a dry run
+    unless `dry_run` is false AND `confirm` is "repair <datastore>". The flags may be templates
+    ("{{ params.dry_run }}"); anything but an explicit false keeps the dry run."""
+
+    job = "repair_replica"
+    template_fields: Sequence[str] = ("datastore", "dry", "confirm", "include_different")
+
+    def __init__(self, *, datastore: str, dry_run: Any = True, confirm: str = "", include_different: Any = False,
+                 **kwargs: Any) -> None:
+        super().__init__(datastore=datastore, **kwargs)
+        # not self.dry_run: BaseOperator.dry_run is a method
+        self.dry, self.confirm, self.include_different = dry_run, confirm, include_different
+
+    def job_kwargs(self) -> dict[str, Any]:
+        return {"dry_run": _flag(self.dry, default=True), "confirm": str(self.confirm or ""),
+                "include_different": _flag(self.include_different, default=False)}
+
+
+def _flag(v: Any, *, default: bool) -> bool:
+    """A boolean param that may arrive rendered as a string; unrecognised or empty -> the (safe) default."""
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    return True if s in ("true", "1", "yes") else False if s in ("false", "0", "no") else default

@@ -148,7 +148,7 @@ def failover_dag(inventory, kind: str, doc: str | None, **trigger: Any):
 
     tag = ("failover",) if kind == "failover" else ("failover", "failback")
     return dag(f"lifeboat_{kind}", doc, schedule=None, severity="critical", retries=0, tag=tag,
-               params=trigger_params(inventory, **trigger))
+               region=trigger.get("target"), params=trigger_params(inventory, **trigger))
 
 
 def opening_tasks(inventory, kind: str):

@@ -16,10 +16,16 @@ class ObjectInfo:
     modified: float | None = None  # when it was last written (epoch seconds), where the store says
 
 
+Children = tuple[list["ObjectInfo"], list[str]]  # (manifests found, folders without one)
+
+
 class Storage(abc.ABC):
     url: str
     # how coarse ObjectInfo.modified is (S3's LastModified: whole seconds); the mirror allows for it
     mtime_resolution: float = 1.0
+    # True where listing a prefix costs about as much as reading a directory (file://): the catalog then
+    # lists as the authority and takes only contents from its index (lifeboat.catalog_index)
+    cheap_listing: bool = False
 
     @abc.abstractmethod
     def put_bytes(self, key: str, data: bytes) -> None: ...
@@ -52,6 +58,19 @@ class Storage(abc.ABC):
             self.delete(obj.key)
             n += 1
         return n
+
+    def children_with(self, prefix: str, name: str) -> Children:
+        """For each child folder C of `prefix`: the object `<prefix>C/<name>` if it exists, else C when
+        the folder holds other objects. (The manifests of a backups folder, and its interrupted backups.)"""
+        have: dict[str, ObjectInfo] = {}
+        others: set[str] = set()
+        for o in self.list(prefix):
+            child, _, rest = o.key[len(prefix):].partition("/")
+            if rest == name:
+                have[child] = o
+            elif rest:
+                others.add(child)
+        return [have[c] for c in sorted(have)], sorted(others - set(have))
 
     def local_path(self, key: str = "") -> Path | None:
         """A POSIX path for the key when the storage is a local filesystem, else None."""

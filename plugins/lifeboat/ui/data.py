@@ -307,6 +307,7 @@ def drill_detail(d: Drill, now: datetime | None = None) -> dict[str, Any]:
     out["restore_started_at"] = iso(d.restore_started_at)
     out["ready_at"] = iso(d.ready_at)
     out["newest_heartbeat_at"] = iso(d.newest_heartbeat_at)
+    out["measurements"] = d.measurements
     return out
 
 

@@ -18,6 +18,7 @@ from lifeboat.datastores.base import Datastore, Taken
 from lifeboat.datastores.elasticsearch import verify as esverify
 from lifeboat.datastores.elasticsearch.cluster import Cluster
 from lifeboat.datastores.elasticsearch.options import ElasticsearchOptions
+from lifeboat.datastores.elasticsearch.recovery import ElasticsearchRecovery
 from lifeboat.datastores.elasticsearch.restore import ElasticsearchScratch
 from lifeboat.datastores.elasticsearch.retention import slm_plan
 from lifeboat.drills import DrillRecorder
@@ -177,6 +178,25 @@ class ElasticsearchDatastore(Datastore):
         return checks
 
     # -- restore test ----------------------------------------------------------------------------
+    def ping(self) -> str:
+        c = self.cluster()
+        h = c.call("GET _cluster/health", c.es.cluster.health)
+        return f"cluster {h.get('status')}"
+
+    def backup_time(self, m: Manifest) -> datetime:
+        at = m.position.get("snapshot_started_at")
+        if isinstance(at, str) and at:
+            return datetime.fromisoformat(at.replace("Z", "+00:00"))
+        return m.started_at
+
+    def recovery_target(self, manifest: Manifest, target: str, *, into: str, tag: str) -> ElasticsearchRecovery:
+        if into != "new":
+            raise Refused(f"{self.name}: an Elasticsearch recovery restores into new indices (recovered-<tag>-*); "
+                          "replacing live indices is a manual step (docs/datastores/elasticsearch.md)")
+        if target not in ("latest", "", None) and self.target_time(target) is None:
+            raise Refused(f"{self.name}: recovery target {target!r}")
+        return ElasticsearchRecovery(self.cluster(), manifest, tag, self.name)
+
     def scratch_target(self, manifest: Manifest, target: str, drill: DrillRecorder) -> ElasticsearchScratch:
         if target not in ("latest", "", None):
             raise Refused(f"restore target {target!r}: an Elasticsearch snapshot restores the state it was taken "

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from lifeboat.clients import mongodb as mongoclient
-from lifeboat.datastores.base import Datastore, Taken
+from lifeboat.datastores.base import Datastore, RecoveryRange, Taken
 from lifeboat.datastores.mongodb import oplog
 from lifeboat.datastores.mongodb.bsonio import check_bson
 from lifeboat.datastores.mongodb.dump import dump_collections
 from lifeboat.datastores.mongodb.oplog import ReplayPlan, entry_time, fmt, parse_ts, ts_key, ts_str
 from lifeboat.datastores.mongodb.options import HEARTBEAT_COLLECTION, OPLOG_FILE, MongoOptions, in_scope_fn
+from lifeboat.datastores.mongodb.recovery import MongoRecovery
+from lifeboat.datastores.mongodb.recovery import repoint as repoint_database
 from lifeboat.datastores.mongodb.scratch import MongoScratch, restore_into
 from lifeboat.datastores.mongodb.scratchdb import ScratchDatabases
 from lifeboat.datastores.mongodb.server import LiveServer
@@ -188,6 +190,43 @@ class MongoDatastore(Datastore):
 
     def scratch_target(self, manifest: Manifest, target: str, drill: DrillRecorder) -> MongoScratch:
         return MongoScratch(self, manifest, target, drill)
+
+    # -- recovery ----------------------------------------------------------------------------------
+    def ping(self) -> str:
+        with self._session() as c:
+            c.admin.command("ping")
+            return "answers ping"
+
+    def backup_time(self, m: Manifest) -> datetime:
+        at = m.position.get("until_at")
+        return datetime.fromisoformat(at) if at else m.finished_at
+
+    def target_time(self, target: str) -> datetime | None:
+        import re
+
+        if re.fullmatch(r"(ts:)?\d+:\d+", str(target or "")):
+            return oplog.ts_time(parse_ts(target))
+        return super().target_time(target)
+
+    def recovery_target(self, manifest: Manifest, target: str, *, into: str, tag: str) -> MongoRecovery:
+        if into != "new":
+            raise Refused(f"{self.name}: a MongoDB recovery goes into new databases (then repoint the services); "
+                          "replacing a live database is a manual mongorestore --drop (docs/datastores/mongodb.md)")
+        return MongoRecovery(self, manifest, target, tag)
+
+    def repoint_uri(self, uri: str, locator: dict[str, Any]) -> str:
+        return repoint_database(uri, locator)
+
+    def recovery_range(self) -> RecoveryRange:
+        everything = self.ctx.repo.manifests(self.name)
+        fulls = sorted((m for m in everything if m.kind == "full"), key=self.backup_time)
+        if not fulls:
+            return RecoveryRange(self.name, continuous=True, until=None, detail="no full backup")
+        plan = oplog.plan_replay(fulls[-1], "latest", everything)  # the newest full and its unbroken oplog chain
+        tip = plan.slices[-1] if plan.slices else fulls[-1]
+        return RecoveryRange(self.name, continuous=True, until=self.backup_time(tip),
+                             since=self.backup_time(fulls[0]),
+                             detail=f"{len(fulls)} full backups; oplog chain of {fulls[-1].id} reaches {tip.id}")
 
     # -- heartbeat ---------------------------------------------------------------------------------
     def heartbeat(self, client: Any = None) -> datetime:

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from lifeboat.clients import postgres as pgclient
-from lifeboat.datastores.base import Datastore, Taken
+from lifeboat.datastores.base import Datastore, RecoveryRange, Taken
 from lifeboat.datastores.postgres import verify as pgverify
 from lifeboat.datastores.postgres.options import PHYSICAL, PostgresOptions, quote_ident
 from lifeboat.datastores.postgres.pgbackrest import PgBackRest
+from lifeboat.datastores.postgres.recovery import PostgresRecovery
 from lifeboat.datastores.postgres.scratch import PostgresScratch
-from lifeboat.datastores.postgres.wal import parse_target, prev_segment
+from lifeboat.datastores.postgres.wal import last_commit_time, parse_target, prev_segment, seg_name
 from lifeboat.drills import DrillRecorder
 from lifeboat.durations import seconds
 from lifeboat.errors import CommandFailed, Refused
 from lifeboat.records import Check, Manifest, utcnow
+from lifeboat.runners import chown_for
 from lifeboat.waiting import WaitTimeout, wait_until
 
 log = logging.getLogger(__name__)
@@ -196,6 +199,73 @@ class PostgresDatastore(Datastore):
                           "restored into the scratch instance as an extra step")
         return PostgresScratch(self, manifest, parse_target(target), target, drill)
 
+    # -- recovery --------------------------------------------------------------------------------
+    def ping(self) -> str:
+        with self._connect(autocommit=True) as conn:
+            return "in recovery" if conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] else "primary, answers"
+
+    def backup_time(self, m: Manifest) -> datetime:
+        if m.position.get("restore_point_at"):
+            return datetime.fromisoformat(m.position["restore_point_at"])
+        return m.finished_at
+
+    def recovery_target(self, manifest: Manifest, target: str, *, into: str, tag: str) -> PostgresRecovery:
+        if manifest.series != "physical":
+            raise Refused(f"{manifest.id}: a recovery starts from a physical backup (pgBackRest), not a logical dump")
+        return PostgresRecovery(self, manifest, parse_target(target), into, tag)
+
+    def stop_live(self) -> str:
+        """The fence of a live recovery: stop the live cluster (`pg_ctl stop -m fast`, host access to
+        pgBackRest's pg1-path); nothing to do when it is not running (a destroyed data directory)."""
+        from pathlib import Path
+
+        data = self.pgbackrest.repo_conf().get("pg1-path")
+        if not data:
+            raise Refused(f"datastores.{self.name}.options.pgbackrest_config: no pg1-path: cannot fence the live "
+                          "cluster")
+        pidfile = Path(data) / "postmaster.pid"
+        if not pidfile.exists():
+            return f"{data}: no postmaster.pid, not running"
+        r = self.ctx.runner.run([self.options.tool("pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"],
+                                as_user=self.options.os_user, check=False)
+        if r.returncode != 0 and pidfile.exists():
+            r = self.ctx.runner.run([self.options.tool("pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"],
+                                    as_user=self.options.os_user, check=False)
+        return f"{data}: stopped (pg_ctl exit {r.returncode})"
+
+    def wal_end(self, max_segments: int = 8) -> tuple[datetime | None, str]:
+        """The newest commit in the archived WAL (the latest instant a PITR can reach): the newest
+        segments of the newest timeline fetched with `pgbackrest archive-get`, read with pg_waldump."""
+        segs = self.pgbackrest.archived_segments()
+        if not segs:
+            return None, "no archived WAL"
+        tli = max(segs)
+        work = self.ctx.workdir / "walend"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        chown_for(str(work), self.options.os_user)
+        try:
+            for no in sorted(segs[tli], reverse=True)[:max_segments]:
+                name = seg_name(tli, no)
+                if not self.pgbackrest.archive_get(name, work / name):
+                    continue
+                r = self.ctx.runner.run([self.options.tool("pg_waldump"), str(work / name)], env={"TZ": "UTC"},
+                                        capture=True, quiet=True, check=False)  # the last record may be cut off
+                at = last_commit_time(r.stdout)
+                if at is not None:
+                    return at, f"last commit in archived segment {name}"
+                (work / name).unlink(missing_ok=True)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return None, f"no commit in the newest {max_segments} archived segments of timeline {tli}"
+
+    def recovery_range(self) -> RecoveryRange:
+        physical = [m for m in self.ctx.repo.manifests(self.name) if m.series == "physical"]
+        until, detail = self.wal_end() if physical else (None, "no physical backup")
+        since = min((self.backup_time(m) for m in physical), default=None)
+        return RecoveryRange(self.name, continuous=True, until=until, since=since,
+                             detail=f"{len(physical)} physical backups; WAL end: {detail}")
+
     # -- heartbeat -------------------------------------------------------------------------------
     def heartbeat(self) -> datetime:
         now = utcnow()
@@ -221,6 +291,11 @@ class PostgresDatastore(Datastore):
         if failed_at is not None and (last_at is None or failed_at > last_at):
             lag = max(lag or 0.0, (utcnow() - (last_at or failed_at)).total_seconds())
         out["WAL archive lag"] = lag
+        if self.options.wal_stream is not None:
+            from lifeboat.datastores.postgres import walstream
+
+            with self._connect(autocommit=True) as conn:
+                out["WAL stream lag"] = walstream.status(conn, self.options.wal_stream.slot)["lag_seconds"]
         from lifeboat.regions import other
 
         standby = other(self.ctx.inventory, self.region)

@@ -5,13 +5,24 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lifeboat.datastores.options import EngineOptions
 from lifeboat.durations import DurationStr
 
 PHYSICAL = ("full", "diff", "incr")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+class WalStreamOptions(BaseModel):
+    """`datastores.<pg>.options.wal_stream`: continuous WAL streaming (walstream.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    folder: str = Field(description="where pg_receivewal writes segments, as the streamer and the scratch "
+                                    "instances see it (a repository volume)")
+    slot: str = Field(default="lifeboat_walstream", pattern=r"^[a-z0-9_]{1,63}$")
+    connections: dict[str, str] = Field(description="region -> Airflow connection of a REPLICATION role")
+    status_interval: int = Field(default=1, ge=1, le=60, description="pg_receivewal --status-interval seconds")
 
 
 class PostgresOptions(EngineOptions):
@@ -30,6 +41,8 @@ class PostgresOptions(EngineOptions):
     backup_timeout: DurationStr = "6h"
     restore_timeout: DurationStr = "4h"
     archive_wait: DurationStr = "120s"
+    wal_stream: WalStreamOptions | None = Field(
+        default=None, description="stream WAL into the repository continuously (walstream.py): RPO in seconds")
 
     @field_validator("count_tables")
     @classmethod

@@ -78,9 +78,16 @@ class PgBackRest:
     def expire(self, label: str) -> None:
         self.run(f"--set={label}", "expire", timeout=3600)
 
-    def restore(self, pg1_path: Path, label: str, target_args: list[str], timeout: float) -> None:
-        self.run(f"--pg1-path={pg1_path}", f"--set={label}", "--archive-mode=off", *target_args, "restore",
-                 timeout=timeout)
+    def restore(self, pg1_path: Path, label: str, target_args: list[str], timeout: float,
+                archive_off: bool = True) -> None:
+        """`pgbackrest restore` of set `label` into `pg1_path`; `archive_off` (scratch and new recovery
+        targets) writes archive_mode=off, so the restored instance never pushes WAL into this stanza."""
+        self.run(f"--pg1-path={pg1_path}", f"--set={label}", *(["--archive-mode=off"] if archive_off else []),
+                 *target_args, "restore", timeout=timeout)
+
+    def archive_get(self, segment: str, dest: Path, timeout: float = 300) -> bool:
+        """Fetch one archived WAL segment (decompressed) to `dest`; False when it is not in the archive."""
+        return self.run("archive-get", segment, str(dest), check=False, timeout=timeout).returncode == 0
 
     def check(self) -> CommandResult:
         return self.run("check", capture=True, check=False, timeout=300)

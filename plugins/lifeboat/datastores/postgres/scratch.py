@@ -52,6 +52,10 @@ class ScratchInstance:
         chown_for(str(self.root), self.user)
         os.chmod(self.root, 0o755)
         self.ds.pgbackrest.restore(self.data, manifest.native["label"], target_args, self.timeout)
+        if self.ds.options.wal_stream is not None:  # the streamed WAL after pgBackRest's archive: RPO in seconds
+            from lifeboat.datastores.postgres import walstream
+
+            walstream.add_to_restore_command(self.data / "postgresql.auto.conf", self.ds.options.wal_stream.folder)
         (self.data / "lifeboat_hba.conf").write_text("local all all trust\n")
         chown_for(str(self.data / "lifeboat_hba.conf"), self.user)
 

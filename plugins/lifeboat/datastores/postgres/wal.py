@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from lifeboat.errors import Refused
@@ -62,3 +63,19 @@ def parse_target(target: str) -> datetime | None:
     if t.tzinfo is None:
         raise Refused(f"restore target {target!r} has no time zone; write e.g. {target}+00:00")
     return t
+
+
+_COMMIT = re.compile(r"desc: COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) ?(UTC|GMT|[+-]\d\d(?::?\d\d)?)?")
+
+
+def last_commit_time(waldump: str) -> datetime | None:
+    """The newest COMMIT timestamp in `pg_waldump` output (run with TZ=UTC), None if it has none."""
+    newest = None
+    for m in _COMMIT.finditer(waldump):
+        zone = m.group(2) or "UTC"
+        zone = "+00:00" if zone in ("UTC", "GMT") else (zone if ":" in zone or len(zone) == 3 else
+                                                        f"{zone[:3]}:{zone[3:]}")
+        zone = zone + ":00" if len(zone) == 3 else zone
+        t = datetime.fromisoformat(f"{m.group(1)}{zone}")
+        newest = t if newest is None or t > newest else newest
+    return newest

@@ -18,6 +18,7 @@ from lifeboat.datastores.redis import host
 from lifeboat.datastores.redis.aof import AofCopy
 from lifeboat.datastores.redis.options import RedisOptions
 from lifeboat.datastores.redis.rdb import read_rdb_aux
+from lifeboat.datastores.redis.recovery import RedisRecovery
 from lifeboat.datastores.redis.sample import SAMPLE_FILE, SAMPLE_FORMAT, sample_digest
 from lifeboat.datastores.redis.scratch import RedisScratch, prechecks
 from lifeboat.datastores.redis.server import RDB_FILE, ScratchRedis
@@ -224,6 +225,48 @@ class RedisDatastore(Datastore):
             raise Refused(f"restore target {target!r}: Redis backups are snapshots; restore tests take the chosen "
                           "backup as it is ('latest'). Pick an older snapshot by backup id instead")
         return RedisScratch(self, manifest, drill)
+
+    # -- recovery --------------------------------------------------------------------------------
+    def ping(self) -> str:
+        c = self.client()
+        try:
+            return f"{c.info('replication').get('role')}, answers PING"
+        finally:
+            c.close()
+
+    def backup_time(self, m: Manifest) -> datetime:
+        at = m.position.get("snapshot_at") or m.position.get("copied_at")
+        return datetime.fromisoformat(at) if at else m.finished_at
+
+    def recovery_target(self, manifest: Manifest, target: str, *, into: str, tag: str) -> RedisRecovery:
+        if into != "new":
+            raise Refused(f"{self.name}: a Redis recovery goes into a new redis-server (then repoint the services); "
+                          "loading a file into the live server is a manual step (docs/datastores/redis.md)")
+        return RedisRecovery(self, manifest, tag)
+
+    def recovery_backup(self, target: str) -> Manifest:
+        """The newest RDB or AOF backup from at or before `target` (verified preferred)."""
+        from lifeboat.catalog import Catalog
+        from lifeboat.errors import BackupNotFound
+
+        target_time = self.target_time(target)
+        cat = Catalog(self.ctx.repo)
+        backups = sorted((m for m in cat.backups(self.name)
+                          if target_time is None or self.backup_time(m) <= target_time), key=self.backup_time)
+        if not backups:
+            raise BackupNotFound(f"{self.name}: no RDB or AOF backup"
+                                 + (f" from before {target_time.isoformat()}" if target_time else "")
+                                 + " in the catalog")
+        vmap = cat.verification_map(self.name)
+        verified = [m for m in backups if vmap.get(m.id) is not None and vmap[m.id].ok]
+        return (verified or backups)[-1]
+
+    def recovery_range(self):
+        from lifeboat.datastores.base import RecoveryRange
+
+        snaps = sorted((self.backup_time(m), m.id) for m in self.ctx.repo.manifests(self.name))
+        return RecoveryRange(self.name, continuous=False, until=snaps[-1][0] if snaps else None, snapshots=snaps,
+                             detail=f"{len(snaps)} RDB/AOF backups (RDB ctime, AOF copy time)")
 
     def prechecks(self, m: Manifest, root: Path) -> str:
         """What a restore test checks before it starts anything (free disk, memory)."""

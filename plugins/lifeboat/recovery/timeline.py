@@ -1,0 +1,100 @@
+"""The timeline of one recovery, persisted step by step (resumable, honest).
+
+`recoveries/<id>.json` in the acting region's repository, rewritten after every step; the id comes
+from the DAG run, so a cleared and re-run run continues it: the trigger time (the RTO clock) and the
+recovered targets (where they are) survive the interruption, and a finished restore is found instead
+of repeated. At the end it becomes a drill record (type `recovery` / `service_recovery`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from lifeboat.layout import Layout
+from lifeboat.records import DrillStep, _Record, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def timeline_id(kind: str, run: dict) -> str:
+    return f"{kind.replace('_', '-')}-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", run.get("run_id") or "manual")[:120]
+
+
+class RecoveryTimeline(_Record):
+    format: Literal["lifeboat.recovery/v1"] = "lifeboat.recovery/v1"
+    id: str
+    kind: Literal["recover", "recover_service"]
+    dag_id: str = ""
+    run_id: str = ""
+    region: str
+    requested: list[str] = Field(default_factory=list)
+    order: list[str] = Field(default_factory=list)  # "datastore:<name>" / "service:<name>", restore order
+    datastores: list[str] = Field(default_factory=list)
+    services: list[str] = Field(default_factory=list)
+    reason: str = ""
+    into: str = "new"
+    target: str = "latest"
+    failed_at: datetime | None = None
+    triggered_at: datetime
+    attempts: int = 1
+    steps: list[DrillStep] = Field(default_factory=list)
+    recovered: dict[str, dict[str, Any]] = Field(default_factory=dict)  # datastore -> Recovered.dump()
+    repointed: dict[str, dict[str, Any]] = Field(default_factory=dict)  # service -> what changed (no values)
+    verified_at: datetime | None = None
+    outcome: str = "running"
+    drill_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return Layout.recovery(self.id)
+
+
+class TimelineStore:
+    def __init__(self, repo):
+        self.repo = repo
+
+    def load(self, tid: str) -> RecoveryTimeline | None:
+        return self.repo.find_record(Layout.recovery(tid), RecoveryTimeline)
+
+    def save(self, tl: RecoveryTimeline) -> None:
+        self.repo.put_record(tl.key, tl.to_json())
+
+    @contextlib.contextmanager
+    def step(self, tl: RecoveryTimeline | None, name: str) -> Iterator[DrillStep]:
+        """Record a step (saved whether it succeeds or fails); nothing is saved for a dry run."""
+        s = DrillStep(name=name, started_at=utcnow())
+        try:
+            yield s
+        except BaseException as exc:
+            s.finished_at, s.ok = utcnow(), False
+            s.detail = (s.detail + " " if s.detail else "") + f"{type(exc).__name__}: {exc}"[:2000]
+            if tl is not None:
+                tl.steps.append(s)
+                self.save(tl)
+            raise
+        s.finished_at, s.ok = utcnow(), True
+        log.info("%s: %s (%.1fs)", name, s.detail, s.seconds or 0.0)
+        if tl is not None:
+            tl.steps.append(s)
+            self.save(tl)
+
+
+class Steps:
+    """`step(name)` recording into one timeline: what engines' recovery targets write their steps to."""
+
+    def __init__(self, store: TimelineStore, tl: RecoveryTimeline | None):
+        self.store, self.tl = store, tl
+
+    def step(self, name: str):
+        return self.store.step(self.tl, name)
+
+
+def started(tl: RecoveryTimeline) -> datetime:
+    return tl.triggered_at or utcnow()
