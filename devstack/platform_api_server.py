@@ -16,7 +16,10 @@ The connections come from the env file, read on every request (so the server fol
 says now): the service's own keys DATABASE_URL and REDIS_URL when present (what Lifeboat's repoint step
 writes, lifeboat.recovery.runtime), else the region's Airflow connections (AIRFLOW_CONN_LIFEBOAT_PG_<REGION>,
 AIRFLOW_CONN_LIFEBOAT_REDIS_<REGION>) the devstack exports. MONGODB_URL / ELASTICSEARCH_URL, when set,
-add a read check of those stores to /ready (a ping / the cluster health). Drivers (psycopg, redis) come from the Python
+add a read check of those stores to /ready (a ping / the cluster health). When the env file also has
+LIFEBOAT_PLATFORM_VIA_<POSTGRES|REDIS>_<REGION>=host:port (devstack/components/toxiproxy.py), PostgreSQL and
+Redis are reached there instead -- the platform's own network path, where failure simulations put faults.
+Drivers (psycopg, redis) come from the Python
 that runs this file (the project's venv); secrets never appear in responses or logs.
 """
 
@@ -47,6 +50,17 @@ def read_env(path: Path) -> dict[str, str]:
             parts = shlex.split(raw)
             out[key.strip()] = parts[0] if parts else ""
     return out
+
+
+def via(uri: str, hostport: str | None) -> str:
+    """`uri` with its host:port replaced by `hostport` (credentials, database and query kept)."""
+    if not hostport:
+        return uri
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    creds = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{creds}@{hostport}" if creds else hostport))
 
 
 def _short(exc: BaseException) -> str:
@@ -186,6 +200,8 @@ class Handler(BaseHTTPRequestHandler):
                                ("elasticsearch", ("ELASTICSEARCH_URL",), check_elasticsearch)):
             uri = next((env.get(k) for k in keys if env.get(k)), None) or \
                 next((os.environ.get(k) for k in keys if os.environ.get(k)), None)
+            if uri and name in ("postgres", "redis") and not env.get(keys[0]):  # a repointed service keeps its URL
+                uri = via(uri, env.get(f"LIFEBOAT_PLATFORM_VIA_{name.upper()}_{suffix}"))
             if not uri:
                 if name in ("postgres", "redis"):
                     checks[name] = f"not configured ({' / '.join(keys)} not in {self.env_file})"

@@ -536,7 +536,11 @@ pg1-user={self.pg_user}
             for d in Path("/proc").iterdir():
                 if d.name.isdigit():
                     with contextlib.suppress(OSError):
-                        if (d / "cmdline").read_bytes().startswith(prefix) and _proc_alive(int(d.name)):
+                        # Every stack names its clusters alike: only children of *this* data
+                        # directory (a postgres process's cwd is its PGDATA) are ours to kill.
+                        if ((d / "cmdline").read_bytes().startswith(prefix)
+                                and os.readlink(d / "cwd") == str(data.resolve())
+                                and _proc_alive(int(d.name))):
                             out.append(int(d.name))
             return out
 

@@ -115,9 +115,31 @@ def seed(root: Path, now: datetime) -> dict:
                   run={"dag_id": "lifeboat_restore_test_monthly", "run_id": f"scheduled__{start:%Y-%m-%dT%H:%M:%S}"})
         repo.save_drill(d)
         drills.append(d)
+    chaos = _seed_chaos(repo, prev_month_start)
     repo.mirror()
     return {"inventory": inv_path, "inv": inv, "repo": repo, "backups": backups, "drills": drills,
-            "failed_verifications": failed, "prev_month": f"{prev_month_start:%Y-%m}"}
+            "failed_verifications": failed, "prev_month": f"{prev_month_start:%Y-%m}", "chaos": chaos}
+
+
+def _seed_chaos(repo, month_start: datetime) -> list:
+    """Two runs of one failure simulation in the reported month (lifeboat.chaos records)."""
+    from lifeboat.chaos.records import ChaosRecord, DataLoss, ProbeStats, resilience_score
+    from lifeboat.chaos.store import ChaosStore
+
+    out = []
+    for i, (passes, verdict) in enumerate(((9, "pass"), (6, "fail"))):
+        at = month_start + timedelta(days=5 + 7 * i, hours=3)
+        probes = [ProbeStats(name="http-ready", kind="http", weight=2, polls=10, passes=passes),
+                  ProbeStats(name="write-read-postgres", kind="datastore", weight=1, polls=10, passes=10)]
+        rec = ChaosRecord(id=f"chaos-api-gateway-pod-delete-{at:%Y%m%dT%H%M%S}000Z",
+                          experiment="api-gateway-pod-delete",
+                          kind="pod_delete", family="service", environment="drill", started_at=at,
+                          detect_seconds=1.5 + i, recover_seconds=6.0 + 4 * i, probes=probes,
+                          data_loss=[DataLoss(datastore="postgres", acknowledged=20, lost=i, lost_window_seconds=0.0)],
+                          score=resilience_score(probes), verdict=verdict, steady_before=True, steady_after=True)
+        ChaosStore(repo).save(rec)
+        out.append(rec)
+    return out
 
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -36,7 +36,8 @@ a user namespace (no privilege needed). Because neither server binds the machine
     <state>/velero/<region>/velero.log       the sandbox's and Velero's output
 
 Env: LIFEBOAT_VELERO_BIN (the CLI, for the runbook and tests), LIFEBOAT_VELERO_NAMESPACE,
-LIFEBOAT_VELERO_BUCKET_US_WEST_2 / _US_EAST_1.
+LIFEBOAT_VELERO_BUCKET_US_WEST_2 / _US_EAST_1, and the aws connections through which Lifeboat reads the
+buckets (AIRFLOW_CONN_LIFEBOAT_VELERO_S3_US_WEST_2 / _US_EAST_1, moto's endpoint).
 """
 
 from __future__ import annotations
@@ -331,6 +332,12 @@ def env(state_dir: Path) -> dict[str, str]:
         exe = ""
     out = {"LIFEBOAT_VELERO_BIN": exe, "LIFEBOAT_VELERO_NAMESPACE": NAMESPACE}
     out.update({f"LIFEBOAT_VELERO_BUCKET_{_common.env_key(r)}": b for r, b in BUCKETS.items()})
+    endpoint = _common.moto_endpoint(state_dir)
+    if endpoint:  # Lifeboat reads the buckets (verification, restore results) through aws connections
+        for r in REGIONS:
+            out[f"AIRFLOW_CONN_LIFEBOAT_VELERO_S3_{_common.env_key(r)}"] = _common.conn(
+                {"conn_type": "aws", "login": "testing", "password": "testing",
+                 "extra": {"endpoint_url": endpoint, "region_name": r}})
     return out
 
 

@@ -7,6 +7,8 @@
     PYTHONPATH=plugins python -m lifeboat --region us-east-1 restore-test redis # restore from it, there
     PYTHONPATH=plugins python -m lifeboat active-region                         # where the primaries are
     PYTHONPATH=plugins python -m lifeboat runbook region-loss                   # from the standby copy
+    PYTHONPATH=plugins python -m lifeboat restore-resources kubernetes --namespace community \
+        --resource deployments/api-gateway [--backup ID|latest] [--confirm community]   # dry run without --confirm
     (also: runbooks, report, incidents [ack], metrics -- lifeboat/ops_cli.py)
 
 Every command acts in one region: --region, else $LIFEBOAT_REGION, else the active region (the
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lifeboat", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--region", help="act in this region: its catalog copy, its servers (default: $LIFEBOAT_REGION, "
-                                    "else the active region)")
+                                    "else the active region; restore-resources: the cluster to restore into)")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("backup")
@@ -143,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("datastore")
     t.add_argument("--apply", action="store_true", help="really delete (default: print the plan)")
     t.add_argument("--confirm", default="", help="with --apply: must repeat the datastore name")
+    rr = sub.add_parser("restore-resources", help="bring deleted Kubernetes objects back into a live namespace "
+                                                  "(only what is missing; a dry run unless --confirm)")
+    rr.add_argument("datastore")
+    rr.add_argument("--namespace", required=True)
+    rr.add_argument("--resource", action="append", dest="resources", required=True,
+                    help="<resource>/<name>, e.g. deployments/api-gateway (repeatable)")
+    rr.add_argument("--backup", default="latest", help="a backup id, or latest (the newest verified backup)")
+    rr.add_argument("--confirm", default="", help="must repeat the namespace; without it only the plan is shown")
     rp = sub.add_parser("repair", help="objects engines: copy to the replica exactly what it lacks (dry run)")
     rp.add_argument("datastore")
     rp.add_argument("--apply", action="store_true", help="really copy (default: name what would be copied)")
@@ -181,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"refused: --apply deletes backups; add --confirm {args.datastore} to proceed", file=sys.stderr)
                 return 2
             out = jobs.retention(args.datastore, apply=args.apply, run=run, region=where)
+        elif args.cmd == "restore-resources":
+            from lifeboat.datastores.kubernetes.recover import restore_resources
+
+            out = restore_resources(args.datastore, namespace=args.namespace, resources=args.resources,
+                                    backup=args.backup, region=where, confirm=args.confirm or None, run=run)
         elif args.cmd == "repair":
             out = jobs.repair_replica(args.datastore, dry_run=not args.apply, confirm=args.confirm,
                                       include_different=args.include_different, run=run)

@@ -63,3 +63,18 @@ def format_duration(td: timedelta | float | None) -> str:
     if secs < 7200:
         return f"{secs / 60:.1f}m"
     return f"{secs / 3600:.2f}h"
+
+
+def check_cron(expr: str) -> str:
+    from croniter import CroniterBadDateError, croniter  # shipped with Airflow
+
+    if not isinstance(expr, str) or not croniter.is_valid(expr):
+        raise ValueError(f"not a valid cron expression: {expr!r}")
+    if not expr.strip().startswith("@") and len(expr.split()) != 5:  # croniter reads a 6th field as seconds
+        raise ValueError(f"not a valid cron expression: {expr!r} (5 fields: minute hour day-of-month month "
+                         "day-of-week)")
+    try:
+        croniter(expr).get_next()
+    except CroniterBadDateError:
+        raise ValueError(f"cron expression {expr!r} never fires (no such date)") from None
+    return expr

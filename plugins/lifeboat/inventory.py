@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lifeboat import registry
+from lifeboat.chaos.settings import ChaosSpec
 from lifeboat.dependencies import ServiceSpec, check_map
 from lifeboat.durations import (
     Duration,
@@ -30,6 +31,9 @@ from lifeboat.durations import (
     OptionalDuration,
     format_duration,
     parse_duration,
+)
+from lifeboat.durations import (
+    check_cron as _check_cron,
 )
 from lifeboat.errors import InventoryError
 from lifeboat.incidents.settings import AlertTiming, Contact, Escalation, check_references
@@ -40,21 +44,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INVENTORY = PROJECT_ROOT / "include" / "inventory.yaml"
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _check_cron(expr: str) -> str:
-    from croniter import CroniterBadDateError, croniter  # shipped with Airflow
-
-    if not isinstance(expr, str) or not croniter.is_valid(expr):
-        raise ValueError(f"not a valid cron expression: {expr!r}")
-    if not expr.strip().startswith("@") and len(expr.split()) != 5:  # croniter reads a 6th field as seconds
-        raise ValueError(f"not a valid cron expression: {expr!r} (5 fields: minute hour day-of-month month "
-                         "day-of-week)")
-    try:
-        croniter(expr).get_next()
-    except CroniterBadDateError:
-        raise ValueError(f"cron expression {expr!r} never fires (no such date)") from None
-    return expr
 
 
 def _pick(mapping: dict[str, Any], key: str, where: str, what: str) -> Any:
@@ -303,6 +292,7 @@ class Inventory(_Model):
     alerts: Alerts = Alerts()
     datastores: dict[str, DatastoreSpec]
     failover: FailoverSpec | None = None
+    chaos: ChaosSpec | None = None  # failure simulations (lifeboat.chaos)
     services: dict[str, ServiceSpec] = {}  # the dependency map (lifeboat.dependencies)
     recovery: RecoverySettings = RecoverySettings()
     source: str = Field(default="", exclude=True)

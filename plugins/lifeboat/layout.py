@@ -17,6 +17,8 @@
     regions/active.json                                 which region is active (written by failover / failback)
     mirror/pending-<from>-to-<to>.json                  what this region wrote that the other has not got yet
     mirror/last-<from>-to-<to>.json                     when the last complete mirror between the two finished
+    chaos/experiments/<id>.json                         one failure simulation (lifeboat.chaos)
+    chaos/injected/<id>.json                            a fault injected and not yet reverted
     index/<area>/<stamp>-<nonce>.json                   the catalog index (lifeboat.catalog_index): what
                                                         the records under <area> hold, written AFTER them
 
@@ -41,6 +43,7 @@ REPORTS = "reports"
 RUNBOOKS = "runbooks"
 REGIONS = "regions"
 MIRROR = "mirror"
+CHAOS = "chaos"
 INDEX = "index"
 # what the DR page may serve as a file: reports and runbooks only
 _OPS_FILE = re.compile(rf"^({REPORTS}|{RUNBOOKS})/[A-Za-z0-9_.\-/]+\.(html|pdf|md|json|png|svg)$")
@@ -168,6 +171,16 @@ class Layout:
         if not name:
             return f"{RUNBOOKS}/"
         return f"{RUNBOOKS}/" + (f"{group}/" if group else "") + f"{name}.md"
+
+    @staticmethod
+    def chaos_experiment(record_id: str = "") -> str:
+        """chaos/experiments/, or one experiment's record."""
+        return f"{CHAOS}/experiments/" + (f"{record_id}.json" if record_id else "")
+
+    @staticmethod
+    def chaos_injected(marker_id: str = "") -> str:
+        """chaos/injected/, or the marker of one fault not yet reverted."""
+        return f"{CHAOS}/injected/" + (f"{marker_id}.json" if marker_id else "")
 
     @staticmethod
     def html_of(markdown_key: str) -> str:

@@ -5,7 +5,8 @@ Checks, per datastore, every run of `lifeboat_monitor` (every 5 minutes):
   replication lag; images: the oldest image in use the standby lacks) against RPO: over the RPO ->
   critical, over half of it -> high;
 - the engine's own live checks (`monitor_findings`: configuration drift of the ConfigMaps, a CDN
-  origin group that no longer fails over, the replication configuration of the upload bucket);
+  origin group that no longer fails over, the replication configuration of the upload bucket; Kubernetes:
+  the platform's readiness audit against the DR plan and the standby against the newest verified backup);
 - newest backup of each series against its own schedule: stale as lifeboat.schedule defines it (older
   than STALE_INTERVALS of its shortest interval plus a grace period) -> high;
 - newest *verified* backup older than 8 days -> medium (the weekly verification did not happen or failed);

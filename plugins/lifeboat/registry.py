@@ -50,6 +50,9 @@ ENGINES: dict[str, EngineEntry] = {
     "elasticsearch": _by_convention("elasticsearch", "ElasticsearchDatastore", "ElasticsearchOptions",
                                     "ElasticsearchFailover", ("snapshot",)),
     "mongodb": _by_convention("mongodb", "MongoDatastore", "MongoOptions", "MongoFailover", ("full", "oplog")),
+    # velero-backup.json is what Velero's sync reads: copied last, like a manifest
+    "kubernetes": _by_convention("kubernetes", "KubernetesDatastore", "KubernetesOptions", "KubernetesFailover",
+                                 ("full",), descriptors=("velero-backup.json",)),
     # the platform's other services (issue 13): replication checked and completed, configuration backed up
     "images": _by_convention("images", "ImagesDatastore", "ImagesOptions", "ImagesFailover", ("replicate",)),
     "objects": _by_convention("objects", "ObjectsDatastore", "ObjectsOptions", "ObjectsFailover", ("inventory",)),

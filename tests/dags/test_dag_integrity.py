@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -29,14 +29,12 @@ def no_network(monkeypatch):
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
-def test_dag_file_imports_offline_under_two_seconds(path, dagbag_cls, no_network):
-    dagbag_cls(dag_folder=str(DAG_FILES[0]))  # warm the interpreter: Airflow's own import is not the DAG's cost
-    started = time.perf_counter()
+def test_dag_file_imports_offline(path, dagbag_cls, no_network):
+    """Parsing touches no network (socket.connect refused). Parse *time* is measured in
+    bench/dag_parse.py, not asserted here: speed targets live in bench/."""
     bag = dagbag_cls(dag_folder=str(path))
-    elapsed = time.perf_counter() - started
     assert bag.import_errors == {}, bag.import_errors
     assert bag.dags, f"{path.name} defines no DAG"
-    assert elapsed < 2.0, f"{path.name} took {elapsed:.2f}s to parse"
 
 
 def _all_dags(dagbag_cls):
@@ -57,7 +55,9 @@ def test_dag_every_dag_has_tags_owner_retries_doc(dagbag_cls):
         for t in dag.tasks:
             assert t.owner and t.owner != "airflow", f"{dag_id}.{t.task_id} has no owner"
             assert t.retries is not None, f"{dag_id}.{t.task_id}"
-        assert any(t.retries >= 1 for t in dag.tasks) or dag_id == "lifeboat_restore_test_monthly", dag_id
+        # (a live restore started by a person is not retried behind their back)
+        assert any(t.retries >= 1 for t in dag.tasks) or dag_id in ("lifeboat_restore_test_monthly",
+                                                                      "lifeboat_restore_resources"), dag_id
 
 
 def test_dag_backup_graph_plan_backup_mirror_retention(dagbag_cls):
@@ -85,6 +85,24 @@ def test_dag_a_failed_task_cannot_end_in_a_successful_run(dagbag_cls):
         leaves = [t for t in dag.tasks if not t.downstream_task_ids]
         if any(t.trigger_rule == "all_done" for t in leaves):
             assert any(t.trigger_rule == "all_success" for t in leaves), dag_id
+
+
+def test_dag_chaos_families_on_the_plans_calendar_guarded_and_sequential(dagbag_cls):
+    from lifeboat.inventory import load_inventory
+
+    dags = _all_dags(dagbag_cls)
+    chaos = load_inventory().chaos
+    for family in ("service", "database", "network"):
+        dag = dags[f"lifeboat_chaos_{family}"]
+        assert dag.timetable.summary == chaos.schedules[family], family
+        assert dag.get_task("guard").downstream_task_ids == {"approval"}
+        chain = [e.name.replace("-", "_") for e in chaos.family(family)]
+        assert dag.get_task("approval").downstream_task_ids == {chain[0]}
+        for a, b in itertools.pairwise(chain):  # one experiment at a time
+            assert dag.get_task(a).downstream_task_ids == {b, "done"}
+        assert set(dag.params) >= {"environment", "experiments", "confirm", "reason"}
+        assert dag.params["environment"] == "drill"
+    assert dags["lifeboat_chaos_cleanup"].get_task("cleanup")
 
 
 def test_dag_repair_is_manual_and_a_dry_run_unless_told_otherwise(dagbag_cls):

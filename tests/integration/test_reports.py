@@ -65,6 +65,16 @@ def test_report_monthly_pdf_renders_and_its_numbers_equal_the_catalogs(catalog, 
     assert newest_logical.id in text and f"{len(verifs) - passed}" in text
     for bad in catalog["failed_verifications"]:
         assert bad in text, f"failed verification {bad} not named in the report"
+    runs = catalog["chaos"]  # the failure simulations of the month, scored as lifeboat.chaos scored them
+    mean = round(sum(r.score for r in runs) / len(runs), 1)
+    passed_c = sum(r.verdict == "pass" for r in runs)
+    assert f"{len(runs)} experiment runs, {passed_c} passed; mean resilience score {mean}." in text, text[-1500:]
+    detect = sorted(r.detect_seconds for r in runs)
+    recover = sorted(r.recover_seconds for r in runs)
+    lost = sum(d.lost for r in runs for d in r.data_loss)
+    assert re.search(rf"pod_delete drill {len(runs)} {passed_c} fail {mean} "
+                     rf"{re.escape(format_duration(sum(detect) / 2))} {re.escape(format_duration(sum(recover) / 2))} "
+                     rf"{lost}\b", text), text[-1500:]
 
 
 def test_report_quarterly_has_the_monthly_trend_and_the_html_is_self_contained(catalog):

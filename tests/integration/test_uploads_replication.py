@@ -17,7 +17,7 @@ import pytest
 
 from lifeboat.errors import ServiceUnsupported
 from lifeboat.objects import canary
-from lifeboat.objects.diff import MISSING, diff, repair_plan
+from lifeboat.objects.diff import DIFFERENT, MISSING, diff, repair_plan
 
 pytestmark = pytest.mark.integration
 WEST, EAST = "us-west-2", "us-east-1"
@@ -140,16 +140,31 @@ def test_uploads_replication_configuration_and_versioning_on_seaweedfs(upload_bu
     key = f"t-{unique}/versioned.txt"
     ids = [west.put(key, body).version_id for body in (b"one", b"two two")]
     assert all(ids) and ids[0] != ids[1]
-    info, _ = wait_for(east, key)
-    assert info is not None
+    # filer.sync copies the version files themselves: both versions arrive under the same ids
+    def version_sets_differ(st):
+        return st.counts[MISSING] or any("versions" in f["detail"] for f in st.findings)
+
     deadline = time.monotonic() + ARRIVAL_TIMEOUT_S
-    while info.version_id != ids[1] and time.monotonic() < deadline:
-        time.sleep(0.05)
-        info = east.head(key)
-    assert info.version_id == ids[1] and east.get(key) == b"two two"
-    assert east.get(key, version_id=ids[0]) == b"one"  # filer.sync copies the version files: same ids
     versions = diff_versions(west, east, f"t-{unique}/")
-    assert versions.ok and versions.compared == 1
+    while version_sets_differ(versions) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        versions = diff_versions(west, east, f"t-{unique}/")
+    assert versions.complete and versions.compared == 1
+    assert not version_sets_differ(versions), versions.findings
+    assert east.get(key, version_id=ids[0]) == b"one" and east.get(key, version_id=ids[1]) == b"two two"
+    # ...but not always the "latest" pointer: measured here, in about half the runs the us-east-1 key's
+    # current version stays the OLDER one ("one") although both version files arrived. The latest-version
+    # diff the objects engine verifies with must name exactly that, and the guarded repair fix it.
+    stale = east.head(key).version_id != ids[1]
+    latest = diff(lister(west, f"t-{unique}/"), lister(east, f"t-{unique}/"))
+    print(f"\n[measure] filer.sync versioned key: us-east-1 latest pointer {'STALE' if stale else 'current'}")
+    assert latest.ok is (not stale), latest.findings
+    if stale:
+        assert latest.keys(DIFFERENT) == [key]
+        for k in repair_plan(latest, include_different=True):
+            west.copy_to(east, k)
+        assert east.get(key) == b"two two"
+        assert diff(lister(west, f"t-{unique}/"), lister(east, f"t-{unique}/")).ok
 
 
 def diff_versions(west, east, prefix):

@@ -109,6 +109,11 @@ def test_velero_server_runs_in_a_sandbox_that_forwards_only_the_apiserver_and_mo
 def test_binary_shim_names_the_command_that_builds_a_missing_binary(tmp_path, monkeypatch):
     monkeypatch.setenv("LIFEBOAT_CACHE_DIR", str(tmp_path))
     monkeypatch.setitem(__import__("sys").modules, "devstack.binaries", None)
+    # `from devstack import binaries` takes the package attribute first: once another test imported
+    # devstack.binaries, only removing it keeps this test from building kube-apiserver for real.
+    import devstack
+
+    monkeypatch.delattr(devstack, "binaries", raising=False)
     with pytest.raises(RuntimeError, match=r"kube-apiserver v1.37.2 is not built: .*bin/kube-apiserver-v1.37.2 is "
                                            r"missing -- run `python devstack/binaries.py ensure kube-apiserver`"):
         k.binary("kube-apiserver")

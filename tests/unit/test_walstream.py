@@ -42,3 +42,4 @@ def test_argv_never_carries_the_password():
     opts = WalStreamOptions(folder="/w", connections={"us-west-2": "c"})
     for a in (walstream.argv("pg_receivewal", opts), walstream.create_slot_argv("pg_receivewal", opts)):
         assert "--no-password" in a and not any(x.startswith(("-W", "--password", "-h", "-U")) for x in a)
+

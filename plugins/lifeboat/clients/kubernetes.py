@@ -67,10 +67,17 @@ def drill_namespace(source: str, drill_id: str) -> str:
     return _name_ok(slug)
 
 
+def _meta(name: str, namespace: str, labels: Mapping[str, str] | None,
+          annotations: Mapping[str, str] | None) -> dict:
+    return {"name": _name_ok(name), "namespace": namespace, "labels": dict(labels or {}),
+            "annotations": dict(annotations or {})}
+
+
 def backup_body(name: str, *, namespaces: Iterable[str], include_resources: Iterable[str] = (),
                 exclude_resources: Iterable[str] | None = None, storage_location: str = "default",
                 ttl: str = "720h0m0s", labels: Mapping[str, str] | None = None,
-                include_cluster_resources: bool = False) -> dict:
+                annotations: Mapping[str, str] | None = None, include_cluster_resources: bool = False,
+                velero_namespace: str = VELERO_NAMESPACE) -> dict:
     """A velero.io/v1 Backup of whole namespaces, without volume snapshots."""
     spec: dict[str, Any] = {"includedNamespaces": list(namespaces), "storageLocation": storage_location,
                             "ttl": ttl, "snapshotVolumes": False, "defaultVolumesToFsBackup": False,
@@ -82,15 +89,21 @@ def backup_body(name: str, *, namespaces: Iterable[str], include_resources: Iter
     if include_resources:
         spec["includedResources"] = list(include_resources)
     return {"apiVersion": f"{VELERO_GROUP}/{VELERO_VERSION}", "kind": "Backup",
-            "metadata": {"name": _name_ok(name), "namespace": VELERO_NAMESPACE, "labels": dict(labels or {})},
-            "spec": spec}
+            "metadata": _meta(name, velero_namespace, labels, annotations), "spec": spec}
 
 
 def restore_body(name: str, *, backup: str, namespace_mappings: Mapping[str, str] | None = None,
                  include_namespaces: Iterable[str] = (), include_resources: Iterable[str] = (),
-                 exclude_resources: Iterable[str] | None = None, labels: Mapping[str, str] | None = None) -> dict:
-    """A velero.io/v1 Restore of a backup (optionally into other namespaces: `namespaceMapping`)."""
+                 exclude_resources: Iterable[str] | None = None, labels: Mapping[str, str] | None = None,
+                 annotations: Mapping[str, str] | None = None, or_label_selectors: Iterable[Mapping] = (),
+                 existing_resource_policy: str = "none", velero_namespace: str = VELERO_NAMESPACE) -> dict:
+    """A velero.io/v1 Restore of a backup (optionally into other namespaces: `namespaceMapping`; only
+    objects matching one of `or_label_selectors` ({matchLabels: ...})). `existing_resource_policy`
+    "none" leaves objects that already exist as they are (Velero warns "already exists")."""
+    if existing_resource_policy not in ("none", "update"):
+        raise ValueError(f"existing_resource_policy {existing_resource_policy!r}: none or update")
     spec: dict[str, Any] = {"backupName": backup, "restorePVs": False,
+                            "existingResourcePolicy": existing_resource_policy,
                             "excludedResources": list(("nodes", "events", "events.events.k8s.io")
                                                       if exclude_resources is None else exclude_resources)}
     if namespace_mappings:
@@ -99,9 +112,11 @@ def restore_body(name: str, *, backup: str, namespace_mappings: Mapping[str, str
         spec["includedNamespaces"] = list(include_namespaces)
     if include_resources:
         spec["includedResources"] = list(include_resources)
+    selectors = [dict(sel) for sel in or_label_selectors]
+    if selectors:
+        spec["orLabelSelectors"] = selectors
     return {"apiVersion": f"{VELERO_GROUP}/{VELERO_VERSION}", "kind": "Restore",
-            "metadata": {"name": _name_ok(name), "namespace": VELERO_NAMESPACE, "labels": dict(labels or {})},
-            "spec": spec}
+            "metadata": _meta(name, velero_namespace, labels, annotations), "spec": spec}
 
 
 class _VeleroPhase:
@@ -244,10 +259,11 @@ def apps_client(conn_id: str):
 class KubernetesClient:
     """One Airflow kubernetes connection (= one cluster) and the calls Lifeboat makes on it."""
 
-    def __init__(self, conn_id: str, *, region: str = "", kube_hook=None):
+    def __init__(self, conn_id: str, *, region: str = "", kube_hook=None, velero_namespace: str = VELERO_NAMESPACE):
         self.conn_id = conn_id
         self.region = region
         self._hook = kube_hook
+        self.velero_namespace = velero_namespace
 
     @property
     def hook(self):
@@ -294,7 +310,7 @@ class KubernetesClient:
     # -- velero ----------------------------------------------------------------------------------
     def _velero(self, verb: str, plural: str, name: str = "", body: dict | None = None):
         api = self.custom
-        args = (VELERO_GROUP, VELERO_VERSION, VELERO_NAMESPACE, plural)
+        args = (VELERO_GROUP, VELERO_VERSION, self.velero_namespace, plural)
         try:
             if verb == "create":
                 return api.create_namespaced_custom_object(*args, body)
@@ -307,14 +323,15 @@ class KubernetesClient:
         except Exception as exc:
             if verb == "get" and getattr(exc, "status", None) == 404:
                 return None
-            raise self._fail(f"{verb} {plural} {VELERO_NAMESPACE}/{name}".rstrip("/"), exc) from None
+            raise self._fail(f"{verb} {plural} {self.velero_namespace}/{name}".rstrip("/"), exc) from None
         raise ValueError(verb)
 
     def create_backup(self, name: str, **kwargs) -> BackupStatus:
         """Create a Backup (see backup_body); an existing Backup of that name is returned as it is."""
         existing = self._velero("get", "backups", name)
         if existing is None:
-            existing = self._velero("create", "backups", body=backup_body(name, **kwargs))
+            existing = self._velero("create", "backups",
+                                    body=backup_body(name, velero_namespace=self.velero_namespace, **kwargs))
             log.info("created Velero Backup %s (%s)", name, self._where())
         return BackupStatus.from_object(existing)
 
@@ -336,18 +353,35 @@ class KubernetesClient:
                         lambda: self.backup(name), lambda s: s is not None and s.phase == "Completed",
                         timeout=timeout, interval=interval)
 
-    def delete_backup(self, name: str) -> dict:
-        """Ask Velero to delete a backup, its Backup object and its data in the location (DeleteBackupRequest)."""
+    def backup_object(self, name: str) -> dict | None:
+        """The Backup object itself (metadata, spec, status), None if absent."""
+        return self._velero("get", "backups", name)
+
+    def delete_backup(self, name: str, wait: float = 0) -> dict:
+        """Ask Velero to delete a backup, its Backup object and its data in the location (DeleteBackupRequest);
+        with `wait`, wait that many seconds for the Backup object to disappear."""
         body = {"apiVersion": f"{VELERO_GROUP}/{VELERO_VERSION}", "kind": "DeleteBackupRequest",
-                "metadata": {"generateName": f"{name}-", "namespace": VELERO_NAMESPACE,
+                "metadata": {"generateName": f"{name}-", "namespace": self.velero_namespace,
                              "labels": {"velero.io/backup-name": name[:63]}},
                 "spec": {"backupName": name}}
-        return self._velero("create", "deletebackuprequests", body=body)
+        req = self._velero("create", "deletebackuprequests", body=body)
+        if wait:
+            wait_for(f"Velero Backup {name} to be deleted ({self._where()})", lambda: self.backup(name),
+                     lambda s: s is None, timeout=wait, interval=0.5)
+        return req
+
+    def storage_location(self, name: str) -> dict:
+        """A BackupStorageLocation's spec (provider, objectStorage.bucket/prefix, config, accessMode)."""
+        obj = self._velero("get", "backupstoragelocations", name)
+        if obj is None:
+            raise KubernetesError(f"no BackupStorageLocation {self.velero_namespace}/{name} ({self._where()})")
+        return obj.get("spec") or {}
 
     def create_restore(self, name: str, **kwargs) -> RestoreStatus:
         existing = self._velero("get", "restores", name)
         if existing is None:
-            existing = self._velero("create", "restores", body=restore_body(name, **kwargs))
+            existing = self._velero("create", "restores",
+                                    body=restore_body(name, velero_namespace=self.velero_namespace, **kwargs))
             log.info("created Velero Restore %s of %s (%s)", name, kwargs.get("backup"), self._where())
         return RestoreStatus.from_object(existing)
 
@@ -395,6 +429,21 @@ class KubernetesClient:
 
         return wait_for(f"Deployments in {namespace}", probe, done, timeout=timeout, interval=interval,
                         on_timeout=late)
+
+    def put_configmap(self, namespace: str, name: str, data: Mapping[str, str],
+                      labels: Mapping[str, str] | None = None) -> None:
+        """Create or replace a ConfigMap (the heartbeat)."""
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "data": dict(data),
+                "metadata": {"name": _name_ok(name), "namespace": namespace, "labels": dict(labels or {})}}
+        try:
+            try:
+                self.core.replace_namespaced_config_map(name, namespace, body)
+            except Exception as exc:
+                if getattr(exc, "status", None) != 404:
+                    raise
+                self.core.create_namespaced_config_map(namespace, body)
+        except Exception as exc:
+            raise self._fail(f"write ConfigMap {namespace}/{name}", exc) from None
 
     def delete_drill_namespace(self, namespace: str, wait: bool = True, timeout: float = 180) -> bool:
         """Delete a drill namespace (and wait until it is gone). Refuses any other namespace."""

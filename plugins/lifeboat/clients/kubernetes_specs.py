@@ -41,8 +41,12 @@ _SERVICE_DEFAULTS = {"type": "ClusterIP", "sessionAffinity": "None", "internalTr
 _DEPLOYMENT_DEFAULTS = {"progressDeadlineSeconds": 600, "revisionHistoryLimit": 10,
                         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%",
                                                                                  "maxUnavailable": "25%"}}}
-# Skipped everywhere: made by the cluster in every namespace, differ per cluster by nature.
-GENERATED_OBJECTS = frozenset({"ConfigMap/kube-root-ca.crt", "ServiceAccount/default"})
+# Lifeboat's heartbeat in every backed-up namespace (lifeboat_heartbeat; a restored copy gives the RPO).
+HEARTBEAT_CONFIGMAP = "lifeboat-heartbeat"
+# Skipped everywhere: made by the cluster in every namespace, or Lifeboat's heartbeat (written in the
+# active region only); they differ per cluster by nature.
+GENERATED_OBJECTS = frozenset({"ConfigMap/kube-root-ca.crt", "ServiceAccount/default",
+                               f"ConfigMap/{HEARTBEAT_CONFIGMAP}"})
 
 # The DR plan's probes (section 1.1) and the api-gateway autoscaler (section 1.2).
 PLAN_LIVENESS = {"httpGet": {"path": "/health", "port": 3000}, "initialDelaySeconds": 30, "periodSeconds": 10,

@@ -207,6 +207,14 @@ class Datastore(abc.ABC):
         """<workdir>/scratch/<name>: the only place scratch targets put files."""
         return self.ctx.workdir / "scratch" / name
 
+    def check_scratch_root(self, root: Path, what: str = "scratch folder") -> None:
+        """Refuse a scratch target's folder outside <workdir>/scratch or one that already exists."""
+        scratch = (self.ctx.workdir / "scratch").resolve()
+        if scratch not in root.resolve().parents:
+            raise Refused(f"{what} {root} is not under {scratch}")
+        if root.exists():
+            raise Refused(f"scratch folder {root} already exists; not overwriting it")
+
     # -- backup (template method) -------------------------------------------------------------------
     def backup(self, kind: str, backup_id: str) -> Manifest:
         self.check_kind(kind)

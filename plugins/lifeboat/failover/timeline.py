@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -56,19 +56,23 @@ class Timeline(_Record):
 
 
 class TimelineStore:
-    """Read and write timelines in a Repository (target region first, copy to the other region)."""
+    """Read and write timelines in a Repository (target region first, copy to the other region).
+    `model` and `key_of` name the record; lifeboat.recovery.timeline reuses this store for recoveries."""
+
+    model: type = Timeline
+    key_of = staticmethod(Layout.timeline)
 
     def __init__(self, repo):
         self.repo = repo
 
-    def load(self, tid: str) -> Timeline | None:
-        return self.repo.find_record(Layout.timeline(tid), Timeline)
+    def load(self, tid: str) -> Any:
+        return self.repo.find_record(self.key_of(tid), self.model)
 
-    def save(self, tl: Timeline) -> None:
+    def save(self, tl: Any) -> None:
         self.repo.put_record(tl.key, tl.to_json())
 
     @contextlib.contextmanager
-    def step(self, tl: Timeline | None, name: str) -> Iterator[DrillStep]:
+    def step(self, tl: Any, name: str) -> Iterator[DrillStep]:
         """Record a step (saved whether it succeeds or fails); a no-op recorder for dry runs."""
         s = DrillStep(name=name, started_at=utcnow())
         try:

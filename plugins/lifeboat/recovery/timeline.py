@@ -8,15 +8,14 @@ of repeated. At the end it becomes a drill record (type `recovery` / `service_re
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
+from lifeboat.failover.timeline import TimelineStore as FailoverTimelineStore
 from lifeboat.layout import Layout
 from lifeboat.records import DrillStep, _Record, utcnow
 
@@ -56,34 +55,12 @@ class RecoveryTimeline(_Record):
         return Layout.recovery(self.id)
 
 
-class TimelineStore:
-    def __init__(self, repo):
-        self.repo = repo
+class TimelineStore(FailoverTimelineStore):
+    """The failover timeline store (one step recorder, saved whether a step succeeds or fails;
+    nothing saved for a dry run), for `recoveries/<id>.json`."""
 
-    def load(self, tid: str) -> RecoveryTimeline | None:
-        return self.repo.find_record(Layout.recovery(tid), RecoveryTimeline)
-
-    def save(self, tl: RecoveryTimeline) -> None:
-        self.repo.put_record(tl.key, tl.to_json())
-
-    @contextlib.contextmanager
-    def step(self, tl: RecoveryTimeline | None, name: str) -> Iterator[DrillStep]:
-        """Record a step (saved whether it succeeds or fails); nothing is saved for a dry run."""
-        s = DrillStep(name=name, started_at=utcnow())
-        try:
-            yield s
-        except BaseException as exc:
-            s.finished_at, s.ok = utcnow(), False
-            s.detail = (s.detail + " " if s.detail else "") + f"{type(exc).__name__}: {exc}"[:2000]
-            if tl is not None:
-                tl.steps.append(s)
-                self.save(tl)
-            raise
-        s.finished_at, s.ok = utcnow(), True
-        log.info("%s: %s (%.1fs)", name, s.detail, s.seconds or 0.0)
-        if tl is not None:
-            tl.steps.append(s)
-            self.save(tl)
+    model = RecoveryTimeline
+    key_of = staticmethod(Layout.recovery)
 
 
 class Steps:

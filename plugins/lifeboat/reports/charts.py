@@ -92,14 +92,15 @@ def incidents(report: dict) -> bytes | None:
 
 
 def chaos(report: dict) -> bytes | None:
-    rows = [(ds["name"], ds["chaos_score"]) for ds in report["datastores"] if ds["chaos_score"] is not None]
+    rows = [(e["experiment"], e["score"]) for e in report.get("chaos", {}).get("experiments", [])
+            if e["score"] is not None]
     if not rows:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.2, 0.5 + 0.3 * len(rows)))
     ax.barh([r[0] for r in rows], [r[1] for r in rows], color="#4a7bb7")
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("chaos score (share of failure simulations passed)")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("resilience score (sum of weight x probe success / sum of weights), mean of the period's runs")
     return _png(fig)
 
 

@@ -66,7 +66,8 @@ def build(kind: str, period: str, inv, repo, now: datetime) -> dict:
     report: dict = {"kind": kind, "period": period, "start": start.isoformat(), "end": end.isoformat(),
                     "generated_at": now.isoformat(), "platform": inv.platform, "datastores": [],
                     "regions": {"primary": inv.regions.primary, "standby": inv.regions.standby}}
-    totals: dict[str, Any] = {"drills": 0, "drills_passed": 0, "verifications": 0, "verifications_passed": 0, "stale_series": 0}
+    totals: dict[str, Any] = {"drills": 0, "drills_passed": 0, "verifications": 0, "verifications_passed": 0,
+                              "stale_series": 0}
     for spec in inv.enabled_datastores():
         name = spec.name
         obj = inv.objectives_for(name)
@@ -113,9 +114,34 @@ def build(kind: str, period: str, inv, repo, now: datetime) -> dict:
     totals["verification_pass_rate"] = _pct(totals["verifications_passed"], totals["verifications"])
     report["totals"] = totals
     report["incidents"] = _incidents(IncidentStore(repo), start, end, now)
+    report["chaos"] = _chaos(repo, start, end)
     if kind == "quarterly":
         report["months"] = _months(report, repo, start, end)
     return report
+
+
+def _chaos(repo, start: datetime, end: datetime) -> dict:
+    """Failure simulations of the period (lifeboat.chaos records, both regions' catalogs): per experiment
+    its runs, passes, mean resilience score (0-100), median detect/recover times and data lost."""
+    from lifeboat.chaos.store import ChaosStore
+
+    runs = [r for r in ChaosStore(repo).records() if start <= r.started_at < end and r.verdict != "running"]
+    by_exp: dict[str, list] = {}
+    for r in runs:
+        by_exp.setdefault(r.experiment, []).append(r)
+    rows = []
+    for name, rs in sorted(by_exp.items()):
+        scores = [r.score for r in rs if r.score is not None]
+        rows.append({"experiment": name, "kind": rs[-1].kind, "family": rs[-1].family,
+                     "environment": rs[-1].environment, "runs": len(rs),
+                     "passed": sum(1 for r in rs if r.verdict == "pass"), "newest_verdict": rs[-1].verdict,
+                     "score": round(statistics.mean(scores), 1) if scores else None,
+                     "detect": _stats([r.detect_seconds for r in rs if r.detect_seconds is not None]),
+                     "recover": _stats([r.recover_seconds for r in rs if r.recover_seconds is not None]),
+                     "data_lost": sum(d.lost for r in rs for d in r.data_loss)})
+    scores = [r.score for r in runs if r.score is not None]
+    return {"experiments": rows, "runs": len(runs), "passed": sum(1 for r in runs if r.verdict == "pass"),
+            "score": round(statistics.mean(scores), 1) if scores else None}
 
 
 def _drill_row(d) -> dict:

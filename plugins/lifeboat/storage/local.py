@@ -133,8 +133,9 @@ class LocalStorage(Storage):
             except (FileNotFoundError, NotADirectoryError):
                 continue
             for e in entries:
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(e.path)
+                if e.is_dir():  # as os.walk: a symlink to a folder (pgBackRest's `latest`) is no object
+                    if not e.is_symlink():
+                        stack.append(e.path)
                     continue
                 if e.name.startswith(_TMP_PREFIX):
                     continue

@@ -155,12 +155,15 @@ def load_snapshot(region: str | None = None, inventory=None) -> Snapshot:
     snap.role = "primary" if used == inv.regions.primary else "standby"
 
     catcher = _SkippedRecords()
-    from lifeboat import repository
+    from lifeboat import catalog_index, repository
 
-    repo_log = repository.log
-    if not repo_log.isEnabledFor(logging.WARNING):  # the page must hear about every skipped record
-        repo_log.setLevel(logging.WARNING)
-    repo_log.addHandler(catcher)
+    # Records are read by the repository and, through the catalog index, by catalog_index: the page
+    # must hear about every record either of them skips.
+    loggers = (repository.log, catalog_index.log)
+    for repo_log in loggers:
+        if not repo_log.isEnabledFor(logging.WARNING):
+            repo_log.setLevel(logging.WARNING)
+        repo_log.addHandler(catcher)
     try:
         snap.drills = repo.drills()
         snap.datastores = [_datastore_view(inv, spec, repo, snap.drills, snap.generated_at)
@@ -171,7 +174,8 @@ def load_snapshot(region: str | None = None, inventory=None) -> Snapshot:
         snap.message = f"Reading the catalog at {repo.url} failed: {type(exc).__name__}: {exc}"
         return snap
     finally:
-        repo_log.removeHandler(catcher)
+        for repo_log in loggers:
+            repo_log.removeHandler(catcher)
     snap.problems = sorted(set(catcher.problems))
     has_backups = any(d["backups"]["count"] for d in snap.datastores)
     if not has_backups and not snap.drills:

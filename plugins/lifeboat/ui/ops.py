@@ -6,6 +6,7 @@
     GET  /lifeboat/ops/overview             incidents, reports and runbooks in the catalog    (Airflow login)
     POST /lifeboat/incidents/{id}/ack       acknowledge an incident as the logged-in user     (Airflow login)
     GET  /lifeboat/ops/files/{key}          a report or runbook file from the catalog         (Airflow login)
+    GET  /lifeboat/chaos/overview           failure simulations: newest run, score trend, quarters (Airflow login)
     GET  /lifeboat/ops/ops.js               the page's operations section (static)
 
 Acknowledging is a POST with a JSON body from the same origin: the `_token` cookie is SameSite=Lax
@@ -59,6 +60,10 @@ def _repo(region: str | None):
 
 
 def build_router() -> APIRouter:
+    from lifeboat import metrics as m
+    from lifeboat.chaos.jobs import score_samples
+
+    m.register_hook("chaos_scores", score_samples)  # lifeboat_chaos_score{scenario=<experiment>}
     router = APIRouter()
     authenticated = [Depends(requires_authenticated())]
 
@@ -107,6 +112,16 @@ def build_router() -> APIRouter:
         return _json({"region": used, "fallback": note,
                       "incidents": [incident_view(i, now) for i in store.active() + list(reversed(recent))],
                       "reports": files[Layout.report()], "runbooks": files[Layout.runbook()]})
+
+    @router.get("/chaos/overview", dependencies=authenticated)
+    def chaos(region: str | None = None) -> JSONResponse:
+        from lifeboat.chaos.jobs import summary
+
+        try:
+            inv, _, _, _ = _repo(region)
+            return _json(summary(inv, region))
+        except Exception as exc:
+            return _json({"detail": str(exc)}, 503)
 
     @router.post("/incidents/{incident_id}/ack", dependencies=authenticated)
     def ack(incident_id: str, user: GetUserDep, payload: Annotated[dict | None, Body()] = None,

@@ -23,7 +23,7 @@ from tests.damage import flip_byte
 
 __all__ = ["ADAPTERS", "Adapter", "N", "flip_byte", "kill_before_manifest"]
 
-ADAPTERS = ("postgres", "redis", "mongodb", "elasticsearch", "images", "objects", "config", "cdn")
+ADAPTERS = ("postgres", "redis", "mongodb", "elasticsearch", "kubernetes", "images", "objects", "config", "cdn")
 N = 40  # records inserted before the backup
 
 

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from tests.contract.adapters import Adapter, N
-from tests.fixtures import forget_catalog
+from tests.fixtures import forget_catalog, purge_prefix
 
 WEST, EAST = "us-west-2", "us-east-1"
 
@@ -64,9 +64,8 @@ class ObjectsAdapter(Adapter):
         return sum(1 for k in scratch.verified if k.startswith(self.prefix) and ".lifeboat/" not in k)
 
     def cleanup(self) -> None:
-        for region in (WEST, EAST):
-            page, _ = self.buckets[region].list_page("", 1000, prefix=self.prefix)
-            for o in page:
-                self.buckets[region].delete(o.key)
+        # Every version, in both buckets: a delete marker or a half-replicated delete left here makes
+        # the next whole-bucket `uploads` backup list keys its restore test cannot read back.
+        purge_prefix(self.buckets, self.prefix)
         if self._engine is not None:
             forget_catalog(self._engine)

@@ -11,7 +11,7 @@ from lifeboat.configrepo.drift import refs_diff
 from lifeboat.configrepo.heartbeat import BUNDLE, heartbeat_time
 from lifeboat.datastores.base import ScratchTarget
 from lifeboat.drills import DrillRecorder
-from lifeboat.errors import Refused, RestoreFailed
+from lifeboat.errors import RestoreFailed
 from lifeboat.records import Manifest
 
 
@@ -27,11 +27,7 @@ class ConfigScratch(ScratchTarget):
 
     def precheck(self, drill: DrillRecorder) -> None:
         with drill.step("pre-checks") as s:
-            scratch = (self.eng.ctx.workdir / "scratch").resolve()
-            if scratch not in self.root.resolve().parents:
-                raise Refused(f"scratch folder {self.root} is not under {scratch}")
-            if self.root.exists():
-                raise Refused(f"scratch folder {self.root} already exists; not overwriting it")
+            self.eng.check_scratch_root(self.root)
             self.root.mkdir(parents=True)
             self.started = True
             s.detail = self.eng.ctx.repo.fetch(self.m, self.root)  # the bundle, its sha256 checked

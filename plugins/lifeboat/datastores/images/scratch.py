@@ -15,7 +15,7 @@ from typing import Any
 from lifeboat.datastores.base import ScratchTarget
 from lifeboat.drills import DrillRecorder
 from lifeboat.durations import format_duration, seconds
-from lifeboat.errors import Refused, RestoreFailed
+from lifeboat.errors import RestoreFailed
 from lifeboat.images import heartbeat as hbimage
 from lifeboat.images import lag as lagmod
 from lifeboat.records import Manifest, utcnow
@@ -67,11 +67,7 @@ class ImagesScratch(ScratchTarget):
 
     def precheck(self, drill: DrillRecorder) -> None:
         with drill.step("pre-checks") as s:
-            scratch = (self.eng.ctx.workdir / "scratch").resolve()
-            if scratch not in self.root.resolve().parents:
-                raise Refused(f"scratch layout {self.root} is not under {scratch}")
-            if self.root.exists():
-                raise Refused(f"scratch folder {self.root} already exists; not overwriting it")
+            self.eng.check_scratch_root(self.root, "scratch layout")
             if not self.images:
                 raise RestoreFailed(f"backup {self.m.id} lists no images")
             self.eng.standby.ping()

@@ -15,7 +15,7 @@ from typing import Any
 
 from lifeboat.datastores.base import ScratchTarget
 from lifeboat.drills import DrillRecorder
-from lifeboat.errors import LifeboatError, Refused, RestoreFailed
+from lifeboat.errors import LifeboatError, RestoreFailed
 from lifeboat.objects import canary
 from lifeboat.objects.diff import is_multipart, normalize_etag
 from lifeboat.records import Manifest
@@ -43,11 +43,7 @@ class ObjectsScratch(ScratchTarget):
 
     def precheck(self, drill: DrillRecorder) -> None:
         with drill.step("pre-checks") as s:
-            scratch = (self.eng.ctx.workdir / "scratch").resolve()
-            if scratch not in self.root.resolve().parents:
-                raise Refused(f"scratch folder {self.root} is not under {scratch}")
-            if self.root.exists():
-                raise Refused(f"scratch folder {self.root} already exists; not overwriting it")
+            self.eng.check_scratch_root(self.root)
             self.root.mkdir(parents=True)
             self.started = True
             inv = self.root / "inventory"

@@ -1,4 +1,4 @@
-// The DR page's operations section: open incidents (with Acknowledge), reports, runbooks.
+// The DR page's operations section: open incidents (with Acknowledge), reports, runbooks, failure simulations.
 // Same-origin fetches carry Airflow's login cookie; acknowledging POSTs JSON (no CORS: same origin only).
 (function () {
   "use strict";
@@ -77,5 +77,52 @@
         el("ul", {}, ...data.reports.filter((k) => /\.(pdf|html)$/.test(k)).map((k) => el("li", {}, fileLink(k)))),
         el("ul", {}, ...data.runbooks.filter((k) => k.endsWith(".html")).map((k) => el("li", {}, fileLink(k))))));
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", load); else load();
+  // Failure simulations (lifeboat_chaos_<family>): newest run per experiment, score trend, quarterly scores.
+  const SVG = "http://www.w3.org/2000/svg";
+  function sparkline(points) {
+    const svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("width", "120"); svg.setAttribute("height", "24"); svg.setAttribute("class", "trend");
+    const scores = points.map((p) => (p.score === null ? 0 : p.score));
+    const step = scores.length > 1 ? 116 / (scores.length - 1) : 0;
+    const line = document.createElementNS(SVG, "polyline");
+    line.setAttribute("points", scores.map((v, i) => `${2 + i * step},${22 - (v / 100) * 20}`).join(" "));
+    line.setAttribute("fill", "none"); line.setAttribute("stroke", "currentColor"); line.setAttribute("stroke-width", "1.5");
+    svg.append(line);
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = points.map((p) => `${p.at.slice(0, 10)} ${p.score} ${p.verdict}`).join("\n");
+    svg.append(title);
+    return svg;
+  }
+  function secs(v) { return v === null || v === undefined ? "–" : `${v.toFixed(1)}s`; }
+  async function loadChaos() {
+    const root = document.getElementById("ops");
+    if (!root) return;
+    let data;
+    try {
+      const resp = await fetch(`chaos/overview${q}`, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!resp.ok) return;
+      data = await resp.json();
+    } catch (e) { return; }
+    const rows = data.experiments.map((e) => el("tr", { "data-experiment": e.experiment },
+      el("td", { class: "mono", text: e.experiment }),
+      el("td", { text: `${e.family} / ${e.kind}` }),
+      el("td", { text: e.last.started_at.slice(0, 16).replace("T", " ") }),
+      el("td", {}, el("span", { class: `badge ${e.last.verdict === "pass" ? "pass" : "fail"}`, text: e.last.aborted ? "aborted" : e.last.verdict })),
+      el("td", { class: "num", text: secs(e.last.detect_seconds) }),
+      el("td", { class: "num", text: secs(e.last.recover_seconds) }),
+      el("td", { class: "num", text: e.last.data_lost === null ? "–" : String(e.last.data_lost) }),
+      el("td", { class: "num", text: e.last.score === null ? "–" : String(e.last.score) }),
+      el("td", {}, sparkline(e.trend)),
+      el("td", { text: Object.entries(e.quarters).map(([k, v]) => `${k}: ${v}`).join(", ") })));
+    const quarters = Object.entries(data.quarters).map(([k, v]) => `${k}: ${v}`).join(" · ");
+    root.append(el("section", { class: "card", id: "chaos" },
+      el("div", { class: "card-head" }, el("h2", { text: "Failure simulations" }),
+        el("p", { class: "muted", text: `Resilience score = Σ weight × probe success ÷ Σ weights (0–100). Per quarter: ${quarters || "no runs yet"}.` +
+          (data.injected.length ? ` ${data.injected.length} fault(s) still injected: lifeboat_chaos_cleanup reverts them.` : "") })),
+      rows.length ? el("div", { class: "table-wrap" }, el("table", { class: "chaos" },
+        el("thead", {}, el("tr", {}, ...["Experiment", "Family / kind", "Last run", "Verdict", "Detect", "Recover", "Data lost", "Score", "Trend", "Quarters"].map((t) => el("th", { text: t })))),
+        el("tbody", {}, rows))) : el("p", { class: "muted", text: "No failure simulation has run yet (lifeboat_chaos_service / _network / _database)." })));
+  }
+  async function loadAll() { await load(); await loadChaos(); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", loadAll); else loadAll();
 })();
