@@ -332,9 +332,8 @@ def env(state_dir: Path) -> dict[str, str]:
         exe = ""
     out = {"LIFEBOAT_VELERO_BIN": exe, "LIFEBOAT_VELERO_NAMESPACE": NAMESPACE}
     out.update({f"LIFEBOAT_VELERO_BUCKET_{_common.env_key(r)}": b for r, b in BUCKETS.items()})
-    endpoint = _common.moto_endpoint(state_dir)
-    if endpoint:  # Lifeboat reads the buckets (verification, restore results) through aws connections
-        for r in REGIONS:
+    if _common.moto_endpoint(state_dir):  # Lifeboat reads the buckets (verification, restore results) through
+        for r, endpoint in moto_endpoints(state_dir).items():  # aws connections, each on its region's moto
             out[f"AIRFLOW_CONN_LIFEBOAT_VELERO_S3_{_common.env_key(r)}"] = _common.conn(
                 {"conn_type": "aws", "login": "testing", "password": "testing",
                  "extra": {"endpoint_url": endpoint, "region_name": r}})
