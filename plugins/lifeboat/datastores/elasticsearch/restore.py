@@ -77,8 +77,14 @@ class ElasticsearchScratch(ScratchTarget):
         poll = seconds(c.options.poll_interval)
 
         def health() -> dict:
-            h = c.call("GET _cluster/health", c.es.cluster.health, index=",".join(names), level="indices",
-                       wait_for_status="yellow", wait_for_no_initializing_shards=True, timeout=f"{max(1, int(poll))}s")
+            try:
+                h = c.call("GET _cluster/health", c.es.cluster.health, index=",".join(names), level="indices",
+                           wait_for_status="yellow", wait_for_no_initializing_shards=True,
+                           timeout=f"{max(1, int(poll))}s")
+            except ElasticsearchApiError as exc:
+                if exc.status != 408:  # 408: the health wait timed out (shards still initializing): poll on
+                    raise
+                return {"timed_out": True, "status": "initializing"}
             for n, i in (h.get("indices") or {}).items():
                 stuck = i.get("active_primary_shards", 0) < i.get("number_of_shards", 0) and i.get("unassigned_shards")
                 if (i.get("status") == "red" or stuck) and not i.get("initializing_shards"):
