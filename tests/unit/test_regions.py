@@ -64,3 +64,26 @@ def test_jobs_on_primaries_refuse_a_region_that_is_not_active(two_copies):
 
     with pytest.raises(NotActiveRegion, match="us-east-1"):
         jobs.heartbeat("redis", region=EAST)
+
+
+def test_mongodb_headroom_is_not_judged_on_another_regions_server():
+    """The oplog window that matters is that of the server the chain was read from: verifying us-west-2's
+    chain in us-east-1 (the standby, or the restored primary after a region loss) does not read
+    us-east-1's oplog; in the chain's own region the check runs against the server."""
+    from types import SimpleNamespace
+
+    from lifeboat.datastores.mongodb.engine import MongoDatastore
+
+    eng = MongoDatastore.__new__(MongoDatastore)
+    eng.region = EAST
+    c = eng._check_headroom(SimpleNamespace(id="mongodb-oplog-1", region=WEST))  # type: ignore[arg-type]
+    assert c.ok and "not checked in us-east-1" in c.detail and "us-west-2" in c.detail
+
+    def no_server():
+        raise ConnectionError("no server here")
+
+    eng.region = WEST
+    eng.spec = SimpleNamespace(backups={})
+    eng._session = no_server
+    c = eng._check_headroom(SimpleNamespace(id="mongodb-oplog-1", region=WEST))  # type: ignore[arg-type]
+    assert not c.ok and "cannot read the server's oplog" in c.detail
