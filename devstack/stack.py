@@ -4,7 +4,10 @@
 Runs, all on 127.0.0.1:
   * PostgreSQL 15 primary ("us-west-2") with WAL archiving to pgBackRest,
   * a streaming hot standby ("us-east-1") fed through slot standby_us_east_1,
-  * a moto S3 endpoint with buckets lifeboat-us-west-2 / lifeboat-us-east-1.
+  * one moto S3 endpoint per region, so either region's object storage can be lost on its own:
+      moto            us-east-1: bucket lifeboat-us-east-1, and the global APIs the components use
+                      (Route 53, CloudFront, SNS -- AWS runs their control planes in us-east-1)
+      moto_us_west_2  us-west-2: bucket lifeboat-us-west-2
 
 Usage:
     python devstack/stack.py up            # idempotent; fast no-op when already running
@@ -51,7 +54,7 @@ except ImportError:  # run as a script: python devstack/stack.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from devstack.components import _common
 
-__all__ = ["StackError", "down", "env_path", "parse_env_file", "read_env", "status", "up"]
+__all__ = ["StackError", "down", "env_path", "moto", "parse_env_file", "read_env", "status", "up"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -59,6 +62,9 @@ STANZA = "community"
 DB_NAME = "community"
 SLOT = "standby_us_east_1"
 BUCKETS = {"lifeboat-us-west-2": "us-west-2", "lifeboat-us-east-1": "us-east-1"}
+# region -> the stack.json port key of its moto (us-east-1's also serves the global APIs)
+MOTO_PORTS = {"us-east-1": "moto", "us-west-2": "moto_us_west_2"}
+PORT_KEYS = ("pg_primary", "pg_standby", *MOTO_PORTS.values())
 WAIT_S = 60.0
 LAYOUT_VERSION = 1
 INCLUDE_LINE = "include 'lifeboat.conf'  # devstack/stack.py settings"
@@ -185,15 +191,18 @@ class _Stack:
         self.repo_w2 = self.repo_dir / "us-west-2"
         self.repo_e1 = self.repo_dir / "us-east-1"
         self.pgbr_repo = self.repo_w2 / "postgres" / "pgbackrest"
-        self.moto_log = d / "moto.log"
-        self.moto_pid = d / "moto.pid"
+        # us-east-1's pgBackRest: the standby as pg1, the us-east-1 copy of the repository (the mirror
+        # keeps it current); the promoted standby archives into it (archive_mode=on does nothing before)
+        self.pgbr_dir_e1 = self.pgbr_dir / "us-east-1"
+        self.pgbr_conf_e1 = self.pgbr_dir / "pgbackrest-us-east-1.conf"
+        self.pgbr_repo_e1 = self.repo_e1 / "postgres" / "pgbackrest"
+        self.motos = {region: _Moto(d, region) for region in MOTO_PORTS}
         self.stack_json = d / "stack.json"
         self.secrets_json = d / "secrets.json"
         self.env_file = d / "env"
         self.ready_file = d / ".ready"
         self.cfg: dict = {}
         self.secrets: dict = {}
-        self._moto_proc: subprocess.Popen | None = None
         self.component_env: dict[str, str] = {}  # env vars of the optional components (components_up)
 
     # ---- small utilities
@@ -207,7 +216,11 @@ class _Stack:
 
     @property
     def s3_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.ports['moto']}"
+        """The primary region's (us-west-2) S3 endpoint; `endpoint_of(region)` for either."""
+        return self.endpoint_of("us-west-2")
+
+    def endpoint_of(self, region: str) -> str:
+        return f"http://127.0.0.1:{self.ports[MOTO_PORTS[region]]}"
 
     def pg_ids(self) -> tuple[int, int]:
         try:
@@ -304,10 +317,19 @@ class _Stack:
     def load_config(self, create: bool) -> bool:
         if self.stack_json.exists():
             self.cfg = json.loads(self.stack_json.read_text())
+            missing = [k for k in PORT_KEYS if k not in self.cfg["ports"]]
+            if missing and create:  # a stack from before a port was added: pick it once, keep the others
+                used = set(self.cfg["ports"].values())
+                for name in missing:
+                    self.cfg["ports"][name] = _free_port(used)
+                    used.add(self.cfg["ports"][name])
+                self.write_file(self.stack_json, json.dumps(self.cfg, indent=2) + "\n", 0o644)
+            elif missing:
+                return False
         elif create:
             used: set[int] = set()
             ports = {}
-            for name in ("pg_primary", "pg_standby", "moto"):
+            for name in PORT_KEYS:
                 ports[name] = _free_port(used)
                 used.add(ports[name])
             self.cfg = {"layout": LAYOUT_VERSION, "ports": ports,
@@ -315,6 +337,8 @@ class _Stack:
             self.write_file(self.stack_json, json.dumps(self.cfg, indent=2) + "\n", 0o644)
         else:
             return False
+        for m in self.motos.values():
+            m.port = self.cfg["ports"][MOTO_PORTS[m.region]]
         if self.secrets_json.exists():
             self.secrets = json.loads(self.secrets_json.read_text())
         elif create:
@@ -354,13 +378,11 @@ class _Stack:
             "hot_standby = on",
             "shared_buffers = 128MB",
         ]
-        if role == "primary":
-            cmd = (f"pgbackrest --config={shlex.quote(str(self.pgbr_conf))} "
-                   f"--stanza={STANZA} archive-push %p")
-            lines += ["archive_mode = on", f"archive_command = {_pg_quote(cmd)}",
-                      "archive_timeout = 30"]
-        else:
-            lines += ["archive_mode = off"]
+        # The standby archives only once promoted (archive_mode=on is inert in recovery): into its own
+        # region's copy of the pgBackRest repository.
+        conf = self.pgbr_conf if role == "primary" else self.pgbr_conf_e1
+        cmd = f"pgbackrest --config={shlex.quote(str(conf))} --stanza={STANZA} archive-push %p"
+        lines += ["archive_mode = on", f"archive_command = {_pg_quote(cmd)}", "archive_timeout = 30"]
         lines += [
             "logging_collector = on",
             "log_directory = 'log'",
@@ -371,14 +393,18 @@ class _Stack:
         ]
         return "\n".join(lines) + "\n"
 
-    def render_pgbr_conf(self) -> str:
-        b = self.pgbr_dir
+    def render_pgbr_conf(self, region: str = "us-west-2") -> str:
+        primary = region == "us-west-2"
+        b = self.pgbr_dir if primary else self.pgbr_dir_e1
+        conf = self.pgbr_conf if primary else self.pgbr_conf_e1
+        repo = self.pgbr_repo if primary else self.pgbr_repo_e1
+        data, port = (self.primary, self.ports["pg_primary"]) if primary else (self.standby, self.ports["pg_standby"])
         return f"""\
 # Managed by devstack/stack.py -- rewritten on every full `up`.
 # Run pgbackrest as the '{self.pg_user}' OS user, e.g.
-#   runuser -u {self.pg_user} -- pgbackrest --config={self.pgbr_conf} --stanza={STANZA} info
+# {region}: runuser -u {self.pg_user} -- pgbackrest --config={conf} --stanza={STANZA} info
 [global]
-repo1-path={self.pgbr_repo}
+repo1-path={repo}
 repo1-retention-full-type=count
 repo1-retention-full=9999999
 start-fast=y
@@ -392,8 +418,8 @@ log-level-file=detail
 archive-async=n
 
 [{STANZA}]
-pg1-path={self.primary}
-pg1-port={self.ports['pg_primary']}
+pg1-path={data}
+pg1-port={port}
 pg1-socket-path={self.run_dir}
 pg1-user={self.pg_user}
 """
@@ -401,10 +427,11 @@ pg1-user={self.pg_user}
     def env_mapping(self) -> dict[str, str]:
         p, s = self.ports["pg_primary"], self.ports["pg_standby"]
         pw = urllib.parse.quote(self.secrets["lifeboat"], safe="")
+        def s3_conn(region: str) -> str:
+            return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
+                               "extra": {"endpoint_url": self.endpoint_of(region), "region_name": region}},
+                              separators=(",", ":"))
         rpw = urllib.parse.quote(self.secrets["replicator"], safe="")
-        s3_conn = json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
-                              "extra": {"endpoint_url": self.s3_endpoint, "region_name": "us-west-2"}},
-                             separators=(",", ":"))
         return {
             "LIFEBOAT_STACK_DIR": str(self.dir),
             "LIFEBOAT_PG_BIN": str(self.pg_bin),
@@ -415,10 +442,14 @@ pg1-user={self.pg_user}
             "LIFEBOAT_PG_STANDBY_DATA": str(self.standby),
             "LIFEBOAT_PG_SOCKET_DIR": str(self.run_dir),
             "LIFEBOAT_PGBACKREST_CONF": str(self.pgbr_conf),
+            "LIFEBOAT_PGBACKREST_CONF_US_EAST_1": str(self.pgbr_conf_e1),
             "LIFEBOAT_PGBACKREST_STANZA": STANZA,
             "LIFEBOAT_REPO_PRIMARY": f"file://{self.repo_w2}",
             "LIFEBOAT_REPO_STANDBY": f"file://{self.repo_e1}",
-            "LIFEBOAT_S3_ENDPOINT": self.s3_endpoint,
+            "LIFEBOAT_S3_ENDPOINT": self.s3_endpoint,  # the primary region's
+            "LIFEBOAT_S3_ENDPOINT_US_WEST_2": self.endpoint_of("us-west-2"),
+            "LIFEBOAT_S3_ENDPOINT_US_EAST_1": self.endpoint_of("us-east-1"),
+            "LIFEBOAT_AWS_GLOBAL_ENDPOINT": self.endpoint_of("us-east-1"),  # Route 53, CloudFront, SNS
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-west-2",
@@ -427,7 +458,9 @@ pg1-user={self.pg_user}
             # the REPLICATION role (pg_receivewal, options.wal_stream)
             "AIRFLOW_CONN_LIFEBOAT_PG_REPL_US_WEST_2": f"postgresql://replicator:{rpw}@127.0.0.1:{p}/{DB_NAME}",
             "LIFEBOAT_PG_WALSTREAM_DIR": str(self.repo_w2 / "postgres" / "walstream"),
-            "AIRFLOW_CONN_LIFEBOAT_S3": s3_conn,
+            "AIRFLOW_CONN_LIFEBOAT_S3": s3_conn("us-west-2"),
+            "AIRFLOW_CONN_LIFEBOAT_S3_US_WEST_2": s3_conn("us-west-2"),  # the inventory's repository connections
+            "AIRFLOW_CONN_LIFEBOAT_S3_US_EAST_1": s3_conn("us-east-1"),
             **self.component_env,
         }
 
@@ -440,7 +473,7 @@ pg1-user={self.pg_user}
     def fingerprint(self) -> str:
         h = hashlib.sha256()
         for part in (str(LAYOUT_VERSION), self.render_pg_conf("primary"), self.render_pg_conf("standby"),
-                     PG_HBA, self.render_pgbr_conf(), self.render_env()):
+                     PG_HBA, self.render_pgbr_conf(), self.render_pgbr_conf("us-east-1"), self.render_env()):
             h.update(part.encode() + b"\0")
         return h.hexdigest()
 
@@ -573,13 +606,17 @@ pg1-user={self.pg_user}
         self.mkdir_pg(self.pgbr_dir, 0o750)
         for sub in ("log", "lock", "spool"):
             self.mkdir_pg(self.pgbr_dir / sub, 0o750)
+            self.mkdir_pg(self.pgbr_dir_e1 / sub, 0o750)
         self.mkdir_pg(self.repo_dir, 0o755)
-        for p in (self.repo_w2, self.repo_e1, self.repo_w2 / "postgres", self.pgbr_repo):
+        for p in (self.repo_w2, self.repo_e1, self.repo_w2 / "postgres", self.pgbr_repo, self.repo_e1 / "postgres",
+                  self.pgbr_repo_e1):
             self.mkdir_pg(p, 0o750)
         # anything created as root by a careless `pgbackrest` run would break archive-push
         self.fix_owner_tree(self.pgbr_dir)
         self.fix_owner_tree(self.pgbr_repo)
+        self.fix_owner_tree(self.pgbr_repo_e1)
         self.write_file(self.pgbr_conf, self.render_pgbr_conf(), 0o640, pg_owned=True)
+        self.write_file(self.pgbr_conf_e1, self.render_pgbr_conf("us-east-1"), 0o640, pg_owned=True)
 
     def ensure_primary(self) -> str:
         data = self.primary
@@ -693,84 +730,19 @@ pg1-user={self.pg_user}
                 rebuild_reason = "it did not start streaming"
         raise AssertionError("unreachable")
 
-    def moto_binary(self) -> Path:
-        cand = Path(sys.executable).parent / "moto_server"
-        if cand.is_file() and os.access(cand, os.X_OK):
-            return cand
-        found = shutil.which("moto_server")
-        if found:
-            return Path(found)
-        raise StackError("moto", f"moto_server not found next to {sys.executable} nor on PATH -- run "
-                         "`make bootstrap` and use the venv python (`.venv/bin/python devstack/stack.py up`)")
-
-    def moto_running_pid(self) -> int | None:
-        try:
-            pid = int(self.moto_pid.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if _proc_alive(pid, b"moto_server") else None
-
-    def moto_http_ok(self) -> bool:
-        try:
-            return _http("GET", self.s3_endpoint + "/", timeout=2)[0] == 200
-        except OSError:
-            return False
-
     def moto_start(self) -> str:
-        """Start moto (non-blocking) unless a healthy one is running; moto_finish() waits."""
-        port = self.ports["moto"]
-        pid = self.moto_running_pid()
-        if pid and self.moto_http_ok():
-            return f"already running (pid {pid})"
-        if pid:
-            self.say(f"  moto: pid {pid} not answering on :{port}, restarting")
-            self.stop_moto()
-        if _port_open(port):
-            raise StackError("moto", f"port {port} is in use by another process; free it or edit ports "
-                             f"in {self.stack_json}", self.moto_log)
-        exe = self.moto_binary()
-        with open(self.moto_log, "ab") as log:
-            log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} stack.py starting {exe} on :{port}\n".encode())
-            log.flush()
-            self._moto_proc = subprocess.Popen(
-                [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.dir, close_fds=True)
-        _MOTO_CHILDREN[self._moto_proc.pid] = self._moto_proc
-        self.write_file(self.moto_pid, f"{self._moto_proc.pid}\n", 0o644)
-        return "started"
+        """Start every region's moto (non-blocking) unless healthy; moto_finish() waits."""
+        return ", ".join(f"{m.name} {m.start(self.say)}" for m in self.motos.values())
 
     def moto_finish(self) -> None:
-        def ready() -> bool:
-            if self._moto_proc is not None and self._moto_proc.poll() is not None:
-                raise StackError("moto", f"moto_server exited with rc={self._moto_proc.returncode}",
-                                 self.moto_log, _tail(self.moto_log))
-            return self.moto_http_ok()
-        _wait_for(f"moto to answer HTTP on {self.s3_endpoint}", ready, component="moto", log=self.moto_log)
-        self.ensure_buckets()
+        for m in self.motos.values():
+            m.finish()
 
     def buckets_ok(self) -> bool:
-        try:
-            return all(_http("HEAD", f"{self.s3_endpoint}/{b}", timeout=2)[0] == 200 for b in BUCKETS)
-        except OSError:
-            return False
-
-    def ensure_buckets(self) -> None:
-        for bucket, region in BUCKETS.items():
-            url = f"{self.s3_endpoint}/{bucket}"
-            if not _common.ensure_bucket(self.s3_endpoint, bucket, region, self.moto_log):
-                continue
-            loc = _http("GET", url + "?location")[2].decode(errors="replace")
-            if region != "us-east-1" and region not in loc:
-                raise StackError("moto", f"bucket {bucket} was created outside {region}: {loc}", self.moto_log)
+        return all(m.buckets_ok() for m in self.motos.values())
 
     def stop_moto(self) -> str:
-        pid = self.moto_running_pid()
-        result = _common.stop_pid(pid, lambda: _proc_alive(pid), _MOTO_CHILDREN, 10.0)
-        if result == "still running":
-            raise StackError("moto", f"could not stop moto pid {pid}", self.moto_log)
-        with contextlib.suppress(FileNotFoundError):
-            self.moto_pid.unlink()
-        return result
+        return ", ".join(f"{m.name} {m.stop()}" for m in self.motos.values())
 
     # ---- top level
     def fast_ok(self) -> bool:
@@ -782,7 +754,7 @@ pg1-user={self.pg_user}
         for data, port in ((self.primary, self.ports["pg_primary"]), (self.standby, self.ports["pg_standby"])):
             if not self.postmaster_pid(data) or not _port_open(port):
                 return False
-        return bool(self.moto_running_pid()) and self.buckets_ok()
+        return all(m.running_pid() for m in self.motos.values()) and self.buckets_ok()
 
     def up(self) -> dict[str, str]:
         t0 = time.monotonic()
@@ -792,7 +764,8 @@ pg1-user={self.pg_user}
             self.write_file(self.env_file, self.render_env(), 0o600)
             p = self.ports
             self.say(f"lifeboat stack already up ({time.monotonic() - t0:.2f}s): primary :{p['pg_primary']}, "
-                     f"standby :{p['pg_standby']}, s3 :{p['moto']}  -- source {self.env_file}")
+                     f"standby :{p['pg_standby']}, s3 :{p['moto_us_west_2']} / :{p['moto']}  -- source "
+                     f"{self.env_file}")
             return self.env_mapping()
         self.say(f"lifeboat stack up: {self.dir}")
         self.load_config(create=True)
@@ -816,7 +789,8 @@ pg1-user={self.pg_user}
         step("roles", lambda: (self.ensure_roles(), f"lifeboat, replicator, db {DB_NAME}")[1])
         step("pgbackrest", lambda: (self.ensure_stanza(), f"stanza {STANZA}: stanza-create + check ok")[1])
         step("standby", self.ensure_standby, f"127.0.0.1:{p['pg_standby']}")
-        step("moto", lambda: (self.moto_finish(), f"{moto_note}, buckets ok")[1], self.s3_endpoint)
+        step("moto", lambda: (self.moto_finish(), f"{moto_note}, buckets ok")[1],
+             " ".join(self.endpoint_of(r) for r in MOTO_PORTS))
         self.components_up(quiet_when_ok=False)
         self.write_file(self.env_file, self.render_env(), 0o600)
         self.write_file(self.ready_file, self.fingerprint() + "\n", 0o644)
@@ -910,11 +884,8 @@ pg1-user={self.pg_user}
             except (StackError, ValueError, LookupError) as e:
                 comps["pgbackrest"] = {"running": False, "status": str(e).splitlines()[0],
                                        "log": str(self.pgbr_dir / "log")}
-        mpid = self.moto_running_pid()
-        comps["moto"] = {"running": bool(mpid) and self.moto_http_ok(), "pid": mpid, "port": p["moto"],
-                         "endpoint": self.s3_endpoint, "log": str(self.moto_log)}
-        if comps["moto"]["running"]:
-            comps["moto"]["buckets"] = "ok" if self.buckets_ok() else "MISSING (run up)"
+        for m in self.motos.values():
+            comps[m.name] = m.status()
         for mod in self.components():
             try:
                 comps[mod.NAME] = mod.status(self.dir)
@@ -922,11 +893,120 @@ pg1-user={self.pg_user}
                 comps[mod.NAME] = {"running": False, "error": str(e)}
         res["ok"] = (all(c["running"] for c in comps.values())
                      and comps["standby"].get("replication") in ("streaming", "PROMOTED")
-                     and comps["moto"].get("buckets") == "ok")
+                     and all(comps[m.name].get("buckets") == "ok" for m in self.motos.values()))
         return res
 
 
 _MOTO_CHILDREN: dict[int, subprocess.Popen] = {}
+
+
+class _Moto:
+    """One region's moto server: <state>/moto.pid + moto.log (us-east-1, with the global APIs) or
+    <state>/moto-<region>.pid + .log; its port from stack.json (MOTO_PORTS)."""
+
+    def __init__(self, state: Path, region: str):
+        self.region = region
+        self.name = MOTO_PORTS[region]
+        stem = "moto" if self.name == "moto" else f"moto-{region}"
+        self.state = state
+        self.log = state / f"{stem}.log"
+        self.pidfile = state / f"{stem}.pid"
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def buckets(self) -> dict[str, str]:
+        return {b: r for b, r in BUCKETS.items() if r == self.region}
+
+    @staticmethod
+    def binary() -> Path:
+        cand = Path(sys.executable).parent / "moto_server"
+        if cand.is_file() and os.access(cand, os.X_OK):
+            return cand
+        found = shutil.which("moto_server")
+        if found:
+            return Path(found)
+        raise StackError("moto", f"moto_server not found next to {sys.executable} nor on PATH -- run "
+                         "`make bootstrap` and use the venv python (`.venv/bin/python devstack/stack.py up`)")
+
+    def running_pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _proc_alive(pid, b"moto_server") else None
+
+    def http_ok(self) -> bool:
+        try:
+            return _http("GET", self.endpoint + "/", timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def start(self, say) -> str:
+        pid = self.running_pid()
+        if pid and self.http_ok():
+            return f"already running (pid {pid})"
+        if pid:
+            say(f"  {self.name}: pid {pid} not answering on :{self.port}, restarting")
+            self.stop()
+        if _port_open(self.port):
+            raise StackError(self.name, f"port {self.port} is in use by another process; free it or edit ports "
+                             "in stack.json", self.log)
+        exe = self.binary()
+        with open(self.log, "ab") as log:
+            log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} stack.py starting {exe} on :{self.port} "
+                      f"({self.region})\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                [str(exe), "-H", "127.0.0.1", "-p", str(self.port)], stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.state, close_fds=True)
+        _MOTO_CHILDREN[self.proc.pid] = self.proc
+        _common.write_atomic(self.pidfile, f"{self.proc.pid}\n", 0o644)
+        return "started"
+
+    def finish(self) -> None:
+        def ready() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise StackError(self.name, f"moto_server exited with rc={self.proc.returncode}", self.log,
+                                 _tail(self.log))
+            return self.http_ok()
+        _wait_for(f"{self.name} to answer HTTP on {self.endpoint}", ready, component=self.name, log=self.log)
+        self.ensure_buckets()
+
+    def buckets_ok(self) -> bool:
+        try:
+            return all(_http("HEAD", f"{self.endpoint}/{b}", timeout=2)[0] == 200 for b in self.buckets)
+        except OSError:
+            return False
+
+    def ensure_buckets(self) -> None:
+        for bucket, region in self.buckets.items():
+            if not _common.ensure_bucket(self.endpoint, bucket, region, self.log):
+                continue
+            loc = _http("GET", f"{self.endpoint}/{bucket}?location")[2].decode(errors="replace")
+            if region != "us-east-1" and region not in loc:
+                raise StackError(self.name, f"bucket {bucket} was created outside {region}: {loc}", self.log)
+
+    def stop(self) -> str:
+        pid = self.running_pid()
+        result = _common.stop_pid(pid, lambda: _proc_alive(pid), _MOTO_CHILDREN, 10.0)
+        if result == "still running":
+            raise StackError(self.name, f"could not stop moto pid {pid}", self.log)
+        with contextlib.suppress(FileNotFoundError):
+            self.pidfile.unlink()
+        return result
+
+    def status(self) -> dict:
+        pid = self.running_pid()
+        res = {"running": bool(pid) and self.http_ok(), "pid": pid, "port": self.port, "region": self.region,
+               "endpoint": self.endpoint, "log": str(self.log)}
+        if res["running"]:
+            res["buckets"] = "ok" if self.buckets_ok() else "MISSING (run up)"
+        return res
 
 
 # --------------------------------------------------------------------------- public API
@@ -950,6 +1030,15 @@ def down(state_dir: Path | str | None = None, *, wipe: bool = False, quiet: bool
 def status(state_dir: Path | str | None = None) -> dict:
     """Component status dict; result['ok'] is True when everything is up and streaming."""
     return _Stack(state_dir, quiet=True).status()
+
+
+def moto(state_dir: Path | str | None, region: str) -> _Moto:
+    """A region's moto server of a stack (its port read from stack.json): start()/finish()/stop()/status()
+    -- the region-loss test stops us-west-2's alone and starts it again."""
+    st = _Stack(state_dir, quiet=True)
+    if not st.load_config(create=False):
+        raise StackError(MOTO_PORTS[region], f"no stack in {st.dir} (run `stack.py up`)")
+    return st.motos[region]
 
 
 def env_path(state_dir: Path | str | None = None) -> Path:

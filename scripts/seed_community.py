@@ -59,10 +59,15 @@ def seed_mongo(users: int, posts: int) -> None:
     if have >= posts // 10:
         print(f"seed: mongodb already seeded ({have} feed items)")
         return
-    db["profiles"].insert_many([{"_id": i, "handle": f"user{i}", "badges": ["early"] if i % 7 == 0 else []}
-                                for i in range(1, users // 10 + 1)])
-    db["feed"].insert_many([{"user": 1 + (i * 31) % (users // 10), "kind": "post", "post_id": i,
-                             "text": f"post {i}", "likes": i % 13} for i in range(posts // 10)])
+    # a smaller earlier seed may be there: upsert the profiles, add only the feed items it lacks
+    db["profiles"].bulk_write([pymongo.ReplaceOne({"_id": i}, {"handle": f"user{i}",
+                                                               "badges": ["early"] if i % 7 == 0 else []}, upsert=True)
+                               for i in range(1, users // 10 + 1)])
+    there = set(db["feed"].distinct("post_id"))
+    missing = [{"user": 1 + (i * 31) % (users // 10), "kind": "post", "post_id": i, "text": f"post {i}",
+                "likes": i % 13} for i in range(posts // 10) if i not in there]
+    if missing:
+        db["feed"].insert_many(missing)
     db["feed"].create_index("user")
     print(f"seed: mongodb {users // 10} profiles, {posts // 10} feed items")
 

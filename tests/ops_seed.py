@@ -70,6 +70,8 @@ def seed(root: Path, now: datetime) -> dict:
     inv_path.write_text(INVENTORY.format(primary=PRIMARY, standby=STANDBY, primary_url=f"file://{root}/{PRIMARY}",
                                          standby_url=f"file://{root}/{STANDBY}", workdir=root / "work"))
     inv = parse_inventory(inv_path.read_text(), str(inv_path))
+    for region in (PRIMARY, STANDBY):  # a region's copy is never created from the other region
+        (root / region).mkdir(parents=True, exist_ok=True)
     repo = Repository.from_inventory(inv)
     prev_month_start = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0,
                                                                          microsecond=0)

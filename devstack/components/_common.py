@@ -200,8 +200,11 @@ def stack_ports(state_dir: Path) -> dict:
         return {}
 
 
-def moto_endpoint(state_dir: Path) -> str | None:
-    port = stack_ports(state_dir).get("moto")
+def moto_endpoint(state_dir: Path, region: str | None = None) -> str | None:
+    """The stack's moto: `region`'s S3 endpoint, or (None) the one with the global APIs (Route 53,
+    CloudFront, SNS), which is us-east-1's (devstack/stack.py MOTO_PORTS)."""
+    key = "moto_us_west_2" if region == "us-west-2" else "moto"
+    port = stack_ports(state_dir).get(key)
     return f"http://127.0.0.1:{port}" if port else None
 
 

@@ -1,4 +1,4 @@
-"""Elasticsearch 9 single node for the Lifeboat devstack (stdlib only).
+"""Elasticsearch 9 for the Lifeboat devstack: one single-node cluster per region (stdlib only).
 
 The distribution is Maven Central's `org.elasticsearch.distribution.integ-test-zip:elasticsearch`
 (a real, minimal Elasticsearch: core + x-pack-core/security + transport-netty4), downloaded over
@@ -14,8 +14,15 @@ found under $LIFEBOAT_ES_JAVA_HOME, $ES_JAVA_HOME, $JAVA_HOME or /usr/lib/jvm/*)
     <state>/elasticsearch/snapshots/            path.repo #1: the "us-west-2" fs snapshot repositories
     <state>/elasticsearch/snapshots-us-east-1/  path.repo #2: a "standby region" location
     <state>/elasticsearch/console.log           stdout/stderr of the launcher (first place to look)
+    <state>/elasticsearch/us-east-1/            the standby region's cluster: its own es.json, config/,
+                                                data/, logs/, tmp/, run/, console.log; path.repo is
+                                                snapshots-us-east-1/ only (the replicated copy, which it
+                                                registers read-only until a failover makes it the writer)
 
-Single node (discovery.type=single-node), 127.0.0.1 only, 512 MiB heap, security off (local stack
+The standby cluster is empty until a failover restores the newest verified snapshot into it (Lifeboat's
+Elasticsearch failover); the sample indices are seeded on the primary only. Each node: single node
+(discovery.type=single-node), 127.0.0.1 only, 512 MiB heap (LIFEBOAT_ES_STANDBY=0 leaves the standby
+cluster out where memory is short), security off (local stack
 only: nothing but loopback can reach it), disk watermarks off (a nearly full dev disk must not turn
 indices read-only mid-test), C1-only JIT (`-XX:TieredStopAtLevel=1`: halves the first start on two
 shared cores; throughput matters little here). Elasticsearch refuses to run as root: as root the node
@@ -70,21 +77,40 @@ def _error(message: str, log: Path | None = None, detail: str = "") -> Exception
 
 # --------------------------------------------------------------------------- small helpers
 
+PRIMARY_REGION = "us-west-2"
+REGIONS = (PRIMARY_REGION, STANDBY_REGION)
+
+
+def standby_enabled() -> bool:
+    return (os.environ.get("LIFEBOAT_ES_STANDBY") or "1").strip() not in ("0", "false", "no")
+
+
 class _Paths:
-    def __init__(self, state_dir: Path):
+    """One region's node: the primary's files directly under <state>/elasticsearch/ (as before the
+    standby existed), the standby's under <state>/elasticsearch/us-east-1/."""
+
+    def __init__(self, state_dir: Path, region: str = PRIMARY_REGION):
+        self.region = region
         self.root = Path(state_dir).resolve() / NAME
-        self.cfg = self.root / "es.json"
-        self.conf = self.root / "config"
-        self.data = self.root / "data"
-        self.logs = self.root / "logs"
-        self.tmp = self.root / "tmp"
-        self.run = self.root / "run"
+        node = self.root if region == PRIMARY_REGION else self.root / region
+        self.node = node
+        self.cfg = node / "es.json"
+        self.conf = node / "config"
+        self.data = node / "data"
+        self.logs = node / "logs"
+        self.tmp = node / "tmp"
+        self.run = node / "run"
         self.pid = self.run / "es.pid"
         self.launcher_pid = self.run / "launcher.pid"
-        self.console = self.root / "console.log"
+        self.console = node / "console.log"
         self.repo = self.root / "snapshots"
         self.repo_standby = self.root / f"snapshots-{STANDBY_REGION}"
         self.fingerprint = self.run / "fingerprint"
+
+    @property
+    def repos(self) -> list[Path]:
+        """path.repo: the primary may read both locations; the standby only its own (replicated) copy."""
+        return [self.repo, self.repo_standby] if self.region == PRIMARY_REGION else [self.repo_standby]
 
     def home(self, version: str) -> Path:
         return self.root / f"elasticsearch-{version}"
@@ -262,17 +288,18 @@ def _load_cfg(paths: _Paths) -> dict:
         http = _free_port(set())
         cfg = {"version": ES_VERSION, "http_port": http, "transport_port": _free_port({http})}
     cfg["version"] = ES_VERSION
-    paths.root.mkdir(parents=True, exist_ok=True)
+    paths.node.mkdir(parents=True, exist_ok=True)
     _write(paths.cfg, json.dumps(cfg, indent=2) + "\n")
     return cfg
 
 
 def _render_yml(paths: _Paths, cfg: dict, home: Path) -> str:
     has_security = (home / "modules" / "x-pack-security").is_dir()
-    repos = json.dumps([str(paths.repo), str(paths.repo_standby)])
+    repos = json.dumps([str(p) for p in paths.repos])
+    suffix = "" if paths.region == PRIMARY_REGION else f"-{paths.region}"
     return f"""# Managed by devstack/components/elasticsearch.py -- rewritten on every `up`.
-cluster.name: lifeboat-devstack
-node.name: lifeboat-es
+cluster.name: lifeboat-devstack{suffix}
+node.name: lifeboat-es{suffix}
 network.host: 127.0.0.1
 http.port: {cfg['http_port']}
 transport.port: {cfg['transport_port']}
@@ -333,7 +360,7 @@ def _start(paths: _Paths, home: Path, java_home: Path, ids) -> subprocess.Popen:
         paths.pid.unlink()
     with open(paths.console, "ab") as out:  # closed in the parent once the child holds its own copy
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, cwd=str(paths.root), start_new_session=True)
+                                env=env, cwd=str(paths.node), start_new_session=True)
     _write(paths.launcher_pid, f"{proc.pid}\n")
     return proc
 
@@ -404,7 +431,7 @@ def _locked(paths: _Paths, say):
 
 # --------------------------------------------------------------------------- contract
 
-def _env(paths: _Paths, cfg: dict, home: Path) -> dict[str, str]:
+def _env(paths: _Paths, cfg: dict, home: Path, standby_url: str | None) -> dict[str, str]:
     url = f"http://127.0.0.1:{cfg['http_port']}"
     return {
         "LIFEBOAT_ES_PORT": str(cfg["http_port"]),
@@ -417,30 +444,40 @@ def _env(paths: _Paths, cfg: dict, home: Path) -> dict[str, str]:
         "LIFEBOAT_ES_STANDBY_REPO_PATH": str(paths.repo_standby),
         # Airflow connections (URI form): http[s]://[user:password@]host:port
         "AIRFLOW_CONN_LIFEBOAT_ES_US_WEST_2": url,
-        # The standby region is the same local node for now (one node is all two cores can spare).
-        "AIRFLOW_CONN_LIFEBOAT_ES_US_EAST_1": url,
+        # The standby region's own cluster (LIFEBOAT_ES_STANDBY=0: the primary's node stands in for it).
+        "AIRFLOW_CONN_LIFEBOAT_ES_US_EAST_1": standby_url or url,
+        **({"LIFEBOAT_ES_STANDBY_URL": standby_url} if standby_url else {}),
     }
 
 
 def up(state_dir: Path, say) -> dict[str, str]:
-    paths = _Paths(state_dir)
-    with _locked(paths, say):
-        return _up(paths, say)
+    """Both regions' nodes: the primary's started first (it holds the sample data), then the standby's;
+    on a cold start the second waits for the first (two JVMs starting at once on two cores double both)."""
+    primary = _Paths(state_dir)
+    with _locked(primary, say):
+        cfg, home = _up(primary, say, seed=True)
+        standby_url = None
+        if standby_enabled():
+            scfg, _ = _up(_Paths(state_dir, STANDBY_REGION), say, seed=False)
+            standby_url = f"http://127.0.0.1:{scfg['http_port']}"
+        return _env(primary, cfg, home, standby_url)
 
 
-def _up(paths: _Paths, say) -> dict[str, str]:
+def _up(paths: _Paths, say, seed: bool) -> tuple[dict, Path]:
     cfg = _load_cfg(paths)
     home = paths.home(cfg["version"])
     pid = _running_pid(paths)
+    where = f"{NAME} {paths.region}"
     if pid and home.is_dir():
         rendered = f"{cfg['version']}\0{_render_yml(paths, cfg, home)}\0{_render_jvm()}"
         want = hashlib.sha256(rendered.encode()).hexdigest()
         have = paths.fingerprint.read_text().strip() if paths.fingerprint.exists() else ""
         # Any answer will do (a red index left by someone is no reason to restart the node).
         if want == have and _health(cfg["http_port"], timeout=5.0) is not None:
-            _ensure_sample(cfg, say)
-            return _env(paths, cfg, home)
-        say(f"  {NAME:<10} configuration changed or node not answering HTTP: restarting pid {pid}")
+            if seed:
+                _ensure_sample(cfg, say)
+            return cfg, home
+        say(f"  {where:<10} configuration changed or node not answering HTTP: restarting pid {pid}")
         _stop(paths)
     t = time.monotonic()
     java_home, major = find_java()
@@ -452,26 +489,51 @@ def _up(paths: _Paths, say) -> dict[str, str]:
     fingerprint = _write_config(paths, cfg, home)
     _ensure_traversable(paths.root, say)
     os.chmod(paths.root, 0o755)
-    _chown_tree(paths.root, ids)
+    _chown_tree(paths.node if paths.region != PRIMARY_REGION else paths.root, ids)
+    # the standby region's copy of the repository (the inventory's `lifeboat` folder): the mirror fills it
+    (paths.repo_standby / "lifeboat").mkdir(parents=True, exist_ok=True)
+    _chown_tree(paths.repo_standby, ids)
     proc = _start(paths, home, java_home, ids)
     h = _wait_ready(paths, cfg["http_port"], proc)
     _write(paths.fingerprint, fingerprint + "\n")
-    _ensure_sample(cfg, say)
-    say(f"  {NAME:<10} {cfg['version']} on Java {major} ({java_home.name}), 127.0.0.1:{cfg['http_port']}, "
+    if seed:
+        _ensure_sample(cfg, say)
+    say(f"  {where:<10} {cfg['version']} on Java {major} ({java_home.name}), 127.0.0.1:{cfg['http_port']}, "
         f"health {h['status']} [{time.monotonic() - t:.1f}s]  log: {paths.console}")
-    return _env(paths, cfg, home)
+    return cfg, home
 
 
 def down(state_dir: Path, say) -> str:
-    paths = _Paths(state_dir)
-    if not paths.root.exists():
+    primary = _Paths(state_dir)
+    if not primary.root.exists():
         return "not installed"
-    with _locked(paths, say):
-        return _stop(paths)
+    with _locked(primary, say):
+        standby = _Paths(state_dir, STANDBY_REGION)
+        out = [f"{r} {_stop(p)}" for r, p in ((STANDBY_REGION, standby), (PRIMARY_REGION, primary))
+               if p.node.exists()]
+        return ", ".join(out)
+
+
+def stop_region(state_dir: Path, region: str, kill: bool = False) -> str:
+    """Stop (or SIGKILL, a region loss) one region's node; `up` starts it again."""
+    paths = _Paths(state_dir, region)
+    if kill:
+        pid = _running_pid(paths)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+        return f"killed pid {pid}" if pid else "not running"
+    return _stop(paths)
 
 
 def status(state_dir: Path) -> dict:
-    paths = _Paths(state_dir)
+    out = _status(_Paths(state_dir))
+    if standby_enabled():
+        out["standby"] = _status(_Paths(state_dir, STANDBY_REGION))
+        out["running"] = out["running"] and out["standby"]["running"]
+    return out
+
+
+def _status(paths: _Paths) -> dict:
     try:
         cfg = json.loads(paths.cfg.read_text())
     except (OSError, ValueError):
@@ -480,7 +542,7 @@ def status(state_dir: Path) -> dict:
     h = _health(cfg["http_port"]) if pid else None
     return {"running": bool(pid and h and h.get("status") in ("green", "yellow")), "pid": pid,
             "port": cfg["http_port"], "version": cfg.get("version"), "status": (h or {}).get("status", "down"),
-            "log": str(paths.console)}
+            "region": paths.region, "log": str(paths.console)}
 
 
 # --------------------------------------------------------------------------- sample data

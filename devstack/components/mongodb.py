@@ -20,9 +20,15 @@ What runs (all on 127.0.0.1, state under <state>/mongodb/):
     `lifeboat` in `admin` made at first start (--setup-*). FerretDB v1 has no roles: every
     authenticated user may do everything, unauthenticated commands are refused.
 
+A second FerretDB is the standby region's server (<state>/mongodb/us-east-1/: its own port, SQLite
+folder, oplog, replica-set name lifeboat-us-east-1, the same user). FerretDB cannot replicate, so it is
+not a replica-set member: it stays empty until a failover restores the newest full dump plus the oplog
+slices into it (Lifeboat's MongoDB failover); on a real replica set the standby region's members are
+elected instead (docs/failover.md).
+
 Env (merged into <state>/env):
   AIRFLOW_CONN_LIFEBOAT_MONGO_US_WEST_2  mongodb://lifeboat:...@127.0.0.1:<port>/?authSource=admin&directConnection=true
-  AIRFLOW_CONN_LIFEBOAT_MONGO_US_EAST_1  the SAME server (locally there is no second region's replica)
+  AIRFLOW_CONN_LIFEBOAT_MONGO_US_EAST_1  the standby region's FerretDB
   LIFEBOAT_MONGO_PORT, LIFEBOAT_MONGO_REPLSET, LIFEBOAT_FERRETDB_BIN (for tests that start extra instances)
 """
 
@@ -33,6 +39,7 @@ import hashlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -50,6 +57,8 @@ except ImportError:  # run as a script: python devstack/components/<name>.py
 NAME = "mongodb"
 FERRETDB_VERSION = binaries.TOOLS["ferretdb"].version
 REPLSET = "lifeboat"
+PRIMARY_REGION, STANDBY_REGION = "us-west-2", "us-east-1"
+REGIONS = (PRIMARY_REGION, STANDBY_REGION)
 USER = "lifeboat"
 # Small on purpose: FerretDB v1 answers an oplog range or newest-entry query by reading the whole
 # oplog (no pushdown for Timestamp filters or sorted limits), so its size is the cost of every
@@ -73,8 +82,14 @@ class ComponentError(RuntimeError):
 
 # ----------------------------------------------------------------------------------------- paths
 
-def _dir(state_dir: Path) -> Path:
-    return Path(state_dir) / NAME
+def _dir(state_dir: Path, region: str = PRIMARY_REGION) -> Path:
+    """A region's server folder: the primary's is <state>/mongodb/ itself, the standby's a folder in it."""
+    root = Path(state_dir) / NAME
+    return root if region == PRIMARY_REGION else root / region
+
+
+def replset_of(region: str) -> str:
+    return REPLSET if region == PRIMARY_REGION else f"{REPLSET}-{region}"
 
 
 def binary_path() -> Path:
@@ -105,14 +120,14 @@ def _alive(pid: int | None) -> bool:
     return _common.proc_alive(pid, b"ferretdb")
 
 
-def _load(state_dir: Path) -> dict:
-    d = _dir(state_dir)
+def _load(state_dir: Path, region: str = PRIMARY_REGION) -> dict:
+    d = _dir(state_dir, region)
     d.mkdir(parents=True, exist_ok=True)
-    cfg_file, sec_file = d / "mongodb.json", d / "secrets.json"
+    cfg_file, sec_file = d / "mongodb.json", _dir(state_dir) / "secrets.json"  # one user for both servers
     if cfg_file.exists():
         cfg = json.loads(cfg_file.read_text())
     else:
-        cfg = {"port": _free_port(), "version": FERRETDB_VERSION, "replset": REPLSET}
+        cfg = {"port": _free_port(), "version": FERRETDB_VERSION, "replset": replset_of(region)}
         cfg_file.write_text(json.dumps(cfg, indent=2) + "\n")
     if sec_file.exists():
         sec = json.loads(sec_file.read_text())
@@ -124,9 +139,9 @@ def _load(state_dir: Path) -> dict:
     return {**cfg, "password": sec["lifeboat"]}
 
 
-def _pid(state_dir: Path) -> int | None:
+def _pid(state_dir: Path, region: str = PRIMARY_REGION) -> int | None:
     try:
-        pid = int((_dir(state_dir) / "ferretdb.pid").read_text().strip())
+        pid = int((_dir(state_dir, region) / "ferretdb.pid").read_text().strip())
     except (OSError, ValueError):
         return None
     return pid if _alive(pid) else None
@@ -137,12 +152,13 @@ def uri(port: int, password: str) -> str:
     return f"mongodb://{USER}:{pw}@127.0.0.1:{port}/?authSource=admin&directConnection=true"
 
 
-def env_for(state_dir: Path, cfg: dict) -> dict[str, str]:
+def env_for(state_dir: Path, cfg: dict, standby: dict | None = None) -> dict[str, str]:
     u = uri(cfg["port"], cfg["password"])
     return {
         "AIRFLOW_CONN_LIFEBOAT_MONGO_US_WEST_2": u,
-        # Locally both regions point at the one FerretDB: there is no cross-region replica here.
-        "AIRFLOW_CONN_LIFEBOAT_MONGO_US_EAST_1": u,
+        # the standby region's own FerretDB (without one, the primary's stands in for it)
+        "AIRFLOW_CONN_LIFEBOAT_MONGO_US_EAST_1": uri(standby["port"], standby["password"]) if standby else u,
+        **({"LIFEBOAT_MONGO_STANDBY_PORT": str(standby["port"])} if standby else {}),
         "LIFEBOAT_MONGO_PORT": str(cfg["port"]),
         "LIFEBOAT_MONGO_REPLSET": cfg.get("replset", REPLSET),
         "LIFEBOAT_FERRETDB_BIN": str(binary_path()),
@@ -169,7 +185,7 @@ def _tail(path: Path, n: int = 12) -> str:
     return _common.tail(path, n)
 
 
-def _ensure_oplog(port: int, password: str, log: Path) -> str:
+def _ensure_oplog(port: int, password: str, log: Path, replset: str = REPLSET) -> str:
     try:
         import pymongo
     except ImportError:
@@ -181,8 +197,8 @@ def _ensure_oplog(port: int, password: str, log: Path) -> str:
         try:
             with pymongo.MongoClient(uri(port, password), serverSelectionTimeoutMS=2000) as c:
                 hello = c.admin.command("hello")
-                if hello.get("setName") != REPLSET:
-                    raise ComponentError(f"server on :{port} does not report setName={REPLSET!r}", log)
+                if hello.get("setName") != replset:
+                    raise ComponentError(f"server on :{port} does not report setName={replset!r}", log)
                 note = ""
                 if "oplog.rs" in c.local.list_collection_names():
                     have = int(c.local.command("collStats", "oplog.rs").get("maxSize") or 0)
@@ -207,24 +223,33 @@ def _ensure_oplog(port: int, password: str, log: Path) -> str:
 # ----------------------------------------------------------------------------------------- contract
 
 def up(state_dir: Path, say) -> dict[str, str]:
+    """Both regions' FerretDB servers (each idempotent: a running one with the same command line stays)."""
     state_dir = Path(state_dir)
-    d = _dir(state_dir)
-    cfg = _load(state_dir)
+    cfg = _up(state_dir, PRIMARY_REGION, say)
+    standby = _up(state_dir, STANDBY_REGION, say)
+    return env_for(state_dir, cfg, standby)
+
+
+def _up(state_dir: Path, region: str, say) -> dict:
+    d = _dir(state_dir, region)
+    cfg = _load(state_dir, region)
+    replset = cfg.get("replset", replset_of(region))
     log = d / "ferretdb.log"
-    pid = _pid(state_dir)
+    pid = _pid(state_dir, region)
     exe = binary_path()
     first_start = not (d / "data" / "admin.sqlite").exists()
-    argv = ferretdb_argv(exe, d / "data", cfg["port"], state=d / "state", auth=True,
+    argv = ferretdb_argv(exe, d / "data", cfg["port"], state=d / "state", auth=True, replset=replset,
                          setup=(USER, cfg["password"]) if first_start else None)
     # The running server's identity: its command line without the first-start-only --setup-* flags.
-    steady = ferretdb_argv(exe, d / "data", cfg["port"], state=d / "state", auth=True)
+    steady = ferretdb_argv(exe, d / "data", cfg["port"], state=d / "state", auth=True, replset=replset)
     fingerprint = hashlib.sha256("\0".join(steady).encode()).hexdigest()
     started_with = (d / "ferretdb.argv.sha256").read_text().strip() if (d / "ferretdb.argv.sha256").exists() else ""
     if pid and _port_open(cfg["port"]):
         if started_with == fingerprint:
-            _ensure_oplog(cfg["port"], cfg["password"], log)
-            return env_for(state_dir, cfg)
-        say(f"  {NAME:<10} {down(state_dir, say)} FerretDB pid {pid}: its command line changed, restarting")
+            _ensure_oplog(cfg["port"], cfg["password"], log, replset)
+            return cfg
+        say(f"  {NAME:<10} {_stop(state_dir, region)} FerretDB {region} pid {pid}: its command line changed, "
+            "restarting")
     exe = ensure_binary(say)
     if _port_open(cfg["port"]):
         raise ComponentError(f"port {cfg['port']} is in use by another process; free it or edit "
@@ -247,28 +272,50 @@ def up(state_dir: Path, say) -> dict[str, str]:
             raise ComponentError(f"ferretdb did not listen on 127.0.0.1:{cfg['port']} within {WAIT_S:.0f}s", log,
                                  _tail(log))
         time.sleep(0.1)
-    note = _ensure_oplog(cfg["port"], cfg["password"], log)
-    say(f"  {NAME:<10} FerretDB {FERRETDB_VERSION} (SQLite, replSet {REPLSET}) on 127.0.0.1:{cfg['port']}, {note}")
-    return env_for(state_dir, cfg)
+    note = _ensure_oplog(cfg["port"], cfg["password"], log, replset)
+    say(f"  {NAME:<10} FerretDB {FERRETDB_VERSION} {region} (SQLite, replSet {replset}) on 127.0.0.1:{cfg['port']}, "
+        f"{note}")
+    return cfg
 
 
 def down(state_dir: Path, say) -> str:
-    pid = _pid(Path(state_dir))
+    return ", ".join(f"{r} {_stop(Path(state_dir), r)}" for r in reversed(REGIONS))
+
+
+def stop_region(state_dir: Path, region: str, kill: bool = False) -> str:
+    """Stop (or SIGKILL, a region loss) one region's FerretDB; `up` starts it again."""
+    if kill:
+        pid = _pid(Path(state_dir), region)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+        return f"killed pid {pid}" if pid else "not running"
+    return _stop(Path(state_dir), region)
+
+
+def _stop(state_dir: Path, region: str) -> str:
+    pid = _pid(state_dir, region)
     if not pid:
         return "not running"
     result = _common.stop_pid(pid, lambda: _alive(pid), grace=15.0, kill_grace=5.0)
     if result == "still running":
-        raise ComponentError(f"could not stop ferretdb pid {pid}", _dir(Path(state_dir)) / "ferretdb.log")
+        raise ComponentError(f"could not stop ferretdb pid {pid}", _dir(state_dir, region) / "ferretdb.log")
     with contextlib.suppress(FileNotFoundError):
-        (_dir(Path(state_dir)) / "ferretdb.pid").unlink()
+        (_dir(state_dir, region) / "ferretdb.pid").unlink()
     return result
 
 
 def status(state_dir: Path) -> dict:
-    d = _dir(Path(state_dir))
+    out = _status(Path(state_dir), PRIMARY_REGION)
+    out["standby"] = _status(Path(state_dir), STANDBY_REGION)
+    out["running"] = out["running"] and out["standby"]["running"]
+    return out
+
+
+def _status(state_dir: Path, region: str) -> dict:
+    d = _dir(state_dir, region)
     port = None
     with contextlib.suppress(OSError, ValueError):
         port = json.loads((d / "mongodb.json").read_text())["port"]
-    pid = _pid(Path(state_dir))
-    return {"running": bool(pid and port and _port_open(port)), "pid": pid, "port": port,
+    pid = _pid(state_dir, region)
+    return {"running": bool(pid and port and _port_open(port)), "pid": pid, "port": port, "region": region,
             "version": FERRETDB_VERSION, "binary": str(binary_path()), "log": str(d / "ferretdb.log")}

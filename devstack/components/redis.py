@@ -290,6 +290,7 @@ def env(state_dir: Path, ports: dict | None = None, password: str | None = None)
         "AIRFLOW_CONN_LIFEBOAT_REDIS_US_WEST_2": f"redis://:{pw}@127.0.0.1:{ports['primary']}/0",
         "AIRFLOW_CONN_LIFEBOAT_REDIS_US_EAST_1": f"redis://:{pw}@127.0.0.1:{ports['replica']}/0",
         "LIFEBOAT_REDIS_PRIMARY_DIR": str(_dirs(state_dir)["primary"] / "data"),
+        "LIFEBOAT_REDIS_REPLICA_DIR": str(_dirs(state_dir)["replica"] / "data"),  # us-east-1's `dir`
         "LIFEBOAT_REDIS_PRIMARY_PORT": str(ports["primary"]),
         "LIFEBOAT_REDIS_REPLICA_PORT": str(ports["replica"]),
     }

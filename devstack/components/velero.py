@@ -98,15 +98,26 @@ def moto_endpoint(state_dir: Path) -> str:
     return endpoint
 
 
+def moto_endpoints(state_dir: Path) -> dict[str, str]:
+    """region -> the S3 endpoint its bucket is on (the stack runs one moto per region)."""
+    fallback = moto_endpoint(state_dir)
+    return {r: _common.moto_endpoint(state_dir, r) or fallback for r in REGIONS}
+
+
 # --------------------------------------------------------------------------- S3 buckets (moto)
 
-def ensure_buckets(endpoint: str) -> list[str]:
-    return [bucket for region, bucket in BUCKETS.items() if _common.ensure_bucket(endpoint, bucket, region)]
+def ensure_buckets(endpoints: str | dict[str, str]) -> list[str]:
+    return [bucket for region, bucket in BUCKETS.items()
+            if _common.ensure_bucket(_endpoint_of(endpoints, region), bucket, region)]
+
+
+def _endpoint_of(endpoints: str | dict[str, str], region: str) -> str:
+    return endpoints if isinstance(endpoints, str) else endpoints[region]
 
 
 # --------------------------------------------------------------------------- cluster objects
 
-def bsl_docs(region: str, endpoint: str) -> list[dict]:
+def bsl_docs(region: str, endpoint: str | dict[str, str]) -> list[dict]:
     """The region's own read-write location `default` and a read-only one on the other region's bucket."""
     out = []
     for other in REGIONS:
@@ -117,7 +128,8 @@ def bsl_docs(region: str, endpoint: str) -> list[dict]:
                          "labels": {"app.kubernetes.io/managed-by": "lifeboat-devstack"}},
             "spec": {"provider": "aws", "default": own, "accessMode": "ReadWrite" if own else "ReadOnly",
                      "objectStorage": {"bucket": BUCKETS[other]},
-                     "config": {"region": other, "s3ForcePathStyle": "true", "s3Url": endpoint}}})
+                     "config": {"region": other, "s3ForcePathStyle": "true",
+                                "s3Url": _endpoint_of(endpoint, other)}}})
     return out
 
 
@@ -144,7 +156,7 @@ def _crds(state_dir: Path) -> Path:
     return f
 
 
-def _ensure_objects(state_dir: Path, region: str, api: k8s.Api, endpoint: str) -> list[str]:
+def _ensure_objects(state_dir: Path, region: str, api: k8s.Api, endpoint: str | dict[str, str]) -> list[str]:
     notes = []
     crds = _crds(state_dir)
     stamp = _rdir(state_dir, region) / "crds.applied"
@@ -200,9 +212,11 @@ def server_argv(state_dir: Path, region: str) -> list[str]:
 
 
 def sandbox_argv(state_dir: Path, region: str) -> list[str]:
-    endpoint_port = int(moto_endpoint(state_dir).rsplit(":", 1)[1])
+    ports = sorted({int(e.rsplit(":", 1)[1]) for e in moto_endpoints(state_dir).values()},
+                   key=lambda p: p != int(moto_endpoint(state_dir).rsplit(":", 1)[1]))
+    moto = [a for p in ports for a in ("--forward", str(p))]  # both regions' buckets (one moto each)
     return [sys.executable, str(SANDBOX), "--forward", str(k8s.port(state_dir, region, "apiserver")),
-            "--forward", str(endpoint_port), "--child-pidfile", str(_rdir(state_dir, region) / "velero.child.pid"),
+            *moto, "--child-pidfile", str(_rdir(state_dir, region) / "velero.child.pid"),
             "--", *server_argv(state_dir, region)]
 
 
@@ -287,7 +301,7 @@ def up(state_dir: Path, say) -> dict[str, str]:
     state_dir = Path(state_dir)
     if not k8s.ports(state_dir) or not all(k8s.pid(state_dir, r, "kube-apiserver") for r in REGIONS):
         raise _error("needs the kubernetes component's clusters (LIFEBOAT_STACK_COMPONENTS must include kubernetes)")
-    endpoint = moto_endpoint(state_dir)
+    endpoint = moto_endpoints(state_dir)
     notes: dict[str, list[str]] = {r: [] for r in REGIONS}
     made = ensure_buckets(endpoint)
     if made:
@@ -318,9 +332,8 @@ def env(state_dir: Path) -> dict[str, str]:
         exe = ""
     out = {"LIFEBOAT_VELERO_BIN": exe, "LIFEBOAT_VELERO_NAMESPACE": NAMESPACE}
     out.update({f"LIFEBOAT_VELERO_BUCKET_{_common.env_key(r)}": b for r, b in BUCKETS.items()})
-    endpoint = _common.moto_endpoint(state_dir)
-    if endpoint:  # Lifeboat reads the buckets (verification, restore results) through aws connections
-        for r in REGIONS:
+    if _common.moto_endpoint(state_dir):  # Lifeboat reads the buckets (verification, restore results) through
+        for r, endpoint in moto_endpoints(state_dir).items():  # aws connections, each on its region's moto
             out[f"AIRFLOW_CONN_LIFEBOAT_VELERO_S3_{_common.env_key(r)}"] = _common.conn(
                 {"conn_type": "aws", "login": "testing", "password": "testing",
                  "extra": {"endpoint_url": endpoint, "region_name": r}})

@@ -3,11 +3,18 @@
     PYTHONPATH=plugins python -m lifeboat catalog postgres
     PYTHONPATH=plugins python -m lifeboat backup postgres --kind full
     PYTHONPATH=plugins python -m lifeboat restore-test postgres [--backup ID] [--target latest|ISO]
-    PYTHONPATH=plugins python -m lifeboat --region us-east-1 catalog postgres   # read the standby copy
+    PYTHONPATH=plugins python -m lifeboat --region us-east-1 catalog postgres   # the standby copy
+    PYTHONPATH=plugins python -m lifeboat --region us-east-1 restore-test redis # restore from it, there
+    PYTHONPATH=plugins python -m lifeboat active-region                         # where the primaries are
     PYTHONPATH=plugins python -m lifeboat runbook region-loss                   # from the standby copy
     PYTHONPATH=plugins python -m lifeboat restore-resources kubernetes --namespace community \
         --resource deployments/api-gateway [--backup ID|latest] [--confirm community]   # dry run without --confirm
     (also: runbooks, report, incidents [ack], metrics -- lifeboat/ops_cli.py)
+
+Every command acts in one region: --region, else $LIFEBOAT_REGION, else the active region (the
+inventory's regions.primary until a failover records another). It reads that region's catalog copy,
+writes only there, and never needs the other region: a restore test there restores from that copy into
+that region's servers; backup, heartbeat and retention --apply refuse a region that is not active.
 
 Connections come from AIRFLOW_CONN_<ID> environment variables, exactly as Airflow reads them.
 """
@@ -22,7 +29,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from lifeboat import jobs
+from lifeboat import jobs, regions
 from lifeboat.catalog import Catalog
 from lifeboat.errors import LifeboatError
 from lifeboat.inventory import format_duration, load_inventory
@@ -31,7 +38,7 @@ from lifeboat.repository import Repository
 
 def _catalog(args) -> int:
     inv = load_inventory()
-    repo = Repository.from_inventory(inv, args.region)
+    repo = Repository.from_inventory(inv, regions.acting_region(inv, args.region))
     cat = Catalog(repo)
     vmap = cat.verification_map(args.datastore)
     print(f"{'backup id':48} {'kind':8} {'finished (UTC)':20} {'parent':40} verified")
@@ -45,7 +52,8 @@ def _catalog(args) -> int:
 
 
 def _drills(args) -> int:
-    repo = Repository.from_inventory(load_inventory(), args.region)
+    inv = load_inventory()
+    repo = Repository.from_inventory(inv, regions.acting_region(inv, args.region))
     for d in repo.drills():
         print(f"{d.id:56} {d.verdict:5} RTO={format_duration(d.rto_seconds):>7} "
               f"RPO={format_duration(d.rpo_seconds):>7} backup={d.backup_id}")
@@ -55,7 +63,7 @@ def _drills(args) -> int:
 def _heartbeat_loop(args) -> int:
     end = time.monotonic() + args.duration if args.duration else None
     while end is None or time.monotonic() < end:
-        jobs.heartbeat(args.datastore)
+        jobs.heartbeat(args.datastore, region=args.region)
         time.sleep(args.every)
     return 0
 
@@ -94,16 +102,17 @@ def _seconds(value: str) -> float:
     return s
 
 
+def _active_region(args) -> int:
+    inv = load_inventory()
+    print(json.dumps(regions.describe(inv, prefer=regions.acting_region(inv, args.region)), indent=2))
+    return 0
+
+
 def _check_names(args, inv) -> None:
-    """--region and the datastore name against the inventory, before anything runs."""
-    regions = (inv.regions.primary, inv.regions.standby)
+    """--region ($LIFEBOAT_REGION) and the datastore name against the inventory, before anything runs."""
     if args.region is not None:
-        if args.region not in regions:
-            raise LifeboatError(f"--region {args.region!r}: not an inventory region ({inv.source}: regions "
-                                f"{', '.join(regions)})")
-        if args.cmd not in ("catalog", "drills", "restore-resources"):
-            raise LifeboatError(f"--region applies to catalog, drills and restore-resources only; {args.cmd} works "
-                                f"on the primary region's repository ({regions[0]}) and mirrors to the standby")
+        regions.check_region(inv, args.region)
+    regions.deployment_region(inv)  # a wrong LIFEBOAT_REGION is named as such
     if getattr(args, "datastore", None) is not None:
         inv.datastore(args.datastore)  # raises, naming the inventory and the datastores it has
 
@@ -111,8 +120,8 @@ def _check_names(args, inv) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lifeboat", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--region", help="catalog, drills: read the repository copy of this region (default: primary); "
-                                    "restore-resources: the cluster to restore into")
+    p.add_argument("--region", help="act in this region: its catalog copy, its servers (default: $LIFEBOAT_REGION, "
+                                    "else the active region; restore-resources: the cluster to restore into)")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("backup")
@@ -152,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("catalog")
     c.add_argument("datastore")
     sub.add_parser("drills")
+    sub.add_parser("active-region", help="the active-region record (where the primaries are, since when)")
     from lifeboat.ops_cli import add_commands
 
     add_commands(sub)
@@ -163,33 +173,36 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "ops", None):
             return args.ops(args)
         _check_names(args, load_inventory())
+        where = args.region
         if args.cmd == "backup":
-            out = jobs.backup(args.datastore, args.kind, args.at or datetime.now(UTC), run=run)
+            out = jobs.backup(args.datastore, args.kind, args.at or datetime.now(UTC), run=run, region=where)
         elif args.cmd == "verify":
-            out = jobs.verify(args.datastore, args.backups, run=run)
+            out = jobs.verify(args.datastore, args.backups, run=run, region=where)
         elif args.cmd == "restore-test":
-            out = jobs.restore_test(args.datastore, args.backup, args.target, run=run)
+            out = jobs.restore_test(args.datastore, args.backup, args.target, run=run, region=where)
         elif args.cmd == "heartbeat":
             if args.every:
                 return _heartbeat_loop(args)
-            out = jobs.heartbeat(args.datastore, run=run)
+            out = jobs.heartbeat(args.datastore, run=run, region=where)
         elif args.cmd == "mirror":
-            out = jobs.mirror(run=run)
+            out = jobs.mirror(run=run, region=where)
         elif args.cmd == "retention":
             if args.apply and args.confirm != args.datastore:
                 print(f"refused: --apply deletes backups; add --confirm {args.datastore} to proceed", file=sys.stderr)
                 return 2
-            out = jobs.retention(args.datastore, apply=args.apply, run=run)
+            out = jobs.retention(args.datastore, apply=args.apply, run=run, region=where)
         elif args.cmd == "restore-resources":
             from lifeboat.datastores.kubernetes.recover import restore_resources
 
             out = restore_resources(args.datastore, namespace=args.namespace, resources=args.resources,
-                                    backup=args.backup, region=args.region, confirm=args.confirm or None, run=run)
+                                    backup=args.backup, region=where, confirm=args.confirm or None, run=run)
         elif args.cmd == "repair":
             out = jobs.repair_replica(args.datastore, dry_run=not args.apply, confirm=args.confirm,
                                       include_different=args.include_different, run=run)
         elif args.cmd == "catalog":
             return _catalog(args)
+        elif args.cmd == "active-region":
+            return _active_region(args)
         else:
             return _drills(args)
     except LifeboatError as exc:

@@ -14,6 +14,9 @@
     incidents/acks/<id>.json                            an acknowledgement
     reports/<kind>/<period>/report.{html,pdf,json}      monthly / quarterly reviews (+ charts/<name>.png)
     runbooks/index.md, runbooks/scenarios/<scenario>.md, runbooks/datastores/<datastore>.md (+ .html)
+    regions/active.json                                 which region is active (written by failover / failback)
+    mirror/pending-<from>-to-<to>.json                  what this region wrote that the other has not got yet
+    mirror/last-<from>-to-<to>.json                     when the last complete mirror between the two finished
     chaos/experiments/<id>.json                         one failure simulation (lifeboat.chaos)
     chaos/injected/<id>.json                            a fault injected and not yet reverted
     index/<area>/<stamp>-<nonce>.json                   the catalog index (lifeboat.catalog_index): what
@@ -38,6 +41,8 @@ RECOVERIES = "recoveries"
 INCIDENTS = "incidents"
 REPORTS = "reports"
 RUNBOOKS = "runbooks"
+REGIONS = "regions"
+MIRROR = "mirror"
 CHAOS = "chaos"
 INDEX = "index"
 # what the DR page may serve as a file: reports and runbooks only
@@ -185,3 +190,19 @@ class Layout:
     def is_ops_file(key: str) -> bool:
         """A report or runbook file the DR page may serve (no other key, no `..`)."""
         return bool(_OPS_FILE.match(key)) and ".." not in key
+
+    # -- regions and the cross-region mirror ----------------------------------------------------------
+    @staticmethod
+    def active_region() -> str:
+        """The active-region record (lifeboat.regions.ActiveRegion), kept in both regions' catalogs."""
+        return f"{REGIONS}/active.json"
+
+    @staticmethod
+    def mirror_pending(source: str, destination: str) -> str:
+        """What `source` wrote that has not reached `destination` (lifeboat.mirroring.Pending)."""
+        return f"{MIRROR}/pending-{source}-to-{destination}.json"
+
+    @staticmethod
+    def mirror_last(source: str, destination: str) -> str:
+        """When the last complete mirror `source` -> `destination` finished (lifeboat.mirroring.LastMirror)."""
+        return f"{MIRROR}/last-{source}-to-{destination}.json"

@@ -146,10 +146,13 @@ def incident_samples(repo) -> list[Sample]:
 def exposure_samples(inv, timeout: float = EXPOSURE_TIMEOUT) -> list[Sample]:
     """Live exposure per datastore, each measured in its own thread with a deadline: a hung datastore
     makes `lifeboat_exposure_up` 0, never a hung scrape."""
+    from lifeboat import regions
     from lifeboat.datastores import open_engine
 
+    active = regions.active_region(inv)  # the exposure is the primaries' (they follow a failover)
+
     def measure(name: str) -> dict:
-        return open_engine(name, inventory=inv).exposure()
+        return open_engine(name, inventory=inv, region=active).exposure()
 
     out: list[Sample] = []
     names = [ds.name for ds in inv.enabled_datastores()]

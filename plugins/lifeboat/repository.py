@@ -19,13 +19,11 @@ import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from lifeboat import registry
 from lifeboat.catalog_index import IndexedRecords
 from lifeboat.errors import RepositoryError, RestoreFailed
 from lifeboat.layout import DRILLS, MANIFEST, Layout
@@ -60,36 +58,28 @@ def _pause_point_for_tests(backup_id: str) -> None:
             time.sleep(1)
 
 
-@dataclass
-class MirrorReport:
-    copied: int = 0
-    bytes: int = 0
-    skipped: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {"copied": self.copied, "bytes": self.bytes, "skipped": self.skipped}
-
-
 class Repository(IndexedRecords):
     layout = Layout
 
     def __init__(self, primary: Storage, mirror: Storage | None = None, region: str = "", mirror_region: str = ""):
-        self.primary = primary
-        self.mirror_storage = mirror
+        self.primary = primary  # this region's copy: every read and write goes here
+        self.mirror_storage = mirror  # the other region's copy: mirror, put_everywhere, copy_to_mirror only
         self.region = region
         self.mirror_region = mirror_region
+        self.written: list[str] = []  # record keys written through this object (see note_pending)
         self._started: set[tuple[str, str]] = set()  # backups whose start this instance put in the index
 
     @classmethod
     def from_inventory(cls, inv, region: str | None = None) -> Repository:
-        """The repository as seen from `region` (default: the primary). From the standby region the
-        standby copy is read first -- that is the point of having it."""
+        """The repository as seen from `region` (default: the primary): reads and writes go to that
+        region's copy only; the other region's copy (which may be gone: a missing file:// folder there
+        is never created) is used only by the mirror and by records kept in both regions."""
         region = region or inv.regions.primary
         other = inv.regions.standby if region == inv.regions.primary else inv.regions.primary
         here, there = inv.repository[region], inv.repository[other]
         return cls(
             open_storage(here.url, here.connection),
-            open_storage(there.url, there.connection),
+            open_storage(there.url, there.connection, create_root=False),
             region=region,
             mirror_region=other,
         )
@@ -280,17 +270,40 @@ class Repository(IndexedRecords):
 
     def put_record(self, key: str, data: bytes) -> None:
         self.primary.put_bytes(key, data)
+        self.written.append(key)
 
     def copy_to_mirror(self, key: str, data: bytes) -> str:
-        """Best effort: the other region may be the one that is gone."""
+        """Best effort: the other region may be the one that is gone -- then the key is recorded as
+        pending in this region's catalog and the next mirror that reaches it copies it."""
         if self.mirror_storage is None:
             return "no other region configured"
         try:
             self.mirror_storage.put_bytes(key, data)
             return f"copied to {self.mirror_region}"
-        except (RepositoryError, OSError) as exc:
+        except Exception as exc:  # the other region is gone or unreachable
             log.warning("could not copy %s to %s: %s", key, self.mirror_region, exc)
-            return f"NOT copied to {self.mirror_region}: {exc}"
+            self._pending_after_failure([key], exc)
+            return f"NOT copied to {self.mirror_region} (pending): {exc}"
+
+    def note_pending(self, keys: list[str] | None = None, error: str = ""):
+        """Record that `keys` (default: every record written through this object) have not reached the
+        other region: a job in a region that is not active calls this, the next mirror copies them."""
+        from lifeboat import mirroring
+
+        todo = list(self.written if keys is None else keys)
+        return mirroring.note_pending(self, todo, error=error) if todo else None
+
+    def _pending_after_failure(self, keys: list[str], exc: BaseException) -> None:
+        try:
+            self.note_pending(keys, f"{type(exc).__name__}: {exc}")
+        except Exception as note_exc:  # this region's copy failing too is reported by the write itself
+            log.warning("could not record %s as pending: %s", keys, note_exc)
+
+    def find_active(self):
+        """This copy's active-region record (lifeboat.regions.ActiveRegion), None when there is none."""
+        from lifeboat.regions import ActiveRegion
+
+        return self.find_record(Layout.active_region(), ActiveRegion)
 
     def save_verification(self, v: Verification) -> None:
         key, raw = Layout.verification(v.datastore, v.backup_id, v.verified_at), v.to_json()
@@ -340,8 +353,10 @@ class Repository(IndexedRecords):
 
     def put_everywhere(self, key: str, data: bytes) -> list[str]:
         """Write `key` to both regions' copies; the URLs written. Raises only when neither took it: the
-        other region must still get what one region cannot store."""
+        other region must still get what one region cannot store. When only this region's copy took it,
+        the key is recorded as pending here (the next mirror copies it over)."""
         done, errors = [], []
+        failed_there: BaseException | None = None
         for st in self.storages():
             try:
                 st.put_bytes(key, data)
@@ -349,8 +364,12 @@ class Repository(IndexedRecords):
             except Exception as exc:  # named in the error if no copy took it
                 errors.append(f"{st.url}/{key}: {type(exc).__name__}: {exc}")
                 log.warning("could not write %s/%s: %s", st.url, key, exc)
+                if st is self.mirror_storage:
+                    failed_there = exc
         if not done:
             raise RepositoryError("; ".join(errors))
+        if failed_there is not None and self.primary.url in done:
+            self._pending_after_failure([key], failed_there)
         return done
 
     def delete_everywhere(self, key: str) -> None:
@@ -411,7 +430,9 @@ class Repository(IndexedRecords):
         """The repository seen from the first readable region: `region`'s copy (default the primary),
         else the other region's. (repo, region used, attempts [{region, url, result, reason}]); repo is
         None when neither copy can be read."""
-        wanted = region or inv.regions.primary
+        from lifeboat import regions
+
+        wanted = region or regions.deployment_region(inv) or regions.active_region(inv)
         other = inv.regions.standby if wanted == inv.regions.primary else inv.regions.primary
         attempts = []
         for candidate in (wanted, other):
@@ -439,36 +460,9 @@ class Repository(IndexedRecords):
         return repo, used, note
 
     # -- cross-region mirror ----------------------------------------------------------------------
-    def mirror(self, prefixes: Iterable[str] = ("",)) -> MirrorReport:
-        """Copy to the other region every object that is missing there or differs in size.
+    def mirror(self, prefixes: Iterable[str] = ("",), scope: str = "full"):
+        """Mirror this region's copy to the other region (lifeboat.mirroring: descriptors last, deletions
+        only of what the other copy already had, pending instead of failing when it is unreachable)."""
+        from lifeboat import mirroring
 
-        Descriptor files (manifests; a native tool's own, as the registry declares them) go last, so the
-        mirror never lists a backup whose files have not arrived. Objects deleted by retention in the primary are
-        deleted from the mirror too, manifests first. In production an S3 bucket with Cross-Region
-        Replication does the copying; this then only finds nothing to do (and proves it).
-        """
-        if self.mirror_storage is None:
-            raise RepositoryError("no mirror region configured in the inventory's repository section")
-        report = MirrorReport()
-        descriptors, rewritten = registry.descriptor_files()
-        last = (MANIFEST, *descriptors)
-        for prefix in prefixes:
-            src = {o.key: o.size for o in self.primary.list(prefix)}
-            dst = {o.key: o.size for o in self.mirror_storage.list(prefix)}
-            todo = [k for k, size in src.items() if dst.get(k) != size or k.endswith(rewritten)]
-            # data, then descriptors and manifests, then the catalog index (which names only manifests
-            # already there)
-            todo.sort(key=lambda k: (2 if Layout.is_index(k) else int(k.endswith(last)), k))
-            for key in todo:
-                data_path = self.primary.local_path(key)
-                if data_path is not None:
-                    self.mirror_storage.put_file(key, data_path)
-                else:
-                    self.mirror_storage.put_bytes(key, self.primary.get_bytes(key))
-                report.copied += 1
-                report.bytes += src[key]
-            report.skipped += len(src) - len(todo)
-            stale = sorted((k for k in dst if k not in src), key=lambda k: (not k.endswith(MANIFEST), k))
-            for key in stale:
-                self.mirror_storage.delete(key)
-        return report
+        return mirroring.mirror(self, scope, tuple(prefixes))  # type: ignore[arg-type]

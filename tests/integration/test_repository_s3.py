@@ -17,11 +17,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def s3_repo(stack_env, unique, monkeypatch):
-    # one Airflow connection per region, as the inventory's repository section names them
-    monkeypatch.setenv("AIRFLOW_CONN_LIFEBOAT_S3_US_WEST_2", stack_env["AIRFLOW_CONN_LIFEBOAT_S3"])
-    monkeypatch.setenv("AIRFLOW_CONN_LIFEBOAT_S3_US_EAST_1",
-                       stack_env["AIRFLOW_CONN_LIFEBOAT_S3"].replace("us-west-2", "us-east-1"))
+def s3_repo(stack_env, unique):
+    # one Airflow connection per region, as the inventory's repository section names them; the stack
+    # runs one moto per region (devstack/stack.py MOTO_PORTS), so these are two separate endpoints
+    assert stack_env["LIFEBOAT_S3_ENDPOINT_US_WEST_2"] != stack_env["LIFEBOAT_S3_ENDPOINT_US_EAST_1"]
     return Repository(open_storage(f"s3://lifeboat-us-west-2/t-{unique}", "lifeboat_s3_us_west_2"),
                       open_storage(f"s3://lifeboat-us-east-1/t-{unique}", "lifeboat_s3_us_east_1"),
                       region="us-west-2", mirror_region="us-east-1")

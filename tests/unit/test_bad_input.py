@@ -328,8 +328,9 @@ def _cli(capsys, *argv: str) -> tuple[int, str]:
         (("restore-test", "nope"), 1, "datastores.nope: not in the inventory"),
         (("--region", "eu-west-1", "catalog", "postgres"), 1,
          "--region 'eu-west-1': not an inventory region (include/inventory.yaml: regions us-west-2, us-east-1)"),
-        (("--region", "us-east-1", "restore-test", "postgres"), 1,
-         "--region applies to catalog, drills and restore-resources only"),
+        (("--region", "us-east-1", "backup", "postgres", "--kind", "full"), 1,
+         "backup of postgres: us-east-1 is not the active region -- us-west-2 is (the inventory's regions.primary)"),
+        (("--region", "us-east-1", "heartbeat", "redis"), 1, "heartbeat of redis: us-east-1 is not the active region"),
         (("restore-test", "postgres", "--target", "yesterday"), 2, "argument --target: 'yesterday' is not an ISO-8601"),
         (("restore-test", "postgres", "--target", "2026-11-27T03:00:00"), 2,
          "argument --target: '2026-11-27T03:00:00' has no time zone"),
@@ -352,6 +353,13 @@ def test_bad_input_cli_refuses_before_anything_runs(shipped_inventory, capsys, a
 def test_bad_input_cli_good_names_still_work(shipped_inventory, capsys):
     rc, out = _cli(capsys, "--region", "us-east-1", "catalog", "postgres")
     assert rc == 0 and out.startswith("backup id"), out
+
+
+def test_bad_input_lifeboat_region_names_the_variable(shipped_inventory, capsys, monkeypatch):
+    monkeypatch.setenv("LIFEBOAT_REGION", "eu-west-1")
+    rc, out = _cli(capsys, "catalog", "postgres")
+    assert rc == 1 and "environment variable LIFEBOAT_REGION 'eu-west-1': not an inventory region" in out, out
+    assert _written(shipped_inventory) == []
 
 
 # =========================================================================== Airflow connections

@@ -65,22 +65,22 @@ def test_failover_scope_picks_datastores_and_services_in_inventory_order():
     op = operation("failover", {**PARAMS, "scope": "api-gateway"})
     assert op.datastores == [] and op.services == ["api-gateway"] and op.traffic_in_scope
     assert op.manual() == []
-    assert operation("failover", {**PARAMS, "scope": ["mongodb"]}).manual() == ["mongodb"]
+    assert operation("failover", {**PARAMS, "scope": ["mongodb"]}).manual() == []
 
 
-def test_failover_not_automated_engines_say_so_in_preflight_and_refuse_to_act():
-    from lifeboat.errors import Refused
+def test_failover_restore_based_engines_block_on_an_unreachable_standby():
+    """Elasticsearch and MongoDB fail over by restoring into the standby's own server: automated now,
+    and a preflight against a server that does not answer is blocked, naming the connection."""
     from lifeboat.failover import open_failover
     from lifeboat.inventory import load_inventory
 
     inv = load_inventory()
     for name in ("mongodb", "elasticsearch"):
         eng = open_failover(name, inventory=inv, target_region="us-east-1")
+        assert eng.implemented
         p = eng.preflight("us-east-1").dump()
-        assert p["implemented"] is False and p["action"] == "manual"
-        assert "not implemented" in p["warnings"][0] and p["manual"]
-        with pytest.raises(Refused, match="not implemented in Lifeboat"):
-            eng.promote("us-east-1")
+        assert p["implemented"] is True and p["action"] == "blocked", p
+        assert f"lifeboat_{'mongo' if name == 'mongodb' else 'es'}_us_east_1" in p["blockers"][0]
 
 
 @pytest.mark.parametrize(("edit", "message"), [

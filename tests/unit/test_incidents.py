@@ -39,6 +39,8 @@ class Clock:
 
 @pytest.fixture
 def inv(tmp_path):
+    for region in ("w2", "e1"):  # both regions' copies exist (the other region's is never created)
+        (tmp_path / region).mkdir()
     text = TEXT.replace("${LIFEBOAT_REPO_PRIMARY:-s3://community-platform-dr-us-west-2/lifeboat}",
                         f"file://{tmp_path}/w2").replace(
         "${LIFEBOAT_REPO_STANDBY:-s3://community-platform-dr-us-east-1/lifeboat}", f"file://{tmp_path}/e1")

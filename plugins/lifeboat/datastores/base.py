@@ -179,6 +179,12 @@ class Datastore(abc.ABC):
     def conn_id(self, region: str | None = None) -> str:
         return self.spec.connection_for(region or self.region)
 
+    def in_active_region(self) -> bool:
+        """Is this engine's region the active one (where the primaries are: lifeboat.regions)?"""
+        from lifeboat.regions import active_region
+
+        return active_region(self.ctx.inventory, prefer=self.region) == self.region
+
     @staticmethod
     def backup_id(datastore: str, kind: str, when: datetime) -> str:
         """Deterministic: a retried task computes the same id and finds its own finished work."""

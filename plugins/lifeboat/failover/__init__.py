@@ -4,7 +4,7 @@
     facts.py       the typed facts the steps pass on (Role, Preflight, CaughtUp, PromotionHeartbeats)
     postgres.py    pg_promote(); fence read-only (or stop); failback with pg_rewind or pg_basebackup
     redis.py       REPLICAOF NO ONE; fence CLIENT PAUSE WRITE; failback REPLICAOF
-    mongodb.py, elasticsearch.py   not automated: say what to do by hand
+    mongodb.py, elasticsearch.py   restore-based: the newest verified backup restored into the standby
     traffic.py     Route 53 records (UPSERT, idempotent)
     services.py    Kubernetes deployments (scale) and /health, /ready checks
     timeline.py    the persisted timeline of one operation (resumable; becomes the drill record)

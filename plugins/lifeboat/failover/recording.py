@@ -72,10 +72,21 @@ def record(kind: str, params: dict, run: dict, xcoms: dict[str, Any]) -> dict:
         summary.update(drill_id=d.id, verdict=d.verdict, rto_seconds=d.rto_seconds, rpo_seconds=d.rpo_seconds,
                        reasons=d.reasons, drill_copy=op.store.repo.copy_to_mirror(Layout.drill(d.id), d.to_json()))
     summary["data_loss"] = _data_loss(tl)
+    if result == "completed" and _whole_region(params):  # heartbeats, backups, monitor follow it from now on
+        from lifeboat.failover.active import write_active
+
+        summary["active_region"] = write_active(
+            op.inv, tl.target_region, by=f"{tl.dag_id}/{tl.run_id}", kind=kind, reason=str(params.get("reason") or ""),
+            drill_id=summary.get("drill_id"), since=tl.verified_at)
     op.store.save(tl)
     summary["timeline_copy"] = op.store.repo.copy_to_mirror(tl.key, tl.to_json())
     log.info("%s: %s", kind, summary)
     return summary
+
+
+def _whole_region(params: dict) -> bool:
+    scope = params.get("scope") or ["region"]
+    return "region" in ([scope] if isinstance(scope, str) else list(scope))
 
 
 def _data_loss(tl: Timeline) -> dict[str, dict[str, Any]]:

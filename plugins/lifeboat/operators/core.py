@@ -27,7 +27,25 @@ def _when(context):
 
 
 class _LifeboatOperator(BaseOperator):
+    """`region`: where the job acts; empty (the default) = resolved when the task runs: LIFEBOAT_REGION of
+    the deployment, else the active region (lifeboat.regions). A job on the primaries in a region that is
+    not active is skipped, saying which region is."""
+
     ui_color = "#d8ecf7"
+
+    def __init__(self, *, region: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.region = region
+
+    def call(self, fn, *args: Any, **kwargs: Any) -> Any:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from lifeboat.regions import NotActiveRegion
+
+        try:
+            return fn(*args, region=self.region or None, **kwargs)
+        except NotActiveRegion as exc:
+            raise AirflowSkipException(str(exc)) from None
 
 
 class BackupOperator(_LifeboatOperator):
@@ -36,7 +54,7 @@ class BackupOperator(_LifeboatOperator):
     The backup id is derived from the run's logical date, so a retried task finds its own finished
     backup instead of taking a second one."""
 
-    template_fields: Sequence[str] = ("datastore", "kind")
+    template_fields: Sequence[str] = ("datastore", "kind", "region")
 
     def __init__(self, *, datastore: str, kind: str, **kwargs: Any) -> None:
         kwargs.setdefault("outlets", [backups_asset(datastore)])
@@ -47,7 +65,7 @@ class BackupOperator(_LifeboatOperator):
     def execute(self, context) -> dict:
         from lifeboat import jobs
 
-        result = jobs.backup(self.datastore, self.kind, _when(context), run=_run(context))
+        result = self.call(jobs.backup, self.datastore, self.kind, _when(context), run=_run(context))
         for asset in self.outlets:
             context["outlet_events"][asset].extra = {"datastore": self.datastore, "backup_id": result["backup_id"],
                                                     "kind": result["kind"]}
@@ -57,7 +75,7 @@ class BackupOperator(_LifeboatOperator):
 class VerifyOperator(_LifeboatOperator):
     """Verify backups of a datastore (default: every backup in the catalog); fail naming each problem."""
 
-    template_fields: Sequence[str] = ("datastore", "backup_ids")
+    template_fields: Sequence[str] = ("datastore", "backup_ids", "region")
 
     def __init__(self, *, datastore: str, backup_ids: list[str] | None = None, deep: bool = True,
                  **kwargs: Any) -> None:
@@ -69,7 +87,8 @@ class VerifyOperator(_LifeboatOperator):
     def execute(self, context) -> dict:
         from lifeboat import jobs
 
-        return jobs.verify(self.datastore, list(self.backup_ids or []) or None, run=_run(context), deep=self.deep)
+        return self.call(jobs.verify, self.datastore, list(self.backup_ids or []) or None, run=_run(context),
+                         deep=self.deep)
 
 
 class RestoreTestOperator(_LifeboatOperator):
@@ -79,7 +98,7 @@ class RestoreTestOperator(_LifeboatOperator):
     execution), used as the mapped task's label in the grid, and the task's extra link opens the
     drill's record on the DR page."""
 
-    template_fields: Sequence[str] = ("datastore", "backup_id", "target", "drill_summary")
+    template_fields: Sequence[str] = ("datastore", "backup_id", "target", "drill_summary", "region")
     overwrite_rtif_after_execution = True
 
     def __init__(self, *, datastore: str, backup_id: str | None = None, target: str = "latest",
@@ -98,8 +117,8 @@ class RestoreTestOperator(_LifeboatOperator):
         from lifeboat import jobs
 
         try:
-            outcome = jobs.restore_drill(self.datastore, self.backup_id or None, self.target or "latest",
-                                         run=_run(context), drill_type=self.drill_type)
+            outcome = self.call(jobs.restore_drill, self.datastore, self.backup_id or None, self.target or "latest",
+                                run=_run(context), drill_type=self.drill_type)
         except Exception as exc:  # no drill at all (e.g. the inventory or the engine cannot be loaded)
             self.drill_summary = f"FAIL: {type(exc).__name__}: {exc}"[:406]
             raise
@@ -116,7 +135,7 @@ class _DatastoreJobOperator(_LifeboatOperator):
     """Runs `lifeboat.jobs.<job>(datastore, run=...)` (plus `job_kwargs()`) and returns its result."""
 
     job: str
-    template_fields: Sequence[str] = ("datastore",)
+    template_fields: Sequence[str] = ("datastore", "region")
 
     def __init__(self, *, datastore: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -128,7 +147,7 @@ class _DatastoreJobOperator(_LifeboatOperator):
     def execute(self, context) -> dict:
         from lifeboat import jobs
 
-        return getattr(jobs, self.job)(self.datastore, run=_run(context), **self.job_kwargs())
+        return self.call(getattr(jobs, self.job), self.datastore, run=_run(context), **self.job_kwargs())
 
 
 class HeartbeatOperator(_DatastoreJobOperator):
@@ -138,12 +157,15 @@ class HeartbeatOperator(_DatastoreJobOperator):
 
 
 class MirrorOperator(_LifeboatOperator):
-    """Copy new repository objects to the standby region (manifests last)."""
+    """Mirror the acting region's catalog copy to the other region (manifests last); never fails because
+    the other region is gone (the result says `pending`, recorded in this region's catalog)."""
+
+    template_fields: Sequence[str] = ("region",)
 
     def execute(self, context) -> dict:
         from lifeboat import jobs
 
-        return jobs.mirror(run=_run(context))
+        return self.call(jobs.mirror, run=_run(context))
 
 
 class RetentionOperator(_DatastoreJobOperator):

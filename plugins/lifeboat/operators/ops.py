@@ -30,7 +30,7 @@ class IncidentsOperator(BaseOperator):
     def execute(self, context) -> dict:
         from lifeboat.incidents import jobs
 
-        return jobs.process(list(self.results or []), run=_run(context))
+        return jobs.process([r for r in (self.results or []) if r], run=_run(context))
 
 
 class ReportOperator(BaseOperator):

@@ -32,7 +32,7 @@ def acting_region(inv: Inventory, requested: str | None) -> str:
     if env in regions:
         return env
     try:  # the active-region record (lifeboat.regions), where the deployment has one
-        from lifeboat import regions as active  # type: ignore[attr-defined]
+        from lifeboat import regions as active
 
         got = active.active_region(inv)
         if got in regions:

@@ -12,11 +12,12 @@ from lifeboat.storage.base import ObjectInfo, Storage
 __all__ = ["ObjectInfo", "Storage", "open_storage"]
 
 
-def open_storage(url: str, connection_id: str | None = None) -> Storage:
+def open_storage(url: str, connection_id: str | None = None, *, create_root: bool = True) -> Storage:
+    """`create_root=False` for another region's copy: a file:// root that is not there is not created."""
     if url.startswith("file://"):
         from lifeboat.storage.local import LocalStorage
 
-        return LocalStorage(url)
+        return LocalStorage(url, create_root=create_root)
     if url.startswith("s3://"):
         from lifeboat.storage.s3 import S3Storage
 

@@ -13,6 +13,7 @@ from typing import BinaryIO
 class ObjectInfo:
     key: str
     size: int
+    modified: float | None = None  # when it was last written (epoch seconds), where the store says
 
 
 Children = tuple[list["ObjectInfo"], list[str]]  # (manifests found, folders without one)
@@ -20,6 +21,8 @@ Children = tuple[list["ObjectInfo"], list[str]]  # (manifests found, folders wit
 
 class Storage(abc.ABC):
     url: str
+    # how coarse ObjectInfo.modified is (S3's LastModified: whole seconds); the mirror allows for it
+    mtime_resolution: float = 1.0
     # True where listing a prefix costs about as much as reading a directory (file://): the catalog then
     # lists as the authority and takes only contents from its index (lifeboat.catalog_index)
     cheap_listing: bool = False

@@ -18,13 +18,24 @@ _TMP_PREFIX = ".lifeboat-tmp-"
 
 
 class LocalStorage(Storage):
+    """`create_root=False`: the root folder is never created -- another region's copy that is not there
+    is a region that is gone (or not mounted), not a folder to make."""
+
+    mtime_resolution = 0.0  # st_mtime: nanoseconds
     cheap_listing = True
-    def __init__(self, url: str):
+
+    def __init__(self, url: str, create_root: bool = True):
         parsed = urlparse(url)
         if parsed.netloc not in ("", "localhost"):
             raise RepositoryError(f"file:// url must be absolute (file:///path), got {url!r}")
         self.url = url
         self.root = Path(unquote(parsed.path))
+        self.create_root = create_root
+
+    def _require_root(self) -> None:
+        if not self.create_root and not self.root.is_dir():
+            raise RepositoryError(f"{self.url}: the repository folder does not exist (that region's copy is gone "
+                                  "or not mounted); not creating it")
 
     def _path(self, key: str) -> Path:
         key = key.lstrip("/")
@@ -37,6 +48,7 @@ class LocalStorage(Storage):
         return self._path(key)
 
     def _atomic_write(self, key: str, writer) -> None:
+        self._require_root()
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=dest.parent)
@@ -66,13 +78,33 @@ class LocalStorage(Storage):
 
         self._atomic_write(key, copy)
 
+    def adopt_owner(self, key: str, like: Path, like_root: Path) -> None:
+        """Give `key` and the folders above it (up to the root) the owner and mode of `like` and its folders
+        under `like_root`: a mirrored native repository (pgBackRest's) stays usable by its tool's OS user.
+        Only as root; otherwise files belong to whoever runs the mirror anyway."""
+        if os.geteuid() != 0:
+            return
+        dst, src = self._path(key), like
+        while True:
+            with contextlib.suppress(OSError):
+                st, have = src.stat(), dst.stat()
+                if (have.st_uid, have.st_gid) != (st.st_uid, st.st_gid):
+                    os.chown(dst, st.st_uid, st.st_gid)
+                if have.st_mode & 0o7777 != st.st_mode & 0o7777:
+                    os.chmod(dst, st.st_mode & 0o7777)
+            if dst.parent == self.root or src.parent == like_root or dst == self.root:
+                return
+            dst, src = dst.parent, src.parent
+
     def get_bytes(self, key: str) -> bytes:
+        self._require_root()
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             raise RepositoryError(f"{self.url}/{key}: not found") from None
 
     def open_read(self, key: str) -> BinaryIO:
+        self._require_root()
         try:
             return open(self._path(key), "rb")
         except FileNotFoundError:
@@ -84,6 +116,7 @@ class LocalStorage(Storage):
             shutil.copyfileobj(src, dst, 1024 * 1024)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        self._require_root()
         start = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         base = self._path(start)
         if not base.is_dir():
@@ -109,7 +142,7 @@ class LocalStorage(Storage):
                 key = e.path[len(root) + 1:]
                 if key.startswith(prefix):
                     try:
-                        out.append(ObjectInfo(key, e.stat().st_size))
+                        out.append(ObjectInfo(key, e.stat().st_size, e.stat().st_mtime))
                     except FileNotFoundError:
                         continue
         return iter(sorted(out, key=lambda o: o.key))
@@ -131,9 +164,11 @@ class LocalStorage(Storage):
         return have, others
 
     def exists(self, key: str) -> bool:
+        self._require_root()
         return self._path(key).is_file()
 
     def delete(self, key: str) -> None:
+        self._require_root()
         self._path(key).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> int:

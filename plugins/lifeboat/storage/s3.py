@@ -32,7 +32,8 @@ class S3Storage(Storage):
         if self._client is None:
             from lifeboat.clients import aws
 
-            self._client = aws.client("s3", self.connection_id)
+            # An unreachable endpoint (the other region gone) must fail in seconds, not minutes.
+            self._client = aws.client("s3", self.connection_id, connect_timeout=5, attempts=2)
         return self._client
 
     def _key(self, key: str) -> str:
@@ -81,7 +82,8 @@ class S3Storage(Storage):
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full)
-            out = [ObjectInfo(o["Key"][strip:], o["Size"]) for page in pages for o in page.get("Contents", [])]
+            out = [ObjectInfo(o["Key"][strip:], o["Size"], o["LastModified"].timestamp() if o.get("LastModified")
+                              else None) for page in pages for o in page.get("Contents", [])]
         except Exception as exc:
             raise self._err(prefix, exc) from None
         return iter(sorted(out, key=lambda o: o.key))

@@ -66,6 +66,7 @@ class Snapshot:
     repository: str | None = None
     regions: dict[str, str] = field(default_factory=dict)  # role -> region
     fallback: dict[str, str] | None = None  # {"from": region, "result": missing|unreadable, "reason": ...}
+    active: dict[str, Any] | None = None  # the active-region record: region, since, kind, by (lifeboat.regions)
     attempts: list[dict[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     datastores: list[dict[str, Any]] = field(default_factory=list)
@@ -86,6 +87,7 @@ class Snapshot:
             "repository": self.repository,
             "regions": self.regions,
             "fallback": self.fallback,
+            "active": self.active,
             "attempts": self.attempts,
             "problems": self.problems,
         }
@@ -99,6 +101,20 @@ def resolve_region(inv, requested: str | None) -> str:
             f"unknown region {region!r}: the inventory ({inv.source}) has primary {known[0]!r} and standby {known[1]!r}"
         )
     return region
+
+
+def _active(inv, region: str) -> dict[str, Any]:
+    """Which region the primaries are in, since when (no record yet: the inventory's primary)."""
+    from lifeboat.regions import read_active
+
+    try:
+        rec = read_active(inv, prefer=region)
+    except Exception as exc:  # the page still shows the catalog
+        return {"region": inv.regions.primary, "since": None, "kind": None, "by": None, "error": str(exc)[:300]}
+    if rec is None:
+        return {"region": inv.regions.primary, "since": None, "kind": None, "by": "inventory regions.primary"}
+    return {"region": rec.region, "since": iso(rec.since), "kind": rec.kind, "by": rec.by,
+            "previous": rec.previous}
 
 
 def _open_readable(inv, region: str, snap: Snapshot):
@@ -135,6 +151,7 @@ def load_snapshot(region: str | None = None, inventory=None) -> Snapshot:
         )
         return snap
     snap.region, snap.repository = used, repo.url
+    snap.active = _active(inv, used)
     snap.role = "primary" if used == inv.regions.primary else "standby"
 
     catcher = _SkippedRecords()

@@ -53,12 +53,15 @@ class Cluster:
             raise
         return dict(r).get(name)
 
-    def ensure_repository(self) -> str:
-        """Register the repository from the inventory if it is not; refuse to repoint a different one."""
+    def ensure_repository(self, readonly: bool = False) -> str:
+        """Register the repository from the inventory if it is not; refuse to repoint a different one.
+        `readonly`: a cluster that only reads the replicated copy (a region that is not active) -- the
+        registration is switched to what is wanted (the writer after a failover, read-only again before
+        another cluster writes to the copy)."""
         spec = self.options.repository
         field = f"datastores.{self.datastore}.options.repository"
         have = self.get_repository(spec.name)
-        want = spec.es_settings()
+        want = spec.es_settings(readonly=readonly)
         if have is not None:
             key = "location" if spec.type == "fs" else "bucket"
             if have.get("type") != spec.type or str(have.get("settings", {}).get(key)) != str(want[key]):
@@ -67,10 +70,13 @@ class Cluster:
                     f"{have.get('settings', {}).get(key)!r}, not {spec.type} {want[key]!r}; Lifeboat will not repoint "
                     "it (snapshots there would vanish from the catalog). Rename the repository in the inventory or "
                     f"remove the old registration with DELETE _snapshot/{spec.name}.")
-            return spec.name
+            if str(have.get("settings", {}).get("readonly", "false")).lower() == str(readonly).lower():
+                return spec.name
+            log.info("snapshot repository %s on %s: switching to %s", spec.name, self.url,
+                     "read-only" if readonly else "read-write")
         try:
             self.call(f"PUT _snapshot/{spec.name}", self.es.snapshot.create_repository, name=spec.name,
-                      repository={"type": spec.type, "settings": want}, verify=True)
+                      repository={"type": spec.type, "settings": want}, verify=not readonly)
         except ElasticsearchApiError as exc:
             if "path.repo" in exc.reason:
                 raise Refused(
@@ -83,8 +89,9 @@ class Cluster:
                     f"{field}.type: the cluster has no repository type {spec.type!r} ({exc.reason}); s3 needs the "
                     "repository-s3 module of the default distribution") from None
             raise
-        log.info("registered snapshot repository %s (%s %s)", spec.name, spec.type,
-                 spec.location if spec.type == "fs" else f"s3://{spec.bucket}/{spec.base_path}")
+        log.info("registered snapshot repository %s (%s %s%s)", spec.name, spec.type,
+                 spec.location if spec.type == "fs" else f"s3://{spec.bucket}/{spec.base_path}",
+                 ", read-only" if readonly else "")
         return spec.name
 
     def require_repository(self, name: str) -> dict:

@@ -33,6 +33,30 @@ class ElasticsearchDatastore(Datastore):
     restore_series = "snapshot"
     options: ElasticsearchOptions
 
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.base_repository = self.options.repository
+        # this region's copy of the snapshot repository (options.repository.regions)
+        self.options = self.options.model_copy(update={"repository": self.base_repository.for_region(self.region)})
+
+    def registered_repository(self, c: Cluster | None = None) -> str:
+        """The repository registered on this region's cluster: read-write in the active region (its
+        snapshots go there), read-only elsewhere (the replicated copy, written by the other cluster)."""
+        return (c or self.cluster()).ensure_repository(readonly=not self.in_active_region())
+
+    def replicate_native(self) -> dict:
+        """The mirror step: this region's fs snapshot repository -> the other region's copy (s3: the
+        bucket's Cross-Region Replication does it)."""
+        from lifeboat.datastores.elasticsearch.replica import replicate
+        from lifeboat.regions import other
+
+        here, there = self.options.repository, self.base_repository.for_region(other(self.ctx.inventory, self.region))
+        if here.type != "fs":
+            return {"skipped": f"{here.type} repository: replicated by the bucket's Cross-Region Replication"}
+        if here.location == there.location:
+            return {"skipped": "both regions name the same location (options.repository.regions not set)"}
+        return replicate(Path(here.location), Path(there.location))
+
     @functools.cached_property
     def _clusters(self) -> dict[str, Cluster]:
         return {}
@@ -51,7 +75,7 @@ class ElasticsearchDatastore(Datastore):
     # -- backup ----------------------------------------------------------------------------------
     def _take(self, kind: str, backup_id: str, staging: Path) -> Taken:
         c = self.cluster()
-        repo = c.ensure_repository()
+        repo = c.ensure_repository(readonly=False)  # backups run in the active region only
         snap = self.snapshot_name(backup_id)
         indices = c.resolve_indices()
         c.check_not_red(indices)
@@ -142,6 +166,11 @@ class ElasticsearchDatastore(Datastore):
         c = self.cluster()
         repo = m.native.get("repository", self.options.repository.name)
         if repo not in batch.repositories:
+            try:
+                if repo == self.options.repository.name:
+                    self.registered_repository(c)
+            except Exception as exc:  # reported as the failed check below
+                log.warning("repository %s not registered on %s: %s", repo, c.url, exc)
             batch.repositories[repo] = esverify.check_repository(c, repo)
         checks = [batch.repositories[repo]]
         if checks[0].ok:
@@ -172,7 +201,11 @@ class ElasticsearchDatastore(Datastore):
         if target not in ("latest", "", None):
             raise Refused(f"restore target {target!r}: an Elasticsearch snapshot restores the state it was taken "
                           "at; pick the snapshot (backup id) instead and use target 'latest'")
-        return ElasticsearchScratch(self.cluster(), manifest, drill)
+        c = self.cluster()
+        ours = manifest.native.get("repository", self.options.repository.name) == self.options.repository.name
+        # in the pre-checks: registered (in another region: the replicated copy, read-only)
+        return ElasticsearchScratch(c, manifest, drill,
+                                    prepare=(lambda: self.registered_repository(c)) if ours else None)
 
     # -- heartbeat -------------------------------------------------------------------------------
     def heartbeat(self) -> datetime:

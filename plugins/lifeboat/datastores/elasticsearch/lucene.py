@@ -50,9 +50,10 @@ def lucene_footer_problem(parts: list[Path]) -> str | None:
 def check_blobs(m: Manifest, info: dict, cache: dict[str, str | None], since: float | None = None,
                 default_root: str = "") -> Check:
     """CRC32 of every blob of the snapshot's indices against its Lucene footer (fs repositories);
-    with `since` (epoch seconds) only the blobs written from then on, i.e. by this snapshot."""
+    with `since` (epoch seconds) only the blobs written from then on, i.e. by this snapshot. `default_root`
+    is the region's copy of the repository (the manifest names the one it was written to)."""
     name = "repository blob checksums"
-    root = Path(m.native.get("repository_location") or default_root)
+    root = Path(default_root or m.native.get("repository_location") or "")
     try:
         gen = int.from_bytes((root / "index.latest").read_bytes(), "big")
         data = json.loads((root / f"index-{gen}").read_bytes())

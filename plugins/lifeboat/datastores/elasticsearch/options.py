@@ -14,8 +14,18 @@ RESTORE_PREFIX = "restored-"
 _INDEX_EXPR = re.compile(r'^[a-z0-9*][^\s\\/?"<>|,#:A-Z]*$')
 
 
+class RegionalRepository(EngineOptions):
+    """Where the replicated copy of the snapshot repository is in another region (what differs there)."""
+
+    location: str = Field(default="", description="fs: absolute path under that region's nodes' path.repo")
+    bucket: str = Field(default="", description="s3: that region's (CRR-replicated) bucket")
+    base_path: str | None = None
+
+
 class SnapshotRepository(EngineOptions):
-    """The snapshot repository as registered in the cluster (`PUT _snapshot/<name>`)."""
+    """The snapshot repository as registered in the cluster (`PUT _snapshot/<name>`). `regions` names
+    the replicated copy each other region's cluster reads (registered read-only there until a failover
+    makes that region the writer)."""
 
     name: str = Field(default="lifeboat", pattern=r"^[a-z0-9][a-z0-9_.\-]*$")
     type: Literal["fs", "s3"] = "fs"
@@ -25,6 +35,9 @@ class SnapshotRepository(EngineOptions):
     client: str = "default"
     compress: bool = True
     settings: dict[str, Any] = Field(default={}, description="extra settings, e.g. max_snapshot_bytes_per_sec")
+    regions: dict[str, RegionalRepository] = Field(
+        default={}, description="region -> its copy of the repository (fs location or s3 bucket); regions not "
+                                "listed use location/bucket")
 
     @model_validator(mode="after")
     def _by_type(self) -> SnapshotRepository:
@@ -34,14 +47,26 @@ class SnapshotRepository(EngineOptions):
             raise ValueError("bucket: an s3 repository needs a bucket")
         return self
 
-    def es_settings(self) -> dict[str, Any]:
+    def for_region(self, region: str) -> SnapshotRepository:
+        """The repository as the region's cluster registers it (its replicated copy)."""
+        r = self.regions.get(region)
+        if r is None:
+            return self
+        update = {k: v for k, v in (("location", r.location), ("bucket", r.bucket), ("base_path", r.base_path))
+                  if v}
+        return self.model_copy(update={**update, "regions": {}})
+
+    def es_settings(self, readonly: bool = False) -> dict[str, Any]:
         if self.type == "fs":
             base: dict[str, Any] = {"location": self.location, "compress": self.compress}
         else:
             base = {"bucket": self.bucket, "client": self.client, "compress": self.compress}
             if self.base_path:
                 base["base_path"] = self.base_path
-        return {**base, **self.settings}
+        out = {**base, **self.settings}
+        if readonly:
+            out["readonly"] = True
+        return out
 
 
 class SlmRetention(EngineOptions):

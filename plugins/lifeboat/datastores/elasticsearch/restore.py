@@ -24,8 +24,9 @@ def restored_name(drill_id: str, index: str) -> str:
 class ElasticsearchScratch(ScratchTarget):
     teardown_step = "delete restored indices"
 
-    def __init__(self, cluster: Cluster, m: Manifest, drill: DrillRecorder):
+    def __init__(self, cluster: Cluster, m: Manifest, drill: DrillRecorder, prepare=None):
         self.cluster, self.m = cluster, m
+        self.prepare = prepare  # registers the repository where it may not be yet (another region's cluster)
         self.repo, self.snap = m.native["repository"], m.native["snapshot"]
         self.indices = list(m.native.get("indices", []))
         self.prefix = f"{RESTORE_PREFIX}{drill.drill.id.lower()}-"
@@ -35,6 +36,8 @@ class ElasticsearchScratch(ScratchTarget):
     def precheck(self, drill: DrillRecorder) -> None:
         c, m, repo, snap = self.cluster, self.m, self.repo, self.snap
         with drill.step("pre-checks") as s:
+            if self.prepare is not None:
+                self.prepare()
             c.require_repository(repo)
             info = c.get_snapshot(repo, snap)
             if info is None:
@@ -74,8 +77,14 @@ class ElasticsearchScratch(ScratchTarget):
         poll = seconds(c.options.poll_interval)
 
         def health() -> dict:
-            h = c.call("GET _cluster/health", c.es.cluster.health, index=",".join(names), level="indices",
-                       wait_for_status="yellow", wait_for_no_initializing_shards=True, timeout=f"{max(1, int(poll))}s")
+            try:
+                h = c.call("GET _cluster/health", c.es.cluster.health, index=",".join(names), level="indices",
+                           wait_for_status="yellow", wait_for_no_initializing_shards=True,
+                           timeout=f"{max(1, int(poll))}s")
+            except ElasticsearchApiError as exc:
+                if exc.status != 408:  # 408: the health wait timed out (shards still initializing): poll on
+                    raise
+                return {"timed_out": True, "status": "initializing"}
             for n, i in (h.get("indices") or {}).items():
                 stuck = i.get("active_primary_shards", 0) < i.get("number_of_shards", 0) and i.get("unassigned_shards")
                 if (i.get("status") == "red" or stuck) and not i.get("initializing_shards"):

@@ -42,7 +42,9 @@ class PostgresDatastore(Datastore):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        self.pgbackrest = PgBackRest(ctx.runner, self.options, self.name)
+        # the region's pgbackrest.conf: its own server as pg1 and its own copy of the repository
+        self.pgbackrest = PgBackRest(ctx.runner, self.options, self.name,
+                                     self.options.pgbackrest_config_for(self.region))
 
     @classmethod
     def series_of(cls, kind: str) -> str:
@@ -179,7 +181,8 @@ class PostgresDatastore(Datastore):
 
     # -- verification ----------------------------------------------------------------------------
     def verification_batch(self, manifests: list[Manifest], deep: bool) -> pgverify.Batch:
-        return pgverify.read_batch(self.pgbackrest, manifests, deep)
+        # `pgbackrest check` tests the primary's WAL archiving: meaningful only where the primary is
+        return pgverify.read_batch(self.pgbackrest, manifests, deep, archiving_here=self.in_active_region())
 
     def checks(self, m: Manifest, batch: pgverify.Batch, deep: bool) -> list[Check]:
         if m.series == "physical":
@@ -293,13 +296,20 @@ class PostgresDatastore(Datastore):
 
             with self._connect(autocommit=True) as conn:
                 out["WAL stream lag"] = walstream.status(conn, self.options.wal_stream.slot)["lag_seconds"]
-        standby = self.spec.connections.get(self.ctx.inventory.regions.standby)
-        if standby:
-            with pgclient.connect(self.endpoint(self.ctx.inventory.regions.standby), None,
-                                  default_db=self.options.databases[0], autocommit=True) as sc:
-                in_recovery, replay_lag, receive, replay = sc.execute(
-                    "SELECT pg_is_in_recovery(), extract(epoch FROM now() - pg_last_xact_replay_timestamp()), "
-                    "pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()").fetchone()
+        from lifeboat.regions import other
+
+        standby = other(self.ctx.inventory, self.region)
+        if self.spec.connections.get(standby):
+            try:
+                with pgclient.connect(self.endpoint(standby), None, default_db=self.options.databases[0],
+                                      autocommit=True) as sc:
+                    in_recovery, replay_lag, receive, replay = sc.execute(
+                        "SELECT pg_is_in_recovery(), extract(epoch FROM now() - pg_last_xact_replay_timestamp()), "
+                        "pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()").fetchone()
+            except Exception as exc:  # the other region may be the one that is gone: not measurable
+                log.warning("standby %s not reachable for its replay lag: %s", standby, exc)
+                out["standby replay lag"] = None
+                return out
             if in_recovery:
                 # Nothing to replay means no lag, however long ago the last transaction was.
                 out["standby replay lag"] = 0.0 if receive == replay else (

@@ -28,6 +28,9 @@ class WalStreamOptions(BaseModel):
 class PostgresOptions(EngineOptions):
     stanza: str
     pgbackrest_config: str = "/etc/pgbackrest/pgbackrest.conf"
+    pgbackrest_configs: dict[str, str] = Field(
+        default={}, description="region -> pgbackrest.conf for that region (its pg1 host and its copy of the "
+                                "repository); regions not listed use pgbackrest_config")
     os_user: str = Field(default="postgres", description="OS user that owns PGDATA; pgBackRest runs as it")
     bin_dir: str = "/usr/lib/postgresql/15/bin"
     databases: list[str] = Field(min_length=1)
@@ -53,6 +56,9 @@ class PostgresOptions(EngineOptions):
     @property
     def heartbeat_db(self) -> str:
         return self.heartbeat_database or self.databases[0]
+
+    def pgbackrest_config_for(self, region: str) -> str:
+        return self.pgbackrest_configs.get(region) or self.pgbackrest_config
 
     def tool(self, name: str) -> str:
         """A PostgreSQL tool from `bin_dir` when it is there, else from PATH."""

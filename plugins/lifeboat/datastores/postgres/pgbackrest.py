@@ -20,14 +20,17 @@ log = logging.getLogger(__name__)
 
 
 class PgBackRest:
-    def __init__(self, runner: Runner, options: PostgresOptions, datastore: str):
+    """`config`: the region's pgbackrest.conf (its pg1 host, its copy of the repository)."""
+
+    def __init__(self, runner: Runner, options: PostgresOptions, datastore: str, config: str | None = None):
         self.runner = runner
         self.options = options
         self.datastore = datastore
         self.stanza = options.stanza
+        self.config = config or options.pgbackrest_config
 
     def run(self, *args: str, capture: bool = False, timeout: float | None = None, check: bool = True) -> CommandResult:
-        argv = ["pgbackrest", f"--config={self.options.pgbackrest_config}", f"--stanza={self.stanza}", *args]
+        argv = ["pgbackrest", f"--config={self.config}", f"--stanza={self.stanza}", *args]
         return self.runner.run(argv, as_user=self.options.os_user, capture=capture, timeout=timeout, check=check)
 
     def version(self) -> str:
@@ -115,10 +118,11 @@ class PgBackRest:
         """pgbackrest.conf's [global] merged with the stanza's section."""
         cp = configparser.ConfigParser(interpolation=None, strict=False)
         try:
-            with open(self.options.pgbackrest_config) as fh:
+            with open(self.config) as fh:
                 cp.read_file(fh)
         except OSError as exc:
-            raise Refused(f"datastores.{self.datastore}.options.pgbackrest_config: cannot read {exc.filename}: "
+            field = "pgbackrest_config" if self.config == self.options.pgbackrest_config else "pgbackrest_configs"
+            raise Refused(f"datastores.{self.datastore}.options.{field}: cannot read {exc.filename}: "
                           f"{exc.strerror}") from None
         merged = dict(cp["global"]) if cp.has_section("global") else {}
         if cp.has_section(self.stanza):

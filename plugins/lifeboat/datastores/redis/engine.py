@@ -171,10 +171,11 @@ class RedisDatastore(Datastore):
 
     def _take_aof(self, backup_id: str, staging: Path) -> Taken:
         opts = self.options
-        if not opts.data_dir:
+        data_dir = opts.data_dir_for(self.region)
+        if not data_dir:
             raise Refused(f"datastores.{self.name}.options.data_dir: not set -- the aof kind copies the primary's "
                           "appendonlydir and needs its data directory as this runner sees it (host access)")
-        aofdir = Path(opts.data_dir) / opts.aof_dirname
+        aofdir = Path(data_dir) / opts.aof_dirname
         client = self.client()
         ep = self.endpoint()
         if not int(client.info("persistence").get("aof_enabled", 0)):
@@ -189,7 +190,7 @@ class RedisDatastore(Datastore):
         aof_filename = manifest_path.name[: -len(".manifest")]
         live = self._live_facts(client)
         dest = staging / opts.aof_dirname
-        copier = AofCopy(self.ctx.runner, opts.check_aof_bin, f"{opts.data_dir}/{opts.aof_dirname}",
+        copier = AofCopy(self.ctx.runner, opts.check_aof_bin, f"{data_dir}/{opts.aof_dirname}",
                          self._wait_not_busy)
         files, trimmed, copied = copier.copy(client, manifest_path, dest)
         host.memory_check(opts.memory_check, self.name, live["used_memory"],
@@ -205,7 +206,7 @@ class RedisDatastore(Datastore):
                     "aof_filename": aof_filename, "manifest_file": manifest_path.name,
                     "live_used_memory": live["used_memory"], "used_mem": live["used_memory"],
                     "databases": live["databases"], "load_seconds": snap["load_seconds"], "sample": snap["sample"]},
-            source=ep.describe() + f" dir={opts.data_dir}",
+            source=ep.describe() + f" dir={data_dir}",
             restore_hint=(f"copy {opts.aof_dirname}/ into an empty folder D; redis-server --dir D "
                           f"--appendonly yes --appenddirname {opts.aof_dirname} --appendfilename "
                           f"{aof_filename} --port <free port> (docs/datastores/redis.md)"),

@@ -13,6 +13,9 @@ class RedisOptions(EngineOptions):
         default=None,
         description="the primary's `dir` as the runner sees it (host access); required by the aof kind",
     )
+    data_dirs: dict[str, str] = Field(
+        default={}, description="region -> that region's server `dir` (after a failover the aof kind copies the "
+                                "new primary's); regions not listed use data_dir")
     aof_dirname: str = "appendonlydir"
     sample_size: int = Field(default=1000, ge=0, le=100_000)
     heartbeat_key: str = "lifeboat:heartbeat"
@@ -26,6 +29,9 @@ class RedisOptions(EngineOptions):
     server_bin: str = "redis-server"
     check_rdb_bin: str = "redis-check-rdb"
     check_aof_bin: str = "redis-check-aof"
+
+    def data_dir_for(self, region: str) -> str | None:
+        return self.data_dirs.get(region) or self.data_dir
 
     @field_validator("aof_dirname")
     @classmethod

@@ -195,6 +195,13 @@
         "Reading the ", h("b", { text: "standby region's" }), ` copy of the catalog (${src.region}). It is complete on its own; records `
         + "reach it when the mirror task runs after each backup and drill.")));
     }
+    if (src && src.active) {
+      const a = src.active;
+      out.push(h("div", { class: "banner info", id: "active-region" }, h("span", { class: "icon", text: "i" }), h("div", {},
+        "Active region: ", h("b", { text: a.region }),
+        a.since ? ` since ${fmtTime(a.since)} (${a.kind}${a.previous ? ` from ${a.previous}` : ""}, ${a.by})`
+          : " (the inventory's primary; no failover recorded)")));
+    }
     if (src && src.problems && src.problems.length) {
       out.push(h("div", { class: "banner warn", role: "status" }, h("span", { class: "icon", text: "!" }), h("div", {},
         h("b", { text: `${src.problems.length} record(s) in the catalog could not be read` }),
