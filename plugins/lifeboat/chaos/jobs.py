@@ -78,7 +78,10 @@ def run_experiment(name: str, params: dict, run: dict | None = None, inv=None, r
     if name not in g["experiments"] and params.get("experiments"):
         raise Refused(f"experiment {name!r} is not among this run's experiments ({', '.join(g['experiments'])})")
     spec = _chaos(inv).experiment(name)
-    repo = repo or Repository.from_inventory(inv)
+    from lifeboat import regions
+
+    # the records go where DR acts now (the active region after a failover), never into a lost region's copy
+    repo = repo or Repository.from_inventory(inv, regions.acting_region(inv))
     rid = record_id(name, run)
     exp = Experiment(inv, spec, g["environment"], record_id=rid, store=ChaosStore(repo),
                      run={k: str(v) for k, v in (run or {}).items()} | ({"reason": g["reason"]} if g["reason"] else {}))
@@ -95,7 +98,9 @@ def cleanup(params: dict | None = None, inv=None, repo=None) -> dict:
     from lifeboat.repository import Repository
 
     inv = inv or load_inventory()
-    store = ChaosStore(repo or Repository.from_inventory(inv))
+    from lifeboat import regions
+
+    store = ChaosStore(repo or Repository.from_inventory(inv, regions.acting_region(inv)))
     force = bool((params or {}).get("force"))
     done, failed, running = [], [], []
     now = utcnow()
