@@ -33,26 +33,23 @@ import contextlib
 import json
 import os
 import secrets
-import shlex
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: the project root on the path for devstack.*
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from devstack.httpstub import JsonHandler
+from devstack.stack import parse_env_file
 
 
 def read_env(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
+    """The service's env file (`export K='V'` lines, as the devstack writes them); {} while there is none."""
     try:
-        text = path.read_text()
+        return parse_env_file(path)
     except OSError:
-        return out
-    for raw_line in text.splitlines():
-        line = raw_line.strip().removeprefix("export ")
-        key, sep, raw = line.partition("=")
-        if sep and not key.startswith("#"):
-            parts = shlex.split(raw)
-            out[key.strip()] = parts[0] if parts else ""
-    return out
+        return {}
 
 
 def via(uri: str, hostport: str | None) -> str:
@@ -174,25 +171,15 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JsonHandler):
     server_version = "lifeboat-platform-api/1"
     region = ""
     env_file = Path()
     started = time.time()
     metrics: Metrics | None = None
-    _code = 0
 
     def log_message(self, fmt: str, *args) -> None:  # one line per request to the log file
         sys.stderr.write(f"{time.strftime('%H:%M:%S')} {self.region} {fmt % args}\n")
-
-    def _send(self, code: int, body: dict | bytes, content_type: str = "application/json") -> None:
-        data = body if isinstance(body, bytes) else (json.dumps(body) + "\n").encode()
-        self._code = code
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self) -> None:
         t0 = time.perf_counter()

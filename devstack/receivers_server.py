@@ -29,9 +29,13 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
+
+if __package__ in (None, ""):  # run as a script: the project root on the path for devstack.*
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from devstack.httpstub import JsonHandler
 
 
 class Inbox:
@@ -98,20 +102,12 @@ def pagerduty_event_errors(ev: dict) -> list[str]:
     return errors
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JsonHandler):
     server_version = "lifeboat-receivers/1"
     inbox: Inbox
 
     def log_message(self, fmt: str, *args) -> None:
         sys.stderr.write(f"{time.strftime('%H:%M:%S')} http {fmt % args}\n")
-
-    def _send(self, code: int, body, content_type: str = "application/json") -> None:
-        data = body.encode() if isinstance(body, str) else (json.dumps(body) + "\n").encode()
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -13,6 +13,8 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -27,6 +29,8 @@ except ImportError:  # pragma: no cover - run as a script
 # Popen objects of the daemons this process started, so they are reaped (no zombies) when they stop.
 _CHILDREN: dict[int, subprocess.Popen] = {}
 
+
+_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
 
 write_atomic = _common.write_atomic
 used_ports = _common.used_ports
@@ -165,3 +169,25 @@ def regional_status(regions: Sequence[str], pidfile: Callable[[str], Path], need
     down_ = [r for r in regions if not up_[r]]
     return {"running": all(up_.values()), "port": port, "pid": pid_of(pidfile(regions[0]), needle),
             "log": str(log((down_ or list(regions))[0]))}
+
+
+def answers(url: str, timeout: float = 1.0) -> bool:
+    """Whether a GET of `url` (a local daemon's health, ready or version endpoint) answers 200."""
+    try:
+        with _HTTP.open(url, timeout=timeout) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def call_json(url: str, method: str = "GET", body: object = None, timeout: float = 3.0) -> tuple[int, object]:
+    """A local daemon's JSON API: (HTTP status, the JSON answer or None); `body` sent as JSON if given."""
+    req = urllib.request.Request(url, method=method, headers={"Content-Type": "application/json"},
+                                 data=None if body is None else json.dumps(body).encode())
+    try:
+        resp = _HTTP.open(req, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        return e.code, None
+    with resp:
+        text = resp.read()
+    return resp.status, json.loads(text) if text.strip() else None

@@ -31,10 +31,10 @@ import urllib.request
 from pathlib import Path
 
 try:
-    from devstack.components import _common
+    from devstack.components import _common, _daemon
 except ImportError:  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from devstack.components import _common
+    from devstack.components import _common, _daemon
 
 NAME = "prometheus"
 RULES = Path(__file__).resolve().parents[2] / "include" / "prometheus" / "lifeboat-rules.yml"
@@ -109,11 +109,7 @@ def start(folder: Path, port: int, config: str, rules: str | None = None, token:
 
 
 def ready(port: int) -> bool:
-    try:
-        with _HTTP.open(f"http://127.0.0.1:{port}/-/ready", timeout=1) as r:
-            return r.status == 200
-    except OSError:
-        return False
+    return _daemon.answers(f"http://127.0.0.1:{port}/-/ready")
 
 
 def stop(folder: Path) -> str:

@@ -54,11 +54,8 @@ def _pid(state_dir: Path) -> int | None:
 
 
 def _healthy(ports: dict[str, int]) -> bool:
-    try:
-        with _HTTP.open(f"http://127.0.0.1:{ports['http']}/health", timeout=1) as r:
-            return r.status == 200 and _common.port_open(ports["smtp"]) and _common.port_open(ports["https"])
-    except OSError:
-        return False
+    return _daemon.answers(f"http://127.0.0.1:{ports['http']}/health") and _common.port_open(ports["smtp"]) \
+        and _common.port_open(ports["https"])
 
 
 def ensure_cert(folder: Path) -> Path:

@@ -25,8 +25,6 @@ import json
 import os
 import shlex
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 try:
@@ -40,7 +38,6 @@ REGION = "us-west-2"
 PROXIES = ("postgres", "redis")
 NEEDLE = b"toxiproxy-server"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _root(state_dir: Path) -> Path:
@@ -76,23 +73,11 @@ def _ports(state_dir: Path, create: bool) -> dict[str, int] | None:
 
 
 def _api(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, object]:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with _HTTP.open(req, timeout=3) as r:
-            text = r.read()
-            return r.status, json.loads(text) if text.strip() else None
-    except urllib.error.HTTPError as e:
-        return e.code, None
+    return _daemon.call_json(f"http://127.0.0.1:{port}{path}", method, body)
 
 
 def _healthy(port: int) -> bool:
-    try:
-        with _HTTP.open(f"http://127.0.0.1:{port}/version", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
+    return _daemon.answers(f"http://127.0.0.1:{port}/version", timeout=2)
 
 
 def _upstreams(state_dir: Path) -> dict[str, int | None]:

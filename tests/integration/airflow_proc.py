@@ -2,8 +2,8 @@
 dag-processor from the project's venv on a free loopback port (SimpleAuthManager, a passwords file),
 driven through the REST API (trigger, approve/reject the human-in-the-loop task, read XComs).
 
-The same shape as the one tests/integration/test_failover.py starts for itself (kept there so the
-failover tests stay as they are); new tests use this module.
+Used by every integration module that drives DAG runs through a real Airflow (test_failover.py,
+test_recover.py, ...).
 """
 
 from __future__ import annotations
@@ -117,7 +117,9 @@ class Airflow:
             time.sleep(1)
 
     def _parked_seen(self, dag_id: str, run_id: str, timeout: float = 30.0) -> None:
-        """Airflow 3.3.2 race (see test_failover.py): wait for the scheduler to log the parked task."""
+        """Airflow 3.3.2 race: an answer that reaches the scheduler before it has processed the parked
+        worker's exit fails the approval task ("state changed externally": nothing changes, but the run
+        fails). A human is never that fast; the test waits for the scheduler's own log line."""
         ti_id = self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approval")["id"]
         log = self.log / "scheduler.log"
         deadline = time.monotonic() + timeout
@@ -131,6 +133,9 @@ class Airflow:
     def answer(self, dag_id: str, run_id: str, option: str) -> dict:
         return self.ok("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approval/-1/hitlDetails",
                        {"chosen_options": [option], "params_input": {}})
+
+    def clear(self, dag_id: str, run_id: str) -> None:
+        self.ok("POST", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/clear", {"dry_run": False, "only_failed": False})
 
     def tail(self, n: int = 4000) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-n:]}" for p in sorted(self.log.glob("*.log")))

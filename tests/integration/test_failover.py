@@ -22,18 +22,15 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
 import signal
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from lifeboat.net import free_port
+from tests.integration.airflow_proc import running_airflow
+from tests.integration.own_stack import components_env, http_status, lifeboat_env
 
 pytestmark = pytest.mark.integration
 
@@ -42,25 +39,9 @@ STATE = Path(os.environ.get("LIFEBOAT_FAILOVER_STACK_DIR") or ROOT / ".stack-fai
 COMPONENTS = "redis,platform_api,kubernetes"
 SERVICES = ("auth-service", "api-gateway", "frontend")
 FULL = {"auth-service": 2, "api-gateway": 3, "frontend": 2}  # the inventory's active replicas
-VENV_BIN = Path(sys.executable).parent
 WEST, EAST = "us-west-2", "us-east-1"
 RECORD = "api.community.example.com"
-USER, PASSWORD = "admin", secrets.token_urlsafe(12)
 FAILOVER, FAILBACK = "lifeboat_failover", "lifeboat_failback"
-_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@contextlib.contextmanager
-def _components_env():
-    old = os.environ.get("LIFEBOAT_STACK_COMPONENTS")
-    os.environ["LIFEBOAT_STACK_COMPONENTS"] = COMPONENTS
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("LIFEBOAT_STACK_COMPONENTS", None)
-        else:
-            os.environ["LIFEBOAT_STACK_COMPONENTS"] = old
 
 
 # =========================================================================== fixtures
@@ -69,13 +50,13 @@ def _components_env():
 def fstack():
     from devstack import stack
 
-    with _components_env():
+    with components_env(COMPONENTS):
         stack.down(STATE, wipe=True, quiet=True)  # a fresh region pair: an aborted run leaves a failed-over one
         env = stack.up(state_dir=STATE, quiet=True)
     try:
         yield env
     finally:
-        with _components_env():  # LIFEBOAT_KEEP_FAILOVER_STACK=1 keeps it (stopped) for a post-mortem
+        with components_env(COMPONENTS):  # LIFEBOAT_KEEP_FAILOVER_STACK=1 keeps it (stopped) for a post-mortem
             stack.down(STATE, wipe=os.environ.get("LIFEBOAT_KEEP_FAILOVER_STACK") != "1", quiet=True)
 
 
@@ -150,196 +131,10 @@ def fenv(fstack, k8s):
     return env
 
 
-@contextlib.contextmanager
-def lifeboat_env(fenv):
-    """Run Lifeboat code in this process against the failover stack (restores os.environ after)."""
-    from lifeboat import inventory
-
-    saved = dict(os.environ)
-    os.environ.update(fenv)
-    inventory._CACHE.clear()
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        inventory._CACHE.clear()
-
-
-class Airflow:
-    def __init__(self, base: str, log: Path):
-        self.base = base
-        self.log = log
-        self.token = ""
-
-    def login(self) -> None:
-        self.token = self.call("POST", "/auth/token", {"username": USER, "password": PASSWORD}, auth=False)[1][
-            "access_token"]
-
-    def call(self, method: str, path: str, body=None, auth: bool = True) -> tuple[int, dict]:
-        headers = {"Content-Type": "application/json"}
-        if auth:
-            headers["Authorization"] = f"Bearer {self.token}"
-        req = urllib.request.Request(self.base + path, method=method, headers=headers,
-                                     data=None if body is None else json.dumps(body).encode())
-        try:
-            with _HTTP.open(req, timeout=30) as r:
-                raw = r.read()
-                return r.status, json.loads(raw) if raw else {}
-        except urllib.error.HTTPError as e:
-            raw = e.read()
-            try:
-                return e.code, json.loads(raw)
-            except ValueError:
-                return e.code, {"detail": raw.decode(errors="replace")}
-
-    def ok(self, method: str, path: str, body=None) -> dict:
-        code, data = self.call(method, path, body)
-        assert code in (200, 201), f"{method} {path}: HTTP {code} {data}"
-        return data
-
-    # -- runs ----------------------------------------------------------------------------------
-    def trigger(self, dag_id: str, conf: dict) -> str:
-        return self.ok("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})["dag_run_id"]
-
-    def run(self, dag_id: str, run_id: str) -> dict:
-        return self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
-
-    def tasks(self, dag_id: str, run_id: str) -> dict[str, str]:
-        data = self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100")
-        out = {}
-        for ti in data["task_instances"]:
-            key = ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
-            out[key] = ti["state"]
-        return out
-
-    def xcom(self, dag_id: str, run_id: str, task_id: str):
-        code, data = self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/"
-                                      "return_value?map_index=-1&deserialize=true")
-        if code == 404:
-            return None
-        assert code == 200, data
-        value = data["value"]
-        return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
-
-    def wait(self, dag_id: str, run_id: str, timeout: float = 150.0, states=("success", "failed")) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            run = self.run(dag_id, run_id)
-            if run["state"] in states:
-                return run
-            if time.monotonic() > deadline:
-                pytest.fail(f"{dag_id} {run_id} still {run['state']} after {timeout:.0f}s: "
-                            f"{self.tasks(dag_id, run_id)}\n{self.tail()}")
-            time.sleep(1)
-
-    def wait_approval(self, dag_id: str, run_id: str, timeout: float = 120.0) -> dict:
-        deadline = time.monotonic() + timeout
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approval/-1/hitlDetails"
-        while True:
-            code, data = self.call("GET", path)
-            if code == 200 and not data.get("response_received") and \
-                    self.tasks(dag_id, run_id).get("approval") == "awaiting_input":
-                self._parked_seen(dag_id, run_id)
-                return data
-            if self.run(dag_id, run_id)["state"] in ("success", "failed"):
-                pytest.fail(f"{dag_id} {run_id} ended before asking for approval: {self.tasks(dag_id, run_id)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no approval request in {dag_id} {run_id} after {timeout:.0f}s: "
-                            f"{self.tasks(dag_id, run_id)}\n{self.tail()}")
-            time.sleep(1)
-
-    def _parked_seen(self, dag_id: str, run_id: str, timeout: float = 30.0) -> None:
-        """Airflow 3.3.2 race: an answer that reaches the scheduler before it has processed the parked
-        worker's exit fails the approval task ("state changed externally": nothing changes, but the run
-        fails). A human is never that fast; the test waits for the scheduler's own log line."""
-        ti_id = self.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approval")["id"]
-        log = self.log / "scheduler.log"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any("TaskInstance Finished" in line and f"ti_id={ti_id}" in line and "state=awaiting_input" in line
-                   for line in log.read_text(errors="replace").splitlines()):
-                break
-            time.sleep(0.5)
-        time.sleep(1)
-
-    def answer(self, dag_id: str, run_id: str, option: str) -> dict:
-        return self.ok("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approval/-1/hitlDetails",
-                       {"chosen_options": [option], "params_input": {}})
-
-    def clear(self, dag_id: str, run_id: str) -> None:
-        self.ok("POST", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/clear", {"dry_run": False, "only_failed": False})
-
-    def tail(self, n: int = 4000) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-n:]}" for p in sorted(self.log.glob("*.log")))
-
-
 @pytest.fixture(scope="module")
 def airflow(fenv):
-    home = STATE / "airflow"
-    home.mkdir(exist_ok=True)
-    (home / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LIFEBOAT_")) and k != "PYTHONPATH"}
-    env.update(fenv)
-    env.update({
-        "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-        "PYTHONPATH": f"{ROOT / 'plugins'}{os.pathsep}{ROOT}",
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # only the two DAGs under test are unpaused
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # no heartbeat or backup runs in between
-    })
-    airflow_bin = str(VENV_BIN / "airflow")
-    migrate = subprocess.run([airflow_bin, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True,
-                             timeout=300, check=False)
-    assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-3000:]
-    procs = []
-    for cmd in (["api-server", "--host", "127.0.0.1", "--port", str(port)], ["scheduler"], ["dag-processor"]):
-        with open(home / f"{cmd[0]}.log", "wb") as log:
-            procs.append(subprocess.Popen([airflow_bin, *cmd], env=env, cwd=home, stdout=log,
-                                          stderr=subprocess.STDOUT, start_new_session=True))
-    api = Airflow(f"http://127.0.0.1:{port}", home)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                api.login()
-                if all(api.call("GET", f"/api/v2/dags/{d}")[0] == 200 for d in (FAILOVER, FAILBACK)):
-                    break
-            except (OSError, KeyError):
-                pass
-            dead = [p.args[1] for p in procs if p.poll() is not None]
-            if dead or time.monotonic() > deadline:
-                pytest.fail(f"Airflow did not come up (dead: {dead}):\n{api.tail()}")
-            time.sleep(1)
-        for d in (FAILOVER, FAILBACK):
-            api.ok("PATCH", f"/api/v2/dags/{d}", {"is_paused": False})
+    with running_airflow(STATE / "airflow", fenv, [FAILOVER, FAILBACK]) as api:
         yield api
-    finally:
-        for p in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
 
 
 # =========================================================================== the world, observed
@@ -421,14 +216,6 @@ def writable_redis(fenv, region: str) -> bool:
         return False
     finally:
         c.close()
-
-
-def get(url: str) -> int:
-    try:
-        with _HTTP.open(url, timeout=5) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
 
 
 def conf(**kw) -> dict:
@@ -559,7 +346,7 @@ def test_failover_region_loss_interrupted_after_promotion_and_resumed(airflow, p
         last_hb = {name: open_engine(name).heartbeat() for name in ("postgres", "redis")}
     time.sleep(1)  # replicated; then the region goes
     _kill_region(pair)
-    assert get(pair["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 503  # the standby cannot serve yet
+    assert http_status(pair["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 503  # the standby cannot serve yet
 
     run_id = airflow.trigger(FAILOVER, conf(dry_run=False, confirm=EAST, reason="us-west-2 lost (test)"))
     request = airflow.wait_approval(FAILOVER, run_id)
@@ -610,8 +397,8 @@ def test_failover_region_loss_interrupted_after_promotion_and_resumed(airflow, p
     # The standby cluster runs the platform: every Deployment scaled up, its pods Ready (kwok), api-gateway 3.
     wait_deployments(k8s, EAST, FULL, timeout=5)
     assert ready_pods(k8s, EAST, "api-gateway") == 3
-    assert get(pair["LIFEBOAT_API_US_EAST_1_URL"] + "/health") == 200
-    assert get(pair["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 200
+    assert http_status(pair["LIFEBOAT_API_US_EAST_1_URL"] + "/health") == 200
+    assert http_status(pair["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 200
 
     # The drill: RTO and data loss as measured numbers, in the catalog of both regions.
     rec = airflow.xcom(FAILOVER, run_id, "record")
@@ -673,7 +460,7 @@ def test_failback_restores_the_original_topology_and_replication(airflow, pair, 
     assert run["state"] == "success", (airflow.tasks(FAILBACK, run_id), airflow.tail())
 
     # The original topology: west primary, east streaming standby through slot standby_us_east_1.
-    with _components_env():
+    with components_env(COMPONENTS):
         status = stack.status(STATE)
     assert status["ok"], status
     assert status["components"]["standby"]["replication"] == "streaming"
@@ -701,8 +488,8 @@ def test_failback_restores_the_original_topology_and_replication(airflow, pair, 
     assert ready_pods(k8s, WEST, "api-gateway") == 3
     wait_deployments(k8s, EAST, dict.fromkeys(SERVICES, 0))  # drained: no pods left Ready
     assert ready_pods(k8s, EAST, "api-gateway") == 0
-    assert get(pair["LIFEBOAT_API_US_WEST_2_URL"] + "/ready") == 200
-    assert get(pair["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 503  # standby again
+    assert http_status(pair["LIFEBOAT_API_US_WEST_2_URL"] + "/ready") == 200
+    assert http_status(pair["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 503  # standby again
     rec = airflow.xcom(FAILBACK, run_id, "record")
     assert rec["outcome"] == "completed" and rec["verdict"] == "pass", rec
     assert rec["data_loss"]["postgres"]["unreplicated_seconds"] == 0.0  # a switchover loses nothing

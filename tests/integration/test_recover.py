@@ -23,8 +23,6 @@ import hashlib
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import pytest
 
 from lifeboat.net import free_port
 from tests.integration.airflow_proc import running_airflow
+from tests.integration.own_stack import components_env, http_status, lifeboat_env
 
 pytestmark = pytest.mark.integration
 
@@ -41,20 +40,6 @@ COMPONENTS = "redis,platform_api"
 WEST = "us-west-2"
 RECOVER, RECOVER_SERVICE, QUARTERLY = "lifeboat_recover", "lifeboat_recover_service", "lifeboat_drill_quarterly"
 SERVICES = ("auth-service", "api-gateway")
-_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@contextlib.contextmanager
-def _components_env():
-    old = os.environ.get("LIFEBOAT_STACK_COMPONENTS")
-    os.environ["LIFEBOAT_STACK_COMPONENTS"] = COMPONENTS
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("LIFEBOAT_STACK_COMPONENTS", None)
-        else:
-            os.environ["LIFEBOAT_STACK_COMPONENTS"] = old
 
 
 def write_inventory(path: Path, ports: dict[str, int]) -> None:
@@ -93,14 +78,14 @@ def rstack():
     from devstack import stack
 
     stop_recovered()
-    with _components_env():
+    with components_env(COMPONENTS):
         stack.down(STATE, wipe=True, quiet=True)
         env = stack.up(state_dir=STATE, quiet=True)
     try:
         yield env
     finally:
         stop_recovered()
-        with _components_env():
+        with components_env(COMPONENTS):
             stack.down(STATE, wipe=os.environ.get("LIFEBOAT_KEEP_RECOVER_STACK") != "1", quiet=True)
 
 
@@ -113,22 +98,6 @@ def renv(rstack):
     env = dict(rstack)
     env.update({"LIFEBOAT_INVENTORY": str(inventory), "LIFEBOAT_WORKDIR": str(STATE / "work")})
     return env
-
-
-@contextlib.contextmanager
-def lifeboat_env(renv):
-    """Run Lifeboat code in this process against the recover stack (restores os.environ after)."""
-    from lifeboat import inventory
-
-    saved = dict(os.environ)
-    os.environ.update(renv)
-    inventory._CACHE.clear()
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        inventory._CACHE.clear()
 
 
 def _instance(renv, name: str):
@@ -155,7 +124,7 @@ def services(renv):
         inst.start()
         started.append(inst)
     for inst in started:
-        wait_for(lambda i=inst: get(i.url("ready")) == 200, 30, f"{inst.name} /ready")
+        wait_for(lambda i=inst: http_status(i.url("ready")) == 200, 30, f"{inst.name} /ready")
     try:
         yield {i.name: i for i in started}
     finally:
@@ -171,16 +140,6 @@ def airflow(renv):
 
 
 # =========================================================================== the world, observed
-
-def get(url: str) -> int:
-    try:
-        with _HTTP.open(url, timeout=5) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except OSError:
-        return 0
-
 
 def wait_for(check, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
@@ -250,6 +209,25 @@ def read_drill(did: str) -> dict:
 
 # =========================================================================== data with known history
 
+def rows_around_target(renv, pg, truncate: bool = False) -> datetime:
+    """100 'before' rows, the target T (returned), 50 'after' rows and a heartbeat after T (which must
+    NOT be in the recovered data), the WAL archived; with truncate, the probe table emptied first."""
+    with _pg(renv) as c:
+        if truncate:
+            c.execute("TRUNCATE recover_probe")
+        c.execute("INSERT INTO recover_probe (batch) SELECT 'before' FROM generate_series(1, 100)")
+        time.sleep(1.2)
+        target = c.execute("SELECT clock_timestamp()").fetchone()[0]
+        time.sleep(1.2)
+        c.execute("INSERT INTO recover_probe (batch) SELECT 'after' FROM generate_series(1, 50)")
+        pg.heartbeat()
+        lsn = c.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0]
+        c.execute("SELECT pg_switch_wal()")
+        wait_for(lambda: (c.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()[0] or "")[:24]
+                 >= lsn, 60, f"WAL {lsn} archived")
+    return target
+
+
 @pytest.fixture(scope="module")
 def history(renv):
     """Rows and keys written in two batches around a recorded instant T, with heartbeats and backups:
@@ -280,17 +258,7 @@ def history(renv):
         for _ in range(3):  # a series of heartbeats for the continuity check (gaps well under 90 s)
             time.sleep(1.0)
             pg.heartbeat()
-        with _pg(renv) as c:
-            c.execute("INSERT INTO recover_probe (batch) SELECT 'before' FROM generate_series(1, 100)")
-            time.sleep(1.2)
-            target = c.execute("SELECT clock_timestamp()").fetchone()[0]
-            time.sleep(1.2)
-            c.execute("INSERT INTO recover_probe (batch) SELECT 'after' FROM generate_series(1, 50)")
-            pg.heartbeat()  # after T: must NOT be in the recovered data
-            lsn = c.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0]
-            c.execute("SELECT pg_switch_wal()")
-            wait_for(lambda: (c.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()[0] or "")[:24]
-                     >= lsn, 60, f"WAL {lsn} archived")
+        target = rows_around_target(renv, pg)
     r.mset({f"probe:after:{i}": f"value {i}" for i in range(30)})
     r.close()
     return {"target": target.astimezone(UTC), "pg_backup": full.id, "redis_backup": rdb.id,
@@ -314,18 +282,7 @@ def fresh_history(renv, old: dict) -> dict:
         for _ in range(3):
             pg.heartbeat()
             time.sleep(1.0)
-        with _pg(renv) as c:
-            c.execute("TRUNCATE recover_probe")
-            c.execute("INSERT INTO recover_probe (batch) SELECT 'before' FROM generate_series(1, 100)")
-            time.sleep(1.2)
-            target = c.execute("SELECT clock_timestamp()").fetchone()[0]
-            time.sleep(1.2)
-            c.execute("INSERT INTO recover_probe (batch) SELECT 'after' FROM generate_series(1, 50)")
-            pg.heartbeat()  # after T: must NOT be in the recovered data
-            lsn = c.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0]
-            c.execute("SELECT pg_switch_wal()")
-            wait_for(lambda: (c.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()[0] or "")[:24]
-                     >= lsn, 60, f"WAL {lsn} archived")
+        target = rows_around_target(renv, pg, truncate=True)
     r.close()
     return {**old, "target": target.astimezone(UTC), "redis_backup": rdb.id,
             "redis_heartbeat": rdb.position.get("heartbeat_at")}
@@ -424,14 +381,14 @@ def test_quarterly_drill_restores_everything_to_one_point_and_leaves_nothing_beh
 def test_recover_service_restarts_a_crashed_service_after_checking_its_dependencies(airflow, services, renv):
     gw = services["api-gateway"]
     gw.stop()  # the crash
-    assert get(gw.url("health")) == 0
+    assert http_status(gw.url("health")) == 0
     run_id = airflow.trigger(RECOVER_SERVICE, {"scope": ["api-gateway"], "region": WEST, "dry_run": False,
                                                "reason": "api-gateway crashed (integration test)", "confirm": WEST})
     airflow.wait_approval(RECOVER_SERVICE, run_id)
     airflow.answer(RECOVER_SERVICE, run_id, "Approve")
     assert airflow.wait(RECOVER_SERVICE, run_id, timeout=900)["state"] == "success", \
         f"{airflow.tasks(RECOVER_SERVICE, run_id)}\n{airflow.tail()}"
-    assert get(gw.url("health")) == 200 and get(gw.url("ready")) == 200
+    assert http_status(gw.url("health")) == 200 and http_status(gw.url("ready")) == 200
     rec = airflow.xcom(RECOVER_SERVICE, run_id, "record")
     tl = read_timeline(rec["timeline_id"])
     names = [s["name"] for s in tl["steps"]]
@@ -455,7 +412,7 @@ def test_recover_destroyed_postgres_and_lost_redis_into_new_targets_at_a_point_i
     history = fresh_history(renv, history)  # the data lost is minutes old, not the module's first minutes
     failed_at = destroy_postgres(renv)
     destroy_redis(renv)
-    wait_for(lambda: get(auth.url("ready")) == 503, 15, "auth-service not ready without its datastores")
+    wait_for(lambda: http_status(auth.url("ready")) == 503, 15, "auth-service not ready without its datastores")
     target = history["target"]
     run_id = airflow.trigger(RECOVER, conf(dry_run=False, confirm=WEST, target=target.isoformat(),
                                            failed_at=failed_at.isoformat(), reason="postgres data directory lost"))
@@ -487,8 +444,8 @@ def test_recover_destroyed_postgres_and_lost_redis_into_new_targets_at_a_point_i
     # the service in scope runs against the recovered targets; the one outside the scope was not touched
     env_text = auth.env_file.read_text()
     assert f":{pg_loc['port']}/" in env_text and f":{rd_loc['port']}/" in env_text
-    assert get(auth.url("ready")) == 200
-    assert get(gw.url("ready")) == 503 and str(renv["LIFEBOAT_PG_PRIMARY_PORT"]) in gw.env_file.read_text()
+    assert http_status(auth.url("ready")) == 200
+    assert http_status(gw.url("ready")) == 503 and str(renv["LIFEBOAT_PG_PRIMARY_PORT"]) in gw.env_file.read_text()
 
     # dependencies first: both datastores restored and validated before the service is repointed
     tl = read_timeline(rec["timeline_id"])

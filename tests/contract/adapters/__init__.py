@@ -20,6 +20,7 @@ import pytest
 
 from lifeboat.records import Manifest
 from tests.damage import flip_byte
+from tests.fixtures import forget_catalog
 
 __all__ = ["ADAPTERS", "Adapter", "N", "flip_byte", "kill_before_manifest"]
 
@@ -39,14 +40,34 @@ class Adapter(abc.ABC):
     def __init__(self, request: pytest.FixtureRequest, unique: str):
         self.request = request
         self.unique = unique
+        self.scope = f"contract-{unique}"  # this test's namespace (index, prefix, ...) on the live server
+        self._engine: Any = None
 
     def fixture(self, name: str) -> Any:
         return self.request.getfixturevalue(name)
 
+    def make_engine(self) -> Any:
+        """Build the engine under test (default: the fixture `engine_fixture`); called once, on first use."""
+        return self.fixture(self.engine_fixture)
+
     @property
     def engine(self) -> Any:
         """The engine under test (an inventory datastore, or one with its own catalog folder)."""
-        return self.fixture(self.engine_fixture)
+        if self._engine is None:
+            self._engine = self.make_engine()
+        return self._engine
+
+    def forget_engine(self, delete_backups: bool = False) -> None:
+        """Remove the catalog folder of an engine this test built (if it built one); with delete_backups,
+        first each backup through the engine (so the native tool forgets it too)."""
+        if self._engine is None:
+            return
+        if delete_backups:
+            from lifeboat.catalog import Catalog
+
+            for m in Catalog(self._engine.ctx.repo).backups(self._engine.name):
+                self._engine.delete_backup(m)
+        forget_catalog(self._engine)
 
     @abc.abstractmethod
     def insert(self, n: int) -> None:

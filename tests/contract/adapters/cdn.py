@@ -9,7 +9,6 @@ from typing import Any
 
 from lifeboat.clients.cloudfront import CloudFront
 from tests.contract.adapters import Adapter, N
-from tests.fixtures import forget_catalog
 
 
 def behavior(path: str, target: str, like: dict) -> dict:
@@ -17,29 +16,22 @@ def behavior(path: str, target: str, like: dict) -> dict:
 
 
 class CdnAdapter(Adapter):
-    fixtures = ("stack_env", "engine_with")
-    kind = "config"
-    first_restore_step = "create scratch distribution from the backup"
-    last_verify_step = "compare with the backup"
+    fixtures, kind = ("stack_env", "engine_with"), "config"
+    first_restore_step, last_verify_step = "create scratch distribution from the backup", "compare with the backup"
 
     def __init__(self, request, unique):
         super().__init__(request, unique)
         self.cf = CloudFront("lifeboat_cloudfront")
-        self.prefix = f"/contract-{unique}/"
+        self.prefix = f"/{self.scope}/"
         self.dist_id: str | None = None
-        self._engine = None
 
-    @property
-    def engine(self) -> Any:
+    def make_engine(self) -> Any:
         """The engine of a distribution of this test (created here: the suite asks for the engine first)."""
-        if self._engine is None:
-            base, _ = self.cf.get_config(os.environ["LIFEBOAT_CDN_DISTRIBUTION_ID"])
-            cfg = {**base, "CallerReference": f"contract-{self.unique}", "Aliases": {"Quantity": 0},
-                   "Comment": f"lifeboat contract {self.unique}"}
-            self.dist_id, _ = self.cf.create(cfg)
-            self._engine = self.fixture("engine_with")("cdn", name=f"cdn_contract_{self.unique}",
-                                                       distribution_id=self.dist_id)
-        return self._engine
+        base, _ = self.cf.get_config(os.environ["LIFEBOAT_CDN_DISTRIBUTION_ID"])
+        cfg = {**base, "CallerReference": f"contract-{self.unique}", "Aliases": {"Quantity": 0},
+               "Comment": f"lifeboat contract {self.unique}"}
+        self.dist_id, _ = self.cf.create(cfg)
+        return self.fixture("engine_with")("cdn", name=f"cdn_contract_{self.unique}", distribution_id=self.dist_id)
 
     def config(self) -> dict:
         assert self.dist_id
@@ -69,5 +61,4 @@ class CdnAdapter(Adapter):
     def cleanup(self) -> None:
         if self.dist_id and self.dist_id in self.cf.list_ids():
             self.cf.delete(self.dist_id)
-        if self._engine is not None:
-            forget_catalog(self._engine)
+        self.forget_engine()

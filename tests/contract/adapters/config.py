@@ -8,29 +8,22 @@ from pathlib import Path
 from typing import Any
 
 from tests.contract.adapters import Adapter, N
-from tests.fixtures import forget_catalog
 
 WEST, EAST = "us-west-2", "us-east-1"
 
 
 class ConfigAdapter(Adapter):
-    fixtures = ("config_remotes", "engine_with", "tmp_path")
-    kind = "bundle"
-    first_restore_step = "git clone --mirror from the bundle"
-    last_verify_step = "fsck, refs and tree hashes"
+    fixtures, kind = ("config_remotes", "engine_with", "tmp_path"), "bundle"
+    first_restore_step, last_verify_step = "git clone --mirror from the bundle", "fsck, refs and tree hashes"
 
     def __init__(self, request, unique):
         super().__init__(request, unique)
-        self.prefix = f"refs/heads/contract-{unique}/"
+        self.prefix = f"refs/heads/{self.scope}/"
         self.remotes = self.fixture("config_remotes")
         self.work: Path = self.fixture("tmp_path") / "config-work"
-        self._engine = None
 
-    @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            self._engine = self.fixture("engine_with")("config", name=f"config_contract_{self.unique}", kubernetes={})
-        return self._engine
+    def make_engine(self) -> Any:
+        return self.fixture("engine_with")("config", name=f"config_contract_{self.unique}", kubernetes={})
 
     @property
     def git(self):
@@ -75,5 +68,4 @@ class ConfigAdapter(Adapter):
         if gone:
             self.push(gone)
         self.sync_mirror()
-        if self._engine is not None:
-            forget_catalog(self._engine)
+        self.forget_engine()

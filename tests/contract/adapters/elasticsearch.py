@@ -13,52 +13,41 @@ from tests.contract.adapters import Adapter, N, flip_byte
 
 
 class ElasticsearchAdapter(Adapter):
-    fixtures = ("es_engine_with", "es")
-    kind = "snapshot"
-    first_restore_step = "restore into restored-"
-    last_verify_step = "sampled document hashes"
+    fixtures, kind = ("es_engine_with", "es"), "snapshot"
+    first_restore_step, last_verify_step = "restore into restored-", "sampled document hashes"
 
-    def __init__(self, request, unique):
-        super().__init__(request, unique)
-        self.index = f"contract-{unique}"
-        self._engine = None
-
-    @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            self._engine = self.fixture("es_engine_with")(name=f"es_contract_{self.unique}",
-                                                                          indices=[self.index])
-        return self._engine
+    def make_engine(self) -> Any:
+        return self.fixture("es_engine_with")(name=f"es_contract_{self.unique}", indices=[self.scope])
 
     @property
     def es(self) -> Any:
         return self.fixture("es")
 
     def insert(self, n: int) -> None:
-        self.es.indices.create(index=self.index, settings={"number_of_shards": 1, "number_of_replicas": 0})
+        self.es.indices.create(index=self.scope, settings={"number_of_shards": 1, "number_of_replicas": 0})
         ops: list[dict] = []
         for i in range(n):
-            ops += [{"index": {"_index": self.index, "_id": str(i)}}, {"n": i, "title": f"document {i}"}]
+            ops += [{"index": {"_index": self.scope, "_id": str(i)}}, {"n": i, "title": f"document {i}"}]
         self.es.bulk(operations=ops, refresh=True)
 
     def count_live(self) -> int:
-        self.es.indices.refresh(index=self.index)
-        return self.es.count(index=self.index)["count"]
+        self.es.indices.refresh(index=self.scope)
+        return self.es.count(index=self.scope)["count"]
 
     def mutate(self) -> None:
         # (the integ-test distribution has no _delete_by_query: the reindex module is not in it)
-        ops: list[dict] = [{"delete": {"_index": self.index, "_id": str(i)}} for i in range(0, N, 2)]
-        ops += [{"index": {"_index": self.index, "_id": "after-the-backup"}}, {"n": -1}]
+        ops: list[dict] = [{"delete": {"_index": self.scope, "_id": str(i)}} for i in range(0, N, 2)]
+        ops += [{"index": {"_index": self.scope, "_id": "after-the-backup"}}, {"n": -1}]
         self.es.bulk(operations=ops, refresh=True)
 
     def count_restored(self, scratch: Any) -> int:
-        return self.es.count(index=scratch.targets[self.index])["count"]
+        return self.es.count(index=scratch.targets[self.scope])["count"]
 
     def corrupt(self, m: Manifest) -> tuple[str, Callable[[], None]]:
         """A Lucene file of the index in the fs snapshot repository (named with its path)."""
         root = Path(m.native["repository_location"])
         gen = int.from_bytes((root / "index.latest").read_bytes(), "big")
-        folder = root / "indices" / json.loads((root / f"index-{gen}").read_bytes())["indices"][self.index]["id"]
+        folder = root / "indices" / json.loads((root / f"index-{gen}").read_bytes())["indices"][self.scope]["id"]
         victim = max((p for p in folder.rglob("__*") if p.is_file()), key=lambda p: p.stat().st_size)
         return str(victim), flip_byte(victim)
 
@@ -69,10 +58,5 @@ class ElasticsearchAdapter(Adapter):
         super().forget(backup_id)
 
     def cleanup(self) -> None:
-        if self._engine is not None:
-            from lifeboat.catalog import Catalog
-
-            for m in Catalog(self._engine.ctx.repo).backups(self._engine.name):
-                self._engine.delete_backup(m)
-            self._engine.ctx.repo.primary.delete_prefix(f"{self._engine.name}/")
-        self.es.options(ignore_status=404).indices.delete(index=self.index)
+        self.forget_engine(delete_backups=True)
+        self.es.options(ignore_status=404).indices.delete(index=self.scope)

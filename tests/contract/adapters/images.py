@@ -10,7 +10,6 @@ from typing import Any
 
 from lifeboat.clients.registry import OCI_MANIFEST, RegistryClient
 from tests.contract.adapters import Adapter, N
-from tests.fixtures import forget_catalog
 
 WEST, EAST = "us-west-2", "us-east-1"
 LAYER = b"lifeboat contract layer\n" * 64  # one blob every test image shares (not a real tar: never run)
@@ -33,26 +32,22 @@ def push_tiny_image(reg: RegistryClient, repository: str, tag: str, seed: str) -
 
 
 class ImagesAdapter(Adapter):
-    fixtures = ("registries", "engine_with")
-    kind = "replicate"
-    first_restore_step = "pull images from the standby by digest"
-    last_verify_step = "blob digests"
+    fixtures, kind = ("registries", "engine_with"), "replicate"
+    first_restore_step, last_verify_step = "pull images from the standby by digest", "blob digests"
 
     def __init__(self, request, unique):
         super().__init__(request, unique)
         self.repo = f"contract/c-{unique}"
-        self.reg = self.fixture("registries")
-        self._engine = None
         self.digests: dict[str, str] = {}
 
     @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            host = self.reg[WEST].host
-            self._engine = self.fixture("engine_with")(
-                "images", name=f"images_contract_{self.unique}", kubernetes={}, namespaces=[],
-                images=[f"{host}/{self.repo}:t{i}" for i in range(N)])
-        return self._engine
+    def reg(self) -> dict:
+        return self.fixture("registries")
+
+    def make_engine(self) -> Any:
+        host = self.reg[WEST].host
+        return self.fixture("engine_with")("images", name=f"images_contract_{self.unique}", kubernetes={},
+                                           namespaces=[], images=[f"{host}/{self.repo}:t{i}" for i in range(N)])
 
     def insert(self, n: int) -> None:
         for i in range(n):
@@ -76,5 +71,4 @@ class ImagesAdapter(Adapter):
                 digest = reg.manifest_digest(self.repo, tag)
                 if digest:
                     reg.delete_manifest(self.repo, digest)
-        if self._engine is not None:
-            forget_catalog(self._engine)
+        self.forget_engine()

@@ -13,40 +13,30 @@ LABEL = "lifeboat.io/contract"
 
 
 class KubernetesAdapter(Adapter):
-    fixtures = ("kube", "velero_env")
-    kind = "full"
-    first_restore_step = "velero restore into drill-"
-    last_verify_step = "restored objects equal the backup"
+    fixtures, kind = ("kube", "velero_env"), "full"
+    first_restore_step, last_verify_step = "velero restore into drill-", "restored objects equal the backup"
 
-    def __init__(self, request, unique):
-        super().__init__(request, unique)
-        self.namespace = f"contract-{unique}"
-        self._engine = None
+    def make_engine(self) -> Any:
+        from lifeboat import inventory
+        from lifeboat.datastores.base import EngineContext
+        from lifeboat.datastores.kubernetes.engine import KubernetesDatastore
+        from lifeboat.repository import Repository
 
-    @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            from lifeboat import inventory
-            from lifeboat.datastores.base import EngineContext
-            from lifeboat.datastores.kubernetes.engine import KubernetesDatastore
-            from lifeboat.repository import Repository
-
-            inventory._CACHE.clear()
-            inv = inventory.load_inventory()
-            spec = inv.datastore("kubernetes")
-            spec = spec.model_copy(update={"name": f"k8s_contract_{self.unique}",
-                                           "options": {**spec.options, "namespaces": [self.namespace]}})
-            ctx = EngineContext(inventory=inv, spec=spec, repo=Repository.from_inventory(inv),
-                                run={"dag_id": "pytest", "run_id": "contract"})
-            self._engine = KubernetesDatastore(ctx)
-        return self._engine
+        inventory._CACHE.clear()
+        inv = inventory.load_inventory()
+        spec = inv.datastore("kubernetes")
+        spec = spec.model_copy(update={"name": f"k8s_contract_{self.unique}",
+                                       "options": {**spec.options, "namespaces": [self.scope]}})
+        ctx = EngineContext(inventory=inv, spec=spec, repo=Repository.from_inventory(inv),
+                            run={"dag_id": "pytest", "run_id": "contract"})
+        return KubernetesDatastore(ctx)
 
     @property
     def live(self) -> Any:
         return self.fixture("kube")[self.engine.region]
 
     def _put(self, name: str) -> None:
-        self.live.put_configmap(self.namespace, name, {"n": name}, labels={LABEL: self.unique})
+        self.live.put_configmap(self.scope, name, {"n": name}, labels={LABEL: self.unique})
 
     def _count(self, client: Any, namespace: str) -> int:
         doc = client.get(f"/api/v1/namespaces/{namespace}/configmaps", {"labelSelector": f"{LABEL}={self.unique}"})
@@ -54,20 +44,20 @@ class KubernetesAdapter(Adapter):
 
     def insert(self, n: int) -> None:
         self.live.core.create_namespace({"apiVersion": "v1", "kind": "Namespace",
-                                         "metadata": {"name": self.namespace, "labels": {LABEL: self.unique}}})
+                                         "metadata": {"name": self.scope, "labels": {LABEL: self.unique}}})
         for i in range(n):
             self._put(f"record-{i}")
 
     def count_live(self) -> int:
-        return self._count(self.live, self.namespace)
+        return self._count(self.live, self.scope)
 
     def mutate(self) -> None:
         for i in range(0, N, 2):
-            self.live.core.delete_namespaced_config_map(f"record-{i}", self.namespace)
+            self.live.core.delete_namespaced_config_map(f"record-{i}", self.scope)
         self._put("after-the-backup")
 
     def count_restored(self, scratch: Any) -> int:
-        return self._count(scratch.client, scratch.namespaces[self.namespace])
+        return self._count(scratch.client, scratch.namespaces[self.scope])
 
     def target(self, m: Manifest) -> str:
         return "latest"
@@ -83,13 +73,9 @@ class KubernetesAdapter(Adapter):
     def cleanup(self) -> None:
         if self._engine is None:
             return
-        from lifeboat.catalog import Catalog
-
-        for m in Catalog(self._engine.ctx.repo).backups(self._engine.name):
-            self._engine.delete_backup(m)
-        self._engine.ctx.repo.primary.delete_prefix(f"{self._engine.name}/")
+        self.forget_engine(delete_backups=True)
         try:
-            self.live.core.delete_namespace(self.namespace)
+            self.live.core.delete_namespace(self.scope)
         except Exception as exc:
             if getattr(exc, "status", None) != 404:
                 raise

@@ -12,24 +12,22 @@ MINUTELY = {"full": "0 * * * *", "oplog": "* * * * *"}  # the test stack's oplog
 
 
 class MongoAdapter(Adapter):
-    fixtures = ("mongo_engine_with", "mongo")
-    kind = "full"
-    first_restore_step = "load full dump"
-    last_verify_step = "counts at "  # the exact counts at the dump's consistent point
-
-    def __init__(self, request, unique):
-        super().__init__(request, unique)
-        self.dbname = f"c_{unique}"
-        self.victim = f"dump/{self.dbname}/items.bson.gz"
-        self._engine = None
+    fixtures, kind = ("mongo_engine_with", "mongo"), "full"
+    # the last: the exact counts at the dump's consistent point
+    first_restore_step, last_verify_step = "load full dump", "counts at "
 
     @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            self._engine = self.fixture("mongo_engine_with")(
-                name=f"mongodb_contract_{self.unique}", databases=[self.dbname], heartbeat_database=self.dbname,
-                oplog_alert_margin="1m", schedules=MINUTELY)
-        return self._engine
+    def dbname(self) -> str:
+        return f"c_{self.unique}"
+
+    @property
+    def victim(self) -> str:  # type: ignore[override]
+        return f"dump/{self.dbname}/items.bson.gz"
+
+    def make_engine(self) -> Any:
+        return self.fixture("mongo_engine_with")(
+            name=f"mongodb_contract_{self.unique}", databases=[self.dbname], heartbeat_database=self.dbname,
+            oplog_alert_margin="1m", schedules=MINUTELY)
 
     @property
     def db(self) -> Any:
@@ -50,8 +48,7 @@ class MongoAdapter(Adapter):
 
     def cleanup(self) -> None:
         client = self.fixture("mongo")
-        if self._engine is not None:
-            self._engine.ctx.repo.primary.delete_prefix(f"{self._engine.name}/")
+        self.forget_engine()
         client.drop_database(self.dbname)
         for name in client.list_database_names():
             if name.startswith(SCRATCH_PREFIX) and name.endswith(f"_{self.dbname}"):

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from tests.contract.adapters import Adapter, N
-from tests.fixtures import forget_catalog, purge_prefix
+from tests.fixtures import purge_prefix
 
 WEST, EAST = "us-west-2", "us-east-1"
 
@@ -24,23 +24,19 @@ def wait_replicated(bucket, keys: list[str], timeout: float = 60) -> None:
 
 
 class ObjectsAdapter(Adapter):
-    fixtures = ("upload_buckets", "uploads_replication", "engine_with")
-    kind = "inventory"
-    first_restore_step = "read back from s3://"
-    last_verify_step = "ETag, size and sha256 compared"
-
-    def __init__(self, request, unique):
-        super().__init__(request, unique)
-        self.prefix = f"contract-{unique}/"
-        self.buckets = self.fixture("upload_buckets")
-        self._engine = None
+    fixtures, kind = ("upload_buckets", "uploads_replication", "engine_with"), "inventory"
+    first_restore_step, last_verify_step = "read back from s3://", "ETag, size and sha256 compared"
 
     @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            self._engine = self.fixture("engine_with")("uploads", name=f"objects_contract_{self.unique}",
-                                                       prefix=self.prefix)
-        return self._engine
+    def prefix(self) -> str:
+        return f"{self.scope}/"
+
+    @property
+    def buckets(self) -> dict:
+        return self.fixture("upload_buckets")
+
+    def make_engine(self) -> Any:
+        return self.fixture("engine_with")("uploads", name=f"objects_contract_{self.unique}", prefix=self.prefix)
 
     def keys(self, region: str = WEST) -> list[str]:
         page, _ = self.buckets[region].list_page("", 1000, prefix=self.prefix)
@@ -67,5 +63,4 @@ class ObjectsAdapter(Adapter):
         # Every version, in both buckets: a delete marker or a half-replicated delete left here makes
         # the next whole-bucket `uploads` backup list keys its restore test cannot read back.
         purge_prefix(self.buckets, self.prefix)
-        if self._engine is not None:
-            forget_catalog(self._engine)
+        self.forget_engine()

@@ -1,0 +1,54 @@
+"""Helpers of the integration modules that run a stack of their own (test_failover.py, test_recover.py):
+the components it runs, Lifeboat code run in the test process against it, HTTP probes of its services."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def components_env(components: str) -> Iterator[None]:
+    """LIFEBOAT_STACK_COMPONENTS=components while devstack starts or stops the stack (restored after)."""
+    old = os.environ.get("LIFEBOAT_STACK_COMPONENTS")
+    os.environ["LIFEBOAT_STACK_COMPONENTS"] = components
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("LIFEBOAT_STACK_COMPONENTS", None)
+        else:
+            os.environ["LIFEBOAT_STACK_COMPONENTS"] = old
+
+
+@contextlib.contextmanager
+def lifeboat_env(env: dict[str, str]) -> Iterator[None]:
+    """Run Lifeboat code in this process against the stack of `env` (restores os.environ after)."""
+    from lifeboat import inventory
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    inventory._CACHE.clear()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        inventory._CACHE.clear()
+
+
+_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only: never a proxy
+
+
+def http_status(url: str) -> int:
+    """The HTTP status of a GET of url (0: nothing answers)."""
+    try:
+        with _HTTP.open(url, timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return 0
