@@ -2,7 +2,8 @@
 
 - `RegionalDatastore[MyOptions]`: the engine declares its options model as the type parameter (so
   `self.options` is typed; the registry entry's model must be the same class, checked when the class
-  is defined), and gets `other_region(region)` / `standby_region`.
+  is defined), and gets `other_region(region)` / `standby_region` and `latest_only(target, why)` for
+  backups that restore only as they were taken.
 - `@per_region`: a method `build(self, region) -> Client` becomes `self.client(region=None)`, which
   builds one client per region (default: the datastore's own region) and keeps it on the instance.
 """
@@ -14,6 +15,7 @@ from typing import Any, Generic, Protocol, TypeVar, get_args, overload
 
 from lifeboat.datastores.base import Datastore
 from lifeboat.datastores.options import EngineOptions
+from lifeboat.errors import Refused
 
 OptionsT = TypeVar("OptionsT", bound=EngineOptions)
 C = TypeVar("C")
@@ -40,6 +42,12 @@ class RegionalDatastore(Datastore, Generic[OptionsT]):
     @property
     def standby_region(self) -> str:
         return self.other_region(self.region)
+
+    @staticmethod
+    def latest_only(target: str | None, why: str) -> None:
+        """Refuse a restore target other than 'latest' (the backup restores as it was taken: `why`)."""
+        if target not in ("latest", "", None):
+            raise Refused(f"restore target {target!r}: {why}")
 
 
 class RegionClient(Protocol[C_co]):

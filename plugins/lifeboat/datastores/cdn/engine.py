@@ -16,7 +16,7 @@ from lifeboat.datastores.base import MonitorFinding, Taken
 from lifeboat.datastores.cdn.options import CdnOptions
 from lifeboat.datastores.regional import RegionalDatastore
 from lifeboat.drills import DrillRecorder
-from lifeboat.errors import LifeboatError, Refused
+from lifeboat.errors import LifeboatError
 from lifeboat.records import Check, Manifest, utcnow
 
 HEARTBEAT = "heartbeat"
@@ -96,8 +96,7 @@ class CdnDatastore(RegionalDatastore[CdnOptions]):
     def scratch_target(self, manifest: Manifest, target: str, drill: DrillRecorder):
         from lifeboat.datastores.cdn.scratch import CdnScratch
 
-        if target not in ("latest", "", None):
-            raise Refused(f"restore target {target!r}: a distribution config restores as it was read; use 'latest'")
+        self.latest_only(target, "a distribution config restores as it was read; use 'latest'")
         return CdnScratch(self, manifest, drill)
 
     # -- heartbeat, monitor ------------------------------------------------------------------------

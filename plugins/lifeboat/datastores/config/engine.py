@@ -152,8 +152,7 @@ class ConfigDatastore(RegionalDatastore[ConfigOptions]):
     def scratch_target(self, manifest: Manifest, target: str, drill: DrillRecorder):
         from lifeboat.datastores.config.scratch import ConfigScratch
 
-        if target not in ("latest", "", None):
-            raise Refused(f"restore target {target!r}: a bundle restores the refs it holds; use target 'latest'")
+        self.latest_only(target, "a bundle restores the refs it holds; use target 'latest'")
         return ConfigScratch(self, manifest, drill)
 
     # -- heartbeat -------------------------------------------------------------------------------------

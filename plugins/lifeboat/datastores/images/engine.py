@@ -16,7 +16,7 @@ from lifeboat.datastores.images.options import ImagesOptions
 from lifeboat.datastores.regional import RegionalDatastore, per_region
 from lifeboat.drills import DrillRecorder
 from lifeboat.durations import format_duration, seconds
-from lifeboat.errors import DigestMismatch, LifeboatError, Refused, ServiceError
+from lifeboat.errors import DigestMismatch, LifeboatError, ServiceError
 from lifeboat.images import heartbeat as hbimage
 from lifeboat.images import lag as lagmod
 from lifeboat.images.refs import ImageRef, ImageUse, collect, pin_all
@@ -246,9 +246,8 @@ class ImagesDatastore(RegionalDatastore[ImagesOptions]):
     def scratch_target(self, manifest: Manifest, target: str, drill: DrillRecorder):
         from lifeboat.datastores.images.scratch import ImagesScratch
 
-        if target not in ("latest", "", None):
-            raise Refused(f"restore target {target!r}: an image replication restores the images of one backup "
-                          "(pick the backup id) with target 'latest'")
+        self.latest_only(target, "an image replication restores the images of one backup "
+                         "(pick the backup id) with target 'latest'")
         return ImagesScratch(self, manifest, drill)
 
     # -- heartbeat, monitoring ---------------------------------------------------------------------

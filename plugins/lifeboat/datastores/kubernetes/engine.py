@@ -144,9 +144,8 @@ class KubernetesDatastore(RegionalDatastore[KubernetesOptions]):
     def scratch_target(self, manifest: Manifest, target: str, drill: DrillRecorder):
         from lifeboat.datastores.kubernetes.scratch import DrillNamespaces
 
-        if target not in ("latest", "", None):
-            raise Refused(f"restore target {target!r}: a Velero backup restores the state it was taken at; pick the "
-                          "backup (backup id) instead and use target 'latest'")
+        self.latest_only(target, "a Velero backup restores the state it was taken at; pick the "
+                         "backup (backup id) instead and use target 'latest'")
         return DrillNamespaces(self, manifest, drill)
 
     # -- heartbeat, monitor ------------------------------------------------------------------------

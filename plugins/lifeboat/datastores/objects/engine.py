@@ -206,9 +206,8 @@ class ObjectsDatastore(RegionalDatastore[ObjectsOptions]):
     def scratch_target(self, manifest: Manifest, target: str, drill: DrillRecorder):
         from lifeboat.datastores.objects.scratch import ObjectsScratch
 
-        if target not in ("latest", "", None):
-            raise Refused(f"restore target {target!r}: the replica is read back as the inventory of one backup "
-                          "lists it; use target 'latest'")
+        self.latest_only(target, "the replica is read back as the inventory of one backup "
+                         "lists it; use target 'latest'")
         return ObjectsScratch(self, manifest, drill)
 
     # -- heartbeat: the canary ------------------------------------------------------------------------------
