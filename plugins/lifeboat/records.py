@@ -18,10 +18,15 @@ def utcnow() -> datetime:
 
 
 class _Record(BaseModel):
+    """A record kept as plain JSON (readable with `jq`); unknown fields of a newer writer are ignored."""
+
     model_config = ConfigDict(extra="ignore")
 
     def to_json(self) -> bytes:
         return self.model_dump_json(indent=2).encode()
+
+
+JsonRecord = _Record  # the public name (chaos, incidents)
 
 
 class Artifact(_Record):

@@ -20,6 +20,7 @@ import logging
 import os
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from lifeboat.objects import canary
 
@@ -38,12 +39,16 @@ def _parse(v: str | None) -> datetime | None:
     return datetime.fromisoformat(v) if v else None
 
 
-def s3_replication_lag(inv, now: datetime) -> Iterator[tuple[dict[str, str], float]]:
+def _states(inv, engine: str, key: str) -> Iterator[dict[str, Any]]:
+    """The state document `key` of every enabled datastore of `engine` ({} where none was written yet)."""
     repo = _repo(inv)
     for spec in inv.enabled_datastores():
-        if spec.engine != "objects":
-            continue
-        doc = repo.get_state(spec.name, CANARIES) or {}
+        if spec.engine == engine:
+            yield repo.get_state(spec.name, key) or {}
+
+
+def s3_replication_lag(inv, now: datetime) -> Iterator[tuple[dict[str, str], float]]:
+    for doc in _states(inv, "objects", CANARIES):
         ledger, prefix = doc.get("canaries") or {}, doc.get("canary_prefix")
         if not ledger or not prefix or not doc.get("bucket"):
             continue  # no heartbeat yet: no sample (lifeboat_monitor reports "no canary yet")
@@ -53,11 +58,7 @@ def s3_replication_lag(inv, now: datetime) -> Iterator[tuple[dict[str, str], flo
 
 
 def image_replication_lag(inv, now: datetime) -> Iterator[tuple[dict[str, str], float]]:
-    repo = _repo(inv)
-    for spec in inv.enabled_datastores():
-        if spec.engine != "images":
-            continue
-        doc = repo.get_state(spec.name, LACKING) or {}
+    for doc in _states(inv, "images", LACKING):
         for repository, first_seen in sorted((doc.get("repositories") or {}).items()):
             t = _parse(first_seen)
             yield {"repository": repository}, max(0.0, (now - t).total_seconds()) if t else 0.0

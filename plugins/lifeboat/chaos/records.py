@@ -10,18 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
+from lifeboat.records import JsonRecord as _Record
 from lifeboat.records import utcnow
 
 __all__ = ["ChaosRecord", "Injected", "ProbeStats", "quarter", "resilience_score", "utcnow"]
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    def to_json(self) -> bytes:
-        return self.model_dump_json(indent=2).encode()
 
 
 class ProbeStats(_Record):
@@ -68,7 +62,7 @@ class ChaosRecord(_Record):
     kind: str
     family: str
     environment: str
-    target: dict[str, Any] = {}
+    target: dict[str, Any] = Field(default_factory=dict)
     started_at: datetime
     injected_at: datetime | None = None
     detected_at: datetime | None = None
@@ -83,16 +77,16 @@ class ChaosRecord(_Record):
     abort_revert_seconds: float | None = None  # abort decided -> fault reverted
     steady_before: bool = False
     steady_after: bool = False
-    probes: list[ProbeStats] = []
-    data_loss: list[DataLoss] = []
+    probes: list[ProbeStats] = Field(default_factory=list)
+    data_loss: list[DataLoss] = Field(default_factory=list)
     score: float | None = None
     poll_interval_seconds: float = 0.0
     objective_detect_seconds: float = 0.0
     objective_recover_seconds: float = 0.0
     verdict: Literal["pass", "fail", "running"] = "running"
-    reasons: list[str] = []
-    steps: list[dict[str, Any]] = []  # {name, at, detail}
-    run: dict[str, str] = {}
+    reasons: list[str] = Field(default_factory=list)
+    steps: list[dict[str, Any]] = Field(default_factory=list)  # {name, at, detail}
+    run: dict[str, str] = Field(default_factory=dict)
 
     def step(self, name: str, detail: str = "") -> None:
         self.steps.append({"name": name, "at": utcnow().isoformat(), "detail": detail})

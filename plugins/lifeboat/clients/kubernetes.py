@@ -119,13 +119,33 @@ def restore_body(name: str, *, backup: str, namespace_mappings: Mapping[str, str
             "metadata": _meta(name, velero_namespace, labels, annotations), "spec": spec}
 
 
+@dataclass(frozen=True, kw_only=True)
 class _VeleroPhase:
     """What Backup and Restore statuses share: a final phase ends the wait; only Completed without
-    errors is a success (PartiallyFailed is not)."""
+    errors is a success (PartiallyFailed is not); progress, counts, times and why it failed."""
 
     FINAL: ClassVar[frozenset[str]]
     phase: str
-    errors: int
+    total_items: int = 0
+    warnings: int = 0
+    errors: int = 0
+    started: str | None = None
+    completed: str | None = None
+    failure_reason: str = ""
+    validation_errors: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def shared_fields(st: Mapping) -> dict[str, Any]:
+        """The fields above from a Backup's or Restore's `status`."""
+        return {"total_items": int((st.get("progress") or {}).get("totalItems") or 0),
+                "warnings": int(st.get("warnings") or 0), "errors": int(st.get("errors") or 0),
+                "started": st.get("startTimestamp"), "completed": st.get("completionTimestamp"),
+                "failure_reason": st.get("failureReason", ""),
+                "validation_errors": list(st.get("validationErrors") or [])}
+
+    @property
+    def why(self) -> str:
+        return self.failure_reason or "; ".join(self.validation_errors)
 
     @property
     def done(self) -> bool:
@@ -136,7 +156,7 @@ class _VeleroPhase:
         return self.phase == "Completed" and self.errors == 0
 
     def to_dict(self) -> dict:
-        return asdict(self)  # type: ignore[call-overload]  # the subclasses are dataclasses
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -145,15 +165,8 @@ class BackupStatus(_VeleroPhase):
     name: str
     phase: str  # "" until Velero picked it up
     items_backed_up: int = 0
-    total_items: int = 0
-    warnings: int = 0
-    errors: int = 0
-    started: str | None = None
-    completed: str | None = None
     expiration: str | None = None
     storage_location: str = ""
-    failure_reason: str = ""
-    validation_errors: list[str] = field(default_factory=list)
     version: str = ""  # the tarball's format version (status.formatVersion)
 
     @classmethod
@@ -161,15 +174,12 @@ class BackupStatus(_VeleroPhase):
         st, spec = obj.get("status") or {}, obj.get("spec") or {}
         prog = st.get("progress") or {}
         return cls(name=obj["metadata"]["name"], phase=st.get("phase", ""),
-                   items_backed_up=int(prog.get("itemsBackedUp") or 0), total_items=int(prog.get("totalItems") or 0),
-                   warnings=int(st.get("warnings") or 0), errors=int(st.get("errors") or 0),
-                   started=st.get("startTimestamp"), completed=st.get("completionTimestamp"),
-                   expiration=st.get("expiration"), storage_location=spec.get("storageLocation", ""),
-                   failure_reason=st.get("failureReason", ""),
-                   validation_errors=list(st.get("validationErrors") or []), version=st.get("formatVersion", ""))
+                   items_backed_up=int(prog.get("itemsBackedUp") or 0), expiration=st.get("expiration"),
+                   storage_location=spec.get("storageLocation", ""), version=st.get("formatVersion", ""),
+                   **cls.shared_fields(st))
 
     def describe(self) -> str:
-        why = self.failure_reason or "; ".join(self.validation_errors)
+        why = self.why
         return (f"Backup {self.name}: {self.phase or 'New'}, {self.items_backed_up}/{self.total_items} items, "
                 f"{self.warnings} warning(s), {self.errors} error(s)" + (f" ({why})" if why else ""))
 
@@ -181,26 +191,16 @@ class RestoreStatus(_VeleroPhase):
     backup: str
     phase: str
     items_restored: int = 0
-    total_items: int = 0
-    warnings: int = 0
-    errors: int = 0
-    started: str | None = None
-    completed: str | None = None
-    failure_reason: str = ""
-    validation_errors: list[str] = field(default_factory=list)
 
     @classmethod
     def from_object(cls, obj: Mapping) -> RestoreStatus:
         st, spec = obj.get("status") or {}, obj.get("spec") or {}
         prog = st.get("progress") or {}
         return cls(name=obj["metadata"]["name"], backup=spec.get("backupName", ""), phase=st.get("phase", ""),
-                   items_restored=int(prog.get("itemsRestored") or 0), total_items=int(prog.get("totalItems") or 0),
-                   warnings=int(st.get("warnings") or 0), errors=int(st.get("errors") or 0),
-                   started=st.get("startTimestamp"), completed=st.get("completionTimestamp"),
-                   failure_reason=st.get("failureReason", ""), validation_errors=list(st.get("validationErrors") or []))
+                   items_restored=int(prog.get("itemsRestored") or 0), **cls.shared_fields(st))
 
     def describe(self) -> str:
-        why = self.failure_reason or "; ".join(self.validation_errors)
+        why = self.why
         return (f"Restore {self.name} of {self.backup}: {self.phase or 'New'}, {self.items_restored}/"
                 f"{self.total_items} items, {self.warnings} warning(s), {self.errors} error(s)"
                 + (f" ({why})" if why else ""))

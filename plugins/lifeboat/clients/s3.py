@@ -161,17 +161,20 @@ class Bucket:
             raise self._err("PutBucketReplication", exc) from None
 
     # ---- objects --------------------------------------------------------------------------------
-    def list_page(self, start_after: str = "", limit: int = 1000, prefix: str = "") -> tuple[list[ObjectInfo], bool]:
-        """One ListObjectsV2 page of current objects after `start_after`, in key order; (objects, more)."""
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "MaxKeys": max(1, min(limit, 1000))}
-        if start_after:
-            kwargs["StartAfter"] = start_after
+    def _list(self, op: str, method: str, limit: int, prefix: str, **markers: str) -> dict[str, Any]:
+        """One page of a List* call: MaxKeys clamped to 1..1000, the markers and the prefix where given."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "MaxKeys": max(1, min(limit, 1000)),
+                                  **{k: v for k, v in markers.items() if v}}
         if prefix:
             kwargs["Prefix"] = prefix
         try:
-            resp = self.client.list_objects_v2(**kwargs)
+            return getattr(self.client, method)(**kwargs)
         except Exception as exc:
-            raise self._err("ListObjectsV2", exc, prefix) from None
+            raise self._err(op, exc, prefix) from None
+
+    def list_page(self, start_after: str = "", limit: int = 1000, prefix: str = "") -> tuple[list[ObjectInfo], bool]:
+        """One ListObjectsV2 page of current objects after `start_after`, in key order; (objects, more)."""
+        resp = self._list("ListObjectsV2", "list_objects_v2", limit, prefix, StartAfter=start_after)
         objs = [ObjectInfo(key=o["Key"], etag=_etag(o.get("ETag")), size=int(o.get("Size") or 0),
                            last_modified=o.get("LastModified")) for o in resp.get("Contents") or []]
         return objs, bool(resp.get("IsTruncated"))
@@ -181,15 +184,7 @@ class Bucket:
         """One ListObjectVersions page: (versions, more, next key marker). Only whole keys are returned:
         a key whose versions continue on the next page is left for the next call, so pages can be cut
         by key (what a resumable diff needs)."""
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "MaxKeys": max(1, min(limit, 1000))}
-        if key_marker:
-            kwargs["KeyMarker"] = key_marker
-        if prefix:
-            kwargs["Prefix"] = prefix
-        try:
-            resp = self.client.list_object_versions(**kwargs)
-        except Exception as exc:
-            raise self._err("ListObjectVersions", exc, prefix) from None
+        resp = self._list("ListObjectVersions", "list_object_versions", limit, prefix, KeyMarker=key_marker)
         out = [ObjectInfo(key=v["Key"], etag=_etag(v.get("ETag")), size=int(v.get("Size") or 0),
                           last_modified=v.get("LastModified"), version_id=v.get("VersionId"),
                           is_latest=bool(v.get("IsLatest"))) for v in resp.get("Versions") or []]

@@ -31,7 +31,7 @@ import abc
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -61,14 +61,28 @@ class FailoverContext:
     repo: Any = None  # lifeboat.repository.Repository as seen from the target region (catalog reads)
 
 
-class FailoverDatastore(abc.ABC):
+FailoverOptionsT = TypeVar("FailoverOptionsT", bound="FailoverOptions")
+
+
+class FailoverDatastore(abc.ABC, Generic[FailoverOptionsT]):
+    """`class MyFailover(FailoverDatastore[MyFailoverOptions])`: the type parameter is the model of the
+    inventory's `failover.datastores.<name>` block (`Options`; default `FailoverOptions`) and types `options`."""
+
     engine: ClassVar[str]
     Options: ClassVar[type[FailoverOptions]] = FailoverOptions
+    options: FailoverOptionsT
     implemented: ClassVar[bool] = True
     # One line each, shown in the plan the approver reads.
     describe_fence: ClassVar[str] = ""
     describe_promote: ClassVar[str] = ""
     describe_rebuild: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = [a for b in cls.__dict__.get("__orig_bases__", ()) for a in get_args(b)
+                    if isinstance(a, type) and issubclass(a, FailoverOptions)]
+        if declared:
+            cls.Options = declared[0]
 
     def __init__(self, ctx: FailoverContext):
         self.ctx = ctx
@@ -76,7 +90,7 @@ class FailoverDatastore(abc.ABC):
         self.name = ctx.spec.name
         self.inventory = ctx.inventory
         try:
-            self.options = self.Options.model_validate(ctx.options or {})
+            self.options = cast(FailoverOptionsT, self.Options.model_validate(ctx.options or {}))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])

@@ -64,10 +64,8 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:400]
 
 
-class PostgresFailover(FailoverDatastore):
+class PostgresFailover(FailoverDatastore[PostgresFailoverOptions]):
     engine = "postgres"
-    Options = PostgresFailoverOptions
-    options: PostgresFailoverOptions
     describe_fence = "default_transaction_read_only=on + reload + terminate client sessions (or pg_ctl stop)"
     describe_promote = "pg_promote() on the standby (after replaying all WAL the old primary still has)"
     describe_rebuild = "pg_rewind (or pg_basebackup) onto the new primary, standby.signal + primary_conninfo"

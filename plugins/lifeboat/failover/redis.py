@@ -49,10 +49,8 @@ def _first_line(exc: BaseException, secret: str = "") -> str:
     return f"{type(exc).__name__}: {text}"[:400]
 
 
-class RedisFailover(FailoverDatastore):
+class RedisFailover(FailoverDatastore[RedisFailoverOptions]):
     engine = "redis"
-    Options = RedisFailoverOptions
-    options: RedisFailoverOptions
     describe_fence = "CLIENT PAUSE WRITE on the old primary"
     describe_promote = "REPLICAOF NO ONE on the replica (after catching up with the old primary's offset)"
     describe_rebuild = "REPLICAOF <new primary> (full resync), CLIENT UNPAUSE"

@@ -26,29 +26,38 @@ log = logging.getLogger(__name__)
 
 
 def timeline_id(kind: str, run: dict) -> str:
-    return f"{kind}-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", run.get("run_id") or "manual")[:120]
+    """`<kind>-<run id>` (a kind's `_` as `-`), safe as a file name; the same for a cleared and re-run run."""
+    return f"{kind.replace('_', '-')}-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", run.get("run_id") or "manual")[:120]
 
 
-class Timeline(_Record):
-    format: Literal["lifeboat.failover/v1"] = "lifeboat.failover/v1"
+class OperationTimeline(_Record):
+    """What every operation's timeline records (a failover's or failback's, a recovery's): the run, the
+    scope, the trigger (the RTO clock), the steps, the outcome. Subclasses fix `format` and `kind`."""
+
+    format: str
     id: str
-    kind: Literal["failover", "failback"]
+    kind: str
     dag_id: str = ""
     run_id: str = ""
-    target_region: str
-    source_region: str
     datastores: list[str] = Field(default_factory=list)
     services: list[str] = Field(default_factory=list)
     reason: str = ""
-    switch_back: bool = False
     triggered_at: datetime
     attempts: int = 1
     steps: list[DrillStep] = Field(default_factory=list)
-    # datastore -> newest heartbeats measured at promotion
-    heartbeats: dict[str, PromotionHeartbeats] = Field(default_factory=dict)
     verified_at: datetime | None = None
     outcome: str = "running"
     drill_id: str | None = None
+
+
+class Timeline(OperationTimeline):
+    format: Literal["lifeboat.failover/v1"] = "lifeboat.failover/v1"
+    kind: Literal["failover", "failback"]
+    target_region: str
+    source_region: str
+    switch_back: bool = False
+    # datastore -> newest heartbeats measured at promotion
+    heartbeats: dict[str, PromotionHeartbeats] = Field(default_factory=dict)
 
     @property
     def key(self) -> str:

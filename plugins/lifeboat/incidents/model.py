@@ -16,19 +16,13 @@ import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
 from lifeboat.incidents.settings import SEVERITIES
+from lifeboat.records import JsonRecord as _Record
 
 NoticeKind = Literal["open", "escalation", "acknowledged", "resolved"]
 RANK = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # low 0 ... critical 3
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    def to_json(self) -> bytes:
-        return self.model_dump_json(indent=2).encode()
 
 
 class Notice(_Record):
@@ -37,7 +31,7 @@ class Notice(_Record):
     kind: NoticeKind
     level: int = 1
     channel: str
-    to: list[str] = []
+    to: list[str] = Field(default_factory=list)
     at: datetime
     ok: bool
     error: str = ""
@@ -73,7 +67,7 @@ class Incident(_Record):
     value: str = ""
     threshold: str = ""
     message: str = ""
-    notices: list[Notice] = []
+    notices: list[Notice] = Field(default_factory=list)
     settled: bool = False
 
     def delivered(self, kind: str, channel: str, level: int | None = None, to: list[str] | None = None) -> bool:

@@ -68,34 +68,15 @@ class FailoverStepOperator(BaseOperator):
         self.needs_switch_back = needs_switch_back
 
     def execute(self, context) -> Any:
-        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
-        from lifeboat.errors import Refused
         from lifeboat.failover import jobs
 
         params = dict(context["params"])
         if self.needs_switch_back and not params.get("switch_back"):
             raise AirflowSkipException("switch_back is false: the standbys were rebuilt, traffic stays where it is")
-        ti = context["ti"]
-        kwargs: dict[str, Any] = {}
-        if self.step == "preflight":
-            in_scope = (ti.xcom_pull(task_ids="guard") or {}).get("datastores") or []
-            if self.datastore not in in_scope:
-                raise AirflowSkipException(f"{self.datastore} is not in this run's scope")
-            kwargs["datastore"] = self.datastore
-        elif self.step == "plan":
-            pulled = ti.xcom_pull(task_ids="preflight")
-            kwargs["preflights"] = [pulled] if isinstance(pulled, dict) else [p for p in (pulled or []) if p]
-        elif self.step == "record":
-            kwargs["xcoms"] = {t: ti.xcom_pull(task_ids=t) for t in XCOM_TASKS}
-            kwargs["xcoms"]["approval"] = ti.xcom_pull(task_ids="approval", key="decision")
-        elif self.step == "notify":
-            kwargs["summary"] = ti.xcom_pull(task_ids="record")
-        try:
-            result = getattr(jobs, self.step)(self.kind, params, _run(context), **kwargs)
-        except Refused as exc:  # a guard said no: retrying cannot help
-            raise AirflowFailException(str(exc)) from None
-        return result
+        kwargs = step_inputs(self.step, context["ti"], self.datastore, XCOM_TASKS)
+        return run_step(getattr(jobs, self.step), self.kind, params, context, kwargs)
 
 
 class FailoverApprovalOperator(ApprovalOperator):
@@ -188,3 +169,36 @@ def checked_inventory():
     inv = load_inventory()
     check_inventory(inv)
     return inv
+
+
+def step_inputs(step: str, ti: Any, datastore: str | None, xcom_tasks: tuple[str, ...]) -> dict[str, Any]:
+    """The keyword arguments a failover or recovery step's job function takes from the run's XComs
+    (a preflight outside the run's scope is skipped)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    kwargs: dict[str, Any] = {}
+    if step == "preflight":
+        if datastore not in ((ti.xcom_pull(task_ids="guard") or {}).get("datastores") or []):
+            raise AirflowSkipException(f"{datastore} is not in this run's scope")
+        kwargs["datastore"] = datastore
+    elif step == "plan":
+        pulled = ti.xcom_pull(task_ids="preflight")
+        kwargs["preflights"] = [pulled] if isinstance(pulled, dict) else [p for p in (pulled or []) if p]
+    elif step == "record":
+        kwargs["xcoms"] = {t: ti.xcom_pull(task_ids=t) for t in xcom_tasks}
+        kwargs["xcoms"]["approval"] = ti.xcom_pull(task_ids="approval", key="decision")
+    elif step == "notify":
+        kwargs["summary"] = ti.xcom_pull(task_ids="record")
+    return kwargs
+
+
+def run_step(job: Any, kind: str, params: dict[str, Any], context: Any, kwargs: dict[str, Any]) -> Any:
+    """Run one job function; a guard's refusal fails the task without retries (retrying cannot help)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from lifeboat.errors import Refused
+
+    try:
+        return job(kind, params, _run(context), **kwargs)
+    except Refused as exc:
+        raise AirflowFailException(str(exc)) from None

@@ -12,7 +12,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from lifeboat.operators.failover import FailoverApprovalOperator, _run
+from lifeboat.operators.failover import FailoverApprovalOperator, _run, run_step, step_inputs
 
 XCOM_TASKS = ("guard", "plan", "verify")
 
@@ -28,32 +28,16 @@ class RecoveryStepOperator(BaseOperator):
         self.step, self.kind, self.datastore = step, kind, datastore
 
     def execute(self, context) -> Any:
-        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-        from lifeboat.errors import Refused
         from lifeboat.recovery.jobs import step as lookup
 
-        params = dict(context["params"])
         ti = context["ti"]
-        kwargs: dict[str, Any] = {}
-        if self.step == "preflight":
-            if self.datastore not in ((ti.xcom_pull(task_ids="guard") or {}).get("datastores") or []):
-                raise AirflowSkipException(f"{self.datastore} is not in this run's scope")
-            kwargs["datastore"] = self.datastore
-        elif self.step == "plan" and self.kind == "recover":
-            pulled = ti.xcom_pull(task_ids="preflight")
-            kwargs["preflights"] = [pulled] if isinstance(pulled, dict) else [p for p in (pulled or []) if p]
-        elif self.step == "restore":
-            kwargs["preflights"] = (ti.xcom_pull(task_ids="plan") or {}).get("preflights") or {}
-        elif self.step == "record":
-            kwargs["xcoms"] = {t: ti.xcom_pull(task_ids=t) for t in XCOM_TASKS}
-            kwargs["xcoms"]["approval"] = ti.xcom_pull(task_ids="approval", key="decision")
-        elif self.step == "notify":
-            kwargs["summary"] = ti.xcom_pull(task_ids="record")
-        try:
-            return lookup(self.kind, self.step)(self.kind, params, _run(context), **kwargs)
-        except Refused as exc:  # a guard said no: retrying cannot help
-            raise AirflowFailException(str(exc)) from None
+        if self.step == "restore":
+            kwargs = {"preflights": (ti.xcom_pull(task_ids="plan") or {}).get("preflights") or {}}
+        elif self.step == "plan" and self.kind != "recover":
+            kwargs = {}
+        else:
+            kwargs = step_inputs(self.step, ti, self.datastore, XCOM_TASKS)
+        return run_step(lookup(self.kind, self.step), self.kind, dict(context["params"]), context, kwargs)
 
 
 class RecoveryApprovalOperator(FailoverApprovalOperator):

@@ -9,46 +9,31 @@ of repeated. At the end it becomes a drill record (type `recovery` / `service_re
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
+from lifeboat.failover.timeline import OperationTimeline
 from lifeboat.failover.timeline import TimelineStore as FailoverTimelineStore
+from lifeboat.failover.timeline import timeline_id as timeline_id  # the same ids for recoveries (recovery.operation)
 from lifeboat.layout import Layout
-from lifeboat.records import DrillStep, _Record, utcnow
+from lifeboat.records import utcnow
 
 log = logging.getLogger(__name__)
 
 
-def timeline_id(kind: str, run: dict) -> str:
-    return f"{kind.replace('_', '-')}-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", run.get("run_id") or "manual")[:120]
-
-
-class RecoveryTimeline(_Record):
+class RecoveryTimeline(OperationTimeline):
     format: Literal["lifeboat.recovery/v1"] = "lifeboat.recovery/v1"
-    id: str
     kind: Literal["recover", "recover_service"]
-    dag_id: str = ""
-    run_id: str = ""
     region: str
     requested: list[str] = Field(default_factory=list)
     order: list[str] = Field(default_factory=list)  # "datastore:<name>" / "service:<name>", restore order
-    datastores: list[str] = Field(default_factory=list)
-    services: list[str] = Field(default_factory=list)
-    reason: str = ""
     into: str = "new"
     target: str = "latest"
     failed_at: datetime | None = None
-    triggered_at: datetime
-    attempts: int = 1
-    steps: list[DrillStep] = Field(default_factory=list)
     recovered: dict[str, dict[str, Any]] = Field(default_factory=dict)  # datastore -> Recovered.dump()
     repointed: dict[str, dict[str, Any]] = Field(default_factory=dict)  # service -> what changed (no values)
-    verified_at: datetime | None = None
-    outcome: str = "running"
-    drill_id: str | None = None
 
     @property
     def key(self) -> str:

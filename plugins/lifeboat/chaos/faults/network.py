@@ -9,8 +9,7 @@ import json
 import urllib.error
 import urllib.request
 
-from lifeboat.chaos.faults.base import Fault
-from lifeboat.chaos.probes import DatastoreProbe
+from lifeboat.chaos.faults.datastore import DatastoreFault
 from lifeboat.errors import Refused
 
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -28,13 +27,12 @@ def _call(base: str, method: str, path: str, body: dict | None = None) -> tuple[
         return e.code, None
 
 
-class NetworkFault(Fault):
+class NetworkFault(DatastoreFault):
     kind = "network"
+    probe_weight = 1
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.datastore = str(self.spec.target["datastore"])
-        self.ds = self.env.datastores[self.datastore]
         if not self.env.toxiproxy or not self.ds.proxy:
             raise Refused(f"chaos experiment {self.spec.name}: needs chaos.environments.*.toxiproxy and "
                           f"datastores.{self.datastore}.proxy")
@@ -42,10 +40,6 @@ class NetworkFault(Fault):
         if code != 200:
             raise Refused(f"chaos experiment {self.spec.name}: toxiproxy {self.env.toxiproxy} has no proxy "
                           f"{self.ds.proxy!r} (HTTP {code})")
-
-    def probes(self):
-        engine = self.inv.datastore(self.datastore).engine
-        return [DatastoreProbe(f"write-read-{self.datastore}", engine, self.ds.connection, self.record_id, weight=1)]
 
     def revert_info(self) -> dict:
         return {"toxiproxy": self.env.toxiproxy, "proxy": self.ds.proxy, "toxic": f"lifeboat-{self.record_id}"[:60]}

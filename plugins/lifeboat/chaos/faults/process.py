@@ -11,8 +11,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from lifeboat.chaos.faults.base import Fault
-from lifeboat.chaos.probes import DatastoreProbe
+from lifeboat.chaos.faults.datastore import DatastoreFault
 from lifeboat.errors import Refused
 
 log = logging.getLogger(__name__)
@@ -33,13 +32,11 @@ def running_pid(pidfile: str, program: str) -> int | None:
     return pid
 
 
-class ProcessKill(Fault):
+class ProcessKill(DatastoreFault):
     kind = "process_kill"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.datastore = str(self.spec.target["datastore"])
-        self.ds = self.env.datastores[self.datastore]
         where = f"chaos.environments.*.datastores.{self.datastore}"
         if not self.ds.pidfile:
             raise Refused(f"chaos experiment {self.spec.name}: {where}.pidfile: required for a process fault")
@@ -48,10 +45,6 @@ class ProcessKill(Fault):
         if running_pid(self.ds.pidfile, self.ds.program) is None:
             raise Refused(f"chaos experiment {self.spec.name}: {self.ds.pidfile} names no running "
                           f"{self.ds.program or 'process'}: the datastore is not up")
-
-    def probes(self):
-        engine = self.inv.datastore(self.datastore).engine
-        return [DatastoreProbe(f"write-read-{self.datastore}", engine, self.ds.connection, self.record_id)]
 
     def revert_info(self) -> dict:
         return {"datastore": self.datastore, "pidfile": self.ds.pidfile, "program": self.ds.program,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,31 +12,23 @@ from typing import Any
 from lifeboat.cdn import origins
 from lifeboat.cdn.compare import ARTIFACT, REQUIRED, summary
 from lifeboat.clients.cloudfront import CloudFront
-from lifeboat.datastores.base import Datastore, MonitorFinding, Taken
+from lifeboat.datastores.base import MonitorFinding, Taken
 from lifeboat.datastores.cdn.options import CdnOptions
+from lifeboat.datastores.regional import RegionalDatastore
 from lifeboat.drills import DrillRecorder
-from lifeboat.errors import LifeboatError, Refused
+from lifeboat.errors import LifeboatError
 from lifeboat.records import Check, Manifest, utcnow
-
-log = logging.getLogger(__name__)
-
 
 HEARTBEAT = "heartbeat"
 
 
-class CdnDatastore(Datastore):
+class CdnDatastore(RegionalDatastore[CdnOptions]):
     engine = "cdn"
     restore_series = "config"
-    options: CdnOptions
 
     @functools.cached_property
     def cloudfront(self) -> CloudFront:
         return CloudFront(self.conn_id())
-
-    @property
-    def standby_region(self) -> str:
-        inv = self.ctx.inventory
-        return inv.regions.standby if self.region == inv.regions.primary else inv.regions.primary
 
     def check_config(self, config: dict[str, Any]) -> origins.FailoverReport:
         inv = self.ctx.inventory
@@ -105,8 +96,7 @@ class CdnDatastore(Datastore):
     def scratch_target(self, manifest: Manifest, target: str, drill: DrillRecorder):
         from lifeboat.datastores.cdn.scratch import CdnScratch
 
-        if target not in ("latest", "", None):
-            raise Refused(f"restore target {target!r}: a distribution config restores as it was read; use 'latest'")
+        self.latest_only(target, "a distribution config restores as it was read; use 'latest'")
         return CdnScratch(self, manifest, drill)
 
     # -- heartbeat, monitor ------------------------------------------------------------------------

@@ -4,7 +4,6 @@ the standby mirror's refs and the clusters' ConfigMap drift."""
 from __future__ import annotations
 
 import functools
-import logging
 import shutil
 import tempfile
 from datetime import datetime
@@ -14,31 +13,23 @@ from typing import Any
 from lifeboat.clients.git import Git, GitRemote
 from lifeboat.configrepo.drift import configmaps_from_files, drift, refs_diff
 from lifeboat.configrepo.heartbeat import BUNDLE, HEARTBEAT_MESSAGE, IDENTITY, heartbeat_time
-from lifeboat.datastores.base import Datastore, MonitorFinding, Taken
+from lifeboat.datastores.base import MonitorFinding, Taken
 from lifeboat.datastores.config.options import ConfigOptions
+from lifeboat.datastores.regional import RegionalDatastore
 from lifeboat.drills import DrillRecorder
 from lifeboat.durations import seconds
 from lifeboat.errors import LifeboatError, Refused, ServiceError
 from lifeboat.records import Check, Manifest, utcnow
 
-log = logging.getLogger(__name__)
 
-
-
-class ConfigDatastore(Datastore):
+class ConfigDatastore(RegionalDatastore[ConfigOptions]):
     engine = "config"
     restore_series = "bundle"
-    options: ConfigOptions
 
     # -- plumbing --------------------------------------------------------------------------------
     @functools.cached_property
     def git(self) -> Git:
         return Git(timeout=seconds(self.options.timeout))
-
-    @property
-    def standby_region(self) -> str:
-        inv = self.ctx.inventory
-        return inv.regions.standby if self.region == inv.regions.primary else inv.regions.primary
 
     def remote(self, region: str | None = None) -> GitRemote:
         return GitRemote.from_connection(self.conn_id(region))
@@ -161,8 +152,7 @@ class ConfigDatastore(Datastore):
     def scratch_target(self, manifest: Manifest, target: str, drill: DrillRecorder):
         from lifeboat.datastores.config.scratch import ConfigScratch
 
-        if target not in ("latest", "", None):
-            raise Refused(f"restore target {target!r}: a bundle restores the refs it holds; use target 'latest'")
+        self.latest_only(target, "a bundle restores the refs it holds; use target 'latest'")
         return ConfigScratch(self, manifest, drill)
 
     # -- heartbeat -------------------------------------------------------------------------------------

@@ -3,27 +3,23 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
-from pathlib import Path
 
 from lifeboat.configrepo.drift import refs_diff
 from lifeboat.configrepo.heartbeat import BUNDLE, heartbeat_time
-from lifeboat.datastores.base import ScratchTarget
+from lifeboat.datastores.folder import FolderScratch
 from lifeboat.drills import DrillRecorder
 from lifeboat.errors import RestoreFailed
 from lifeboat.records import Manifest
 
 
-class ConfigScratch(ScratchTarget):
+class ConfigScratch(FolderScratch):
     teardown_step = "delete scratch clone"
 
     def __init__(self, eng, m: Manifest, drill: DrillRecorder):
-        self.eng, self.m = eng, m
-        self.root: Path = eng.scratch_dir(f"config-{drill.drill.id}")
+        super().__init__(eng, m, drill)
         self.clone = self.root / "restored.git"
         self.refs: dict[str, str] = {}
-        self.started = False
 
     def precheck(self, drill: DrillRecorder) -> None:
         with drill.step("pre-checks") as s:
@@ -62,8 +58,3 @@ class ConfigScratch(ScratchTarget):
     def heartbeat_detail(self, hb: datetime | None) -> str:
         return hb.isoformat() if hb else f"no {self.eng.heartbeat_ref} in the bundle"
 
-    def teardown(self) -> str:
-        if not self.started:
-            return "nothing was restored"
-        shutil.rmtree(self.root, ignore_errors=True)
-        return f"deleted {self.root}"

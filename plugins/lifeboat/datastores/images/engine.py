@@ -3,7 +3,6 @@ manifest and blob there, restore-test into a scratch OCI layout, measure the rep
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import subprocess
@@ -12,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from lifeboat.clients.registry import RegistryClient
-from lifeboat.datastores.base import Datastore, MonitorFinding, Taken
+from lifeboat.datastores.base import MonitorFinding, Taken
 from lifeboat.datastores.images.options import ImagesOptions
+from lifeboat.datastores.regional import RegionalDatastore, per_region
 from lifeboat.drills import DrillRecorder
 from lifeboat.durations import format_duration, seconds
-from lifeboat.errors import DigestMismatch, LifeboatError, Refused, ServiceError
+from lifeboat.errors import DigestMismatch, LifeboatError, ServiceError
 from lifeboat.images import heartbeat as hbimage
 from lifeboat.images import lag as lagmod
 from lifeboat.images.refs import ImageRef, ImageUse, collect, pin_all
@@ -36,27 +36,14 @@ def _tag_for(ref: ImageRef) -> str:
     return ref.tag or f"lifeboat-{(ref.digest or '')[7:19]}"
 
 
-class ImagesDatastore(Datastore):
+class ImagesDatastore(RegionalDatastore[ImagesOptions]):
     engine = "images"
     restore_series = "replicate"
-    options: ImagesOptions
 
     # -- plumbing --------------------------------------------------------------------------------
-    @functools.cached_property
-    def _registries(self) -> dict[str, RegistryClient]:
-        return {}
-
-    def registry(self, region: str | None = None) -> RegistryClient:
-        region = region or self.region
-        if region not in self._registries:
-            self._registries[region] = RegistryClient(self.endpoint(region),
-                                                      timeout=seconds(self.options.request_timeout))
-        return self._registries[region]
-
-    @property
-    def standby_region(self) -> str:
-        inv = self.ctx.inventory
-        return inv.regions.standby if self.region == inv.regions.primary else inv.regions.primary
+    @per_region
+    def registry(self, region: str) -> RegistryClient:
+        return RegistryClient(self.endpoint(region), timeout=seconds(self.options.request_timeout))
 
     @property
     def primary(self) -> RegistryClient:
@@ -259,9 +246,8 @@ class ImagesDatastore(Datastore):
     def scratch_target(self, manifest: Manifest, target: str, drill: DrillRecorder):
         from lifeboat.datastores.images.scratch import ImagesScratch
 
-        if target not in ("latest", "", None):
-            raise Refused(f"restore target {target!r}: an image replication restores the images of one backup "
-                          "(pick the backup id) with target 'latest'")
+        self.latest_only(target, "an image replication restores the images of one backup "
+                         "(pick the backup id) with target 'latest'")
         return ImagesScratch(self, manifest, drill)
 
     # -- heartbeat, monitoring ---------------------------------------------------------------------

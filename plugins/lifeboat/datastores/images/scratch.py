@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lifeboat.datastores.base import ScratchTarget
+from lifeboat.datastores.folder import FolderScratch
 from lifeboat.drills import DrillRecorder
 from lifeboat.durations import format_duration, seconds
 from lifeboat.errors import RestoreFailed
@@ -52,18 +51,16 @@ def check_blob(layout: Path, digest: str, size: int | None = None) -> bytes | No
     return p.read_bytes() if n < (4 << 20) else None
 
 
-class ImagesScratch(ScratchTarget):
+class ImagesScratch(FolderScratch):
     teardown_step = "delete scratch OCI layout"
 
     def __init__(self, eng, m: Manifest, drill: DrillRecorder):
-        self.eng, self.m = eng, m
-        self.root: Path = eng.scratch_dir(f"images-{drill.drill.id}")
+        super().__init__(eng, m, drill)
         self.layout = self.root / "oci"
         self.images: list[dict[str, Any]] = list(m.native.get("images") or [])
         self.restored: dict[str, str] = {}  # image -> layout ref name
         self.blobs = 0
         self.bytes = 0
-        self.started = False
 
     def precheck(self, drill: DrillRecorder) -> None:
         with drill.step("pre-checks") as s:
@@ -144,8 +141,5 @@ class ImagesScratch(ScratchTarget):
             return "no heartbeat image in the backup" + note
         return hb.isoformat() + note
 
-    def teardown(self) -> str:
-        if not self.started:
-            return "nothing was restored"
-        shutil.rmtree(self.root, ignore_errors=True)
-        return f"deleted {self.root} ({self.blobs} blobs)"
+    def deleted_note(self) -> str:
+        return f" ({self.blobs} blobs)"

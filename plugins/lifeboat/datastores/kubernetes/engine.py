@@ -4,7 +4,6 @@ the standby cluster, deleted through Velero's DeleteBackupRequest, and the platf
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import time
@@ -14,7 +13,7 @@ from typing import Any
 
 from lifeboat.clients.kubernetes import BackupStatus, KubernetesClient
 from lifeboat.clients.kubernetes_specs import HEARTBEAT_CONFIGMAP
-from lifeboat.datastores.base import Datastore, MonitorFinding, Taken
+from lifeboat.datastores.base import MonitorFinding, Taken
 from lifeboat.datastores.kubernetes import verify as kverify
 from lifeboat.datastores.kubernetes.location import Location
 from lifeboat.datastores.kubernetes.options import KubernetesOptions
@@ -28,6 +27,7 @@ from lifeboat.datastores.kubernetes.tarball import (
     read_tarball,
     velero_name,
 )
+from lifeboat.datastores.regional import RegionalDatastore, per_region
 from lifeboat.drills import DrillRecorder
 from lifeboat.durations import seconds
 from lifeboat.errors import KubernetesError, Refused
@@ -37,27 +37,15 @@ log = logging.getLogger(__name__)
 
 
 
-class KubernetesDatastore(Datastore):
+class KubernetesDatastore(RegionalDatastore[KubernetesOptions]):
     engine = "kubernetes"
     restore_series = "full"
-    options: KubernetesOptions
 
     # -- clients ---------------------------------------------------------------------------------
-    @functools.cached_property
-    def _clients(self) -> dict[str, KubernetesClient]:
-        return {}
-
-    def client(self, region: str | None = None) -> KubernetesClient:
+    @per_region
+    def client(self, region: str) -> KubernetesClient:
         """The region's cluster through its Airflow kubernetes connection (cached)."""
-        region = region or self.region
-        if region not in self._clients:
-            self._clients[region] = KubernetesClient(self.conn_id(region), region=region,
-                                                     velero_namespace=self.options.velero_namespace)
-        return self._clients[region]
-
-    def other_region(self, region: str) -> str:
-        regions = self.ctx.inventory.regions
-        return regions.standby if region == regions.primary else regions.primary
+        return KubernetesClient(self.conn_id(region), region=region, velero_namespace=self.options.velero_namespace)
 
     def location(self, cluster_region: str, name: str | None = None) -> Location:
         """A BackupStorageLocation of the cluster of `cluster_region` (default: options.storage_location)."""
@@ -156,9 +144,8 @@ class KubernetesDatastore(Datastore):
     def scratch_target(self, manifest: Manifest, target: str, drill: DrillRecorder):
         from lifeboat.datastores.kubernetes.scratch import DrillNamespaces
 
-        if target not in ("latest", "", None):
-            raise Refused(f"restore target {target!r}: a Velero backup restores the state it was taken at; pick the "
-                          "backup (backup id) instead and use target 'latest'")
+        self.latest_only(target, "a Velero backup restores the state it was taken at; pick the "
+                         "backup (backup id) instead and use target 'latest'")
         return DrillNamespaces(self, manifest, drill)
 
     # -- heartbeat, monitor ------------------------------------------------------------------------

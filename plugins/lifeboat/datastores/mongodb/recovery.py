@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from lifeboat.datastores.base import RecoveryTarget
 from lifeboat.datastores.mongodb.options import HEARTBEAT_COLLECTION, SYSTEM_DATABASES
 from lifeboat.datastores.mongodb.scratch import newest_heartbeat, restore_into
+from lifeboat.datastores.mongodb.scratchdb import GuardedDatabases
 from lifeboat.errors import Refused
 from lifeboat.records import Manifest
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 SUFFIX = "_recovered_"
 
 
-class RecoveredDatabases:
+class RecoveredDatabases(GuardedDatabases):
     """The only databases a recovery writes to: `<db>_recovered_<tag>`, which must not exist before."""
 
     def __init__(self, client: Any, tag: str, existing: set[str]):
@@ -42,18 +43,6 @@ class RecoveredDatabases:
         if SUFFIX not in name or name in SYSTEM_DATABASES or (name in self.existing and name not in self.used):
             raise Refused(f"refusing to write to database {name!r}: a recovery writes only into new databases "
                           f"named <db>{SUFFIX}<tag> that did not exist before")
-
-    def db(self, source_db: str):
-        name = self.name_for(source_db)
-        self.guard(name)
-        self.used.add(name)
-        return self.client[name]
-
-    def drop_all(self) -> list[str]:
-        for name in sorted(self.used):
-            self.guard(name)
-            self.client.drop_database(name)
-        return sorted(self.used)
 
 
 class MongoRecovery(RecoveryTarget):

@@ -9,7 +9,35 @@ from lifeboat.datastores.mongodb.options import SCRATCH_PREFIX, SYSTEM_DATABASES
 from lifeboat.errors import Refused
 
 
-class ScratchDatabases:
+class GuardedDatabases:
+    """Databases handed out only by name through `guard` (a scratch or a recovery set): `db()` is the
+    single way the restore code obtains a database to write into; `drop_all()` drops what it handed out."""
+
+    client: Any
+    used: set[str]
+
+    def name_for(self, source_db: str) -> str:
+        raise NotImplementedError
+
+    def guard(self, name: str) -> None:
+        raise NotImplementedError
+
+    def db(self, source_db: str):
+        name = self.name_for(source_db)
+        self.guard(name)
+        self.used.add(name)
+        return self.client[name]
+
+    def drop_all(self) -> list[str]:
+        dropped = []
+        for name in sorted(self.used):
+            self.guard(name)
+            self.client.drop_database(name)
+            dropped.append(name)
+        return dropped
+
+
+class ScratchDatabases(GuardedDatabases):
     """The only databases a restore test writes to: `lifeboat_scratch_<tag>_<db>`.
 
     `db()` is the single way the restore code obtains a database to write into, and it refuses any
@@ -37,17 +65,3 @@ class ScratchDatabases:
         if not name.startswith(SCRATCH_PREFIX) or name in SYSTEM_DATABASES or name in self.live:
             raise Refused(f"refusing to write to database {name!r}: restore tests write only to scratch databases "
                           f"named {SCRATCH_PREFIX}<tag>_<db>, never to a live or system database")
-
-    def db(self, source_db: str):
-        name = self.name_for(source_db)
-        self.guard(name)
-        self.used.add(name)
-        return self.client[name]
-
-    def drop_all(self) -> list[str]:
-        dropped = []
-        for name in sorted(self.used):
-            self.guard(name)
-            self.client.drop_database(name)
-            dropped.append(name)
-        return dropped

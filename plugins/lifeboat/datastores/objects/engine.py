@@ -3,7 +3,6 @@ lag, inventory diff), never replaced; a guarded repair copies only what the repl
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -12,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from lifeboat.clients.s3 import Bucket
-from lifeboat.datastores.base import Datastore, MonitorFinding, Taken
+from lifeboat.datastores.base import MonitorFinding, Taken
 from lifeboat.datastores.objects.options import ObjectsOptions
+from lifeboat.datastores.regional import RegionalDatastore, per_region
 from lifeboat.drills import DrillRecorder
 from lifeboat.durations import format_duration, seconds
 from lifeboat.errors import LifeboatError, Refused, ServiceUnsupported
@@ -32,29 +32,17 @@ class DiffIncomplete(LifeboatError):
     """The inventory diff stopped at its per-attempt budget; its cursor is saved and a retry continues."""
 
 
-class ObjectsDatastore(Datastore):
+class ObjectsDatastore(RegionalDatastore[ObjectsOptions]):
     engine = "objects"
     restore_series = "inventory"
-    options: ObjectsOptions
 
     # -- plumbing --------------------------------------------------------------------------------
-    @property
-    def standby_region(self) -> str:
-        inv = self.ctx.inventory
-        return inv.regions.standby if self.region == inv.regions.primary else inv.regions.primary
-
-    @functools.cached_property
-    def _buckets(self) -> dict[str, Bucket]:
-        return {}
-
-    def bucket(self, region: str | None = None) -> Bucket:
-        region = region or self.region
-        if region not in self._buckets:
-            name = self.options.buckets.get(region)
-            if not name:
-                raise Refused(f"datastores.{self.name}.options.buckets: no bucket for region {region!r}")
-            self._buckets[region] = Bucket.from_connection(self.conn_id(region), name)
-        return self._buckets[region]
+    @per_region
+    def bucket(self, region: str) -> Bucket:
+        name = self.options.buckets.get(region)
+        if not name:
+            raise Refused(f"datastores.{self.name}.options.buckets: no bucket for region {region!r}")
+        return Bucket.from_connection(self.conn_id(region), name)
 
     @property
     def source(self) -> Bucket:
@@ -218,9 +206,8 @@ class ObjectsDatastore(Datastore):
     def scratch_target(self, manifest: Manifest, target: str, drill: DrillRecorder):
         from lifeboat.datastores.objects.scratch import ObjectsScratch
 
-        if target not in ("latest", "", None):
-            raise Refused(f"restore target {target!r}: the replica is read back as the inventory of one backup "
-                          "lists it; use target 'latest'")
+        self.latest_only(target, "the replica is read back as the inventory of one backup "
+                         "lists it; use target 'latest'")
         return ObjectsScratch(self, manifest, drill)
 
     # -- heartbeat: the canary ------------------------------------------------------------------------------

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lifeboat.datastores.base import ScratchTarget
+from lifeboat.datastores.folder import FolderScratch
 from lifeboat.drills import DrillRecorder
 from lifeboat.errors import LifeboatError, RestoreFailed
 from lifeboat.objects import canary
@@ -28,17 +27,15 @@ def sample(rows: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: hashlib.sha256(r["key"].encode()).hexdigest())[:k]
 
 
-class ObjectsScratch(ScratchTarget):
+class ObjectsScratch(FolderScratch):
     teardown_step = "delete scratch folder"
 
     def __init__(self, eng, m: Manifest, drill: DrillRecorder):
-        self.eng, self.m = eng, m
-        self.root: Path = eng.scratch_dir(f"objects-{drill.drill.id}")
+        super().__init__(eng, m, drill)
         self.rows: list[dict[str, Any]] = []
         self.total = 0
         self.restored: dict[str, Path] = {}
         self.verified: list[str] = []
-        self.started = False
         self.source_compared = 0
 
     def precheck(self, drill: DrillRecorder) -> None:
@@ -122,8 +119,5 @@ class ObjectsScratch(ScratchTarget):
             return f"no canary under {self.eng.canary_prefix} in s3://{self.eng.replica.bucket}"
         return f"{hb.isoformat()} (newest canary in s3://{self.eng.replica.bucket})"
 
-    def teardown(self) -> str:
-        if not self.started:
-            return "nothing was restored"
-        shutil.rmtree(self.root, ignore_errors=True)
-        return f"deleted {self.root} ({len(self.restored)} objects)"
+    def deleted_note(self) -> str:
+        return f" ({len(self.restored)} objects)"

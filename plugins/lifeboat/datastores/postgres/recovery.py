@@ -36,6 +36,14 @@ HEARTBEATS_SINCE = ("SELECT coalesce(array_agg(written_at ORDER BY written_at), 
                     "WHERE written_at >= %s")
 
 
+
+def _pg_ctl_start(inst: ScratchInstance, what: str) -> None:
+    """`pg_ctl start -w` of a recovered or restored-live data directory, as its owner."""
+    r = inst.ds.ctx.runner.run([inst.ds.options.tool("pg_ctl"), "-D", inst.data, "-l", inst.logfile, "-w", "-t",
+                                str(int(inst.timeout)), "start"], as_user=inst.user, check=False)
+    if r.returncode != 0:
+        raise RestoreFailed(f"{what} did not start (see {inst.logfile}):\n{inst.log_tail()}")
+
 class RecoveryInstance(ScratchInstance):
     """A new instance restored for keeps: TCP on 127.0.0.1, settings persisted in postgresql.auto.conf."""
 
@@ -67,10 +75,7 @@ class RecoveryInstance(ScratchInstance):
         os.chmod(self.sock, 0o700)
 
     def start(self) -> None:
-        r = self.ds.ctx.runner.run([self.ds.options.tool("pg_ctl"), "-D", self.data, "-l", self.logfile, "-w", "-t",
-                                    str(int(self.timeout)), "start"], as_user=self.user, check=False)
-        if r.returncode != 0:
-            raise RestoreFailed(f"recovered PostgreSQL did not start (see {self.logfile}):\n{self.log_tail()}")
+        _pg_ctl_start(self, "recovered PostgreSQL")
 
 
 class LiveInstance(ScratchInstance):
@@ -92,10 +97,7 @@ class LiveInstance(ScratchInstance):
                                    archive_off=False)
 
     def start(self) -> None:
-        r = self.ds.ctx.runner.run([self.ds.options.tool("pg_ctl"), "-D", self.data, "-l", self.logfile, "-w", "-t",
-                                    str(int(self.timeout)), "start"], as_user=self.user, check=False)
-        if r.returncode != 0:
-            raise RestoreFailed(f"the restored live PostgreSQL did not start (see {self.logfile}):\n{self.log_tail()}")
+        _pg_ctl_start(self, "the restored live PostgreSQL")
 
     def connect(self):
         if self._conn is None or self._conn.closed:

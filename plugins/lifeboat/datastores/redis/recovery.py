@@ -14,7 +14,6 @@ import contextlib
 import os
 import shutil
 import signal
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,8 +44,8 @@ class RecoveredRedis(ScratchRedis):
     def area(self) -> Path:
         return Path(self.ds.ctx.inventory.recovery_dir()).absolute().resolve()
 
-    def start(self, mode: str, aof_filename: str = "appendonly.aof", aof_dirname: str | None = None) -> float:
-        self.guard()
+    def config_lines(self, mode: str, aof_filename: str, aof_dirname: str | None) -> list[str]:
+        """Persistent settings and the live credentials (the server is kept)."""
         lines = ["# Lifeboat recovery target (lifeboat_recover) -- kept after the recovery",
                  "bind 127.0.0.1", "protected-mode yes", f"port {self.port}", "daemonize no",
                  f"dir {_q(self.root)}", f"pidfile {_q(self.root / 'redis.pid')}", f"logfile {_q(self.logfile)}",
@@ -61,14 +60,7 @@ class RecoveredRedis(ScratchRedis):
             lines += ["dbfilename dump.rdb", "appendonly yes",
                       f"appenddirname {_q(aof_dirname or self.ds.options.aof_dirname)}",
                       f"appendfilename {_q(aof_filename)}", "aof-load-truncated no"]
-        fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
-        t0 = time.monotonic()
-        self.proc = self.ds.ctx.runner.start([self.ds.options.server_bin, str(self.conf)],
-                                             log_path=str(self.root / "stdout.log"))
-        self._wait_loaded()
-        return time.monotonic() - t0
+        return lines
 
     def client(self, db: int = 0):
         if db not in self._clients:

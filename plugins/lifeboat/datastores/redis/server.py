@@ -90,6 +90,17 @@ class ScratchRedis:
     def start(self, mode: str, aof_filename: str = "appendonly.aof", aof_dirname: str | None = None) -> float:
         """Start and wait until the dataset is loaded; returns the load time in seconds."""
         self.guard()
+        fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(self.config_lines(mode, aof_filename, aof_dirname)) + "\n")
+        t0 = time.monotonic()
+        self.proc = self.ds.ctx.runner.start([self.ds.options.server_bin, str(self.conf)],
+                                             log_path=str(self.root / "stdout.log"))
+        self._wait_loaded()
+        return time.monotonic() - t0
+
+    def config_lines(self, mode: str, aof_filename: str, aof_dirname: str | None) -> list[str]:
+        """The redis.conf of a throw-away server (a 0600 file: it holds the password)."""
         lines = [
             "# Lifeboat scratch server -- deleted after use",
             "bind 127.0.0.1", "protected-mode yes", f"port {self.port}", "daemonize no",
@@ -104,14 +115,7 @@ class ScratchRedis:
                       f"appenddirname {_q(aof_dirname or self.ds.options.aof_dirname)}",
                       f"appendfilename {_q(aof_filename)}", "aof-load-truncated no", "auto-aof-rewrite-percentage 0",
                       "appendfsync no"]
-        fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
-        t0 = time.monotonic()
-        self.proc = self.ds.ctx.runner.start([self.ds.options.server_bin, str(self.conf)],
-                                             log_path=str(self.root / "stdout.log"))
-        self._wait_loaded()
-        return time.monotonic() - t0
+        return lines
 
     def log_tail(self, n: int = 12) -> str:
         out = []

@@ -45,15 +45,17 @@
     cell.replaceChildren(el("span", { class: resp.ok ? "badge pass" : "badge fail",
       text: resp.ok ? `acknowledged by ${body.acknowledged.by}` : (body.detail || `HTTP ${resp.status}`) }));
   }
+  // GET a JSON overview; null when it cannot be had (the main section already explains login / catalog problems)
+  async function getJSON(url) {
+    try {
+      const resp = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      return resp.ok ? await resp.json() : null;
+    } catch (e) { return null; }
+  }
   async function load() {
     const root = document.getElementById("ops");
-    if (!root) return;
-    let data;
-    try {
-      const resp = await fetch(`ops/overview${q}`, { credentials: "same-origin", headers: { Accept: "application/json" } });
-      if (!resp.ok) return;  // the main section already explains login / catalog problems
-      data = await resp.json();
-    } catch (e) { return; }
+    const data = root && await getJSON(`ops/overview${q}`);
+    if (!data) return;
     const rows = data.incidents.map((i) => el("tr", { "data-incident": i.id },
       el("td", {}, el("span", { class: `badge ${i.severity === "critical" || i.severity === "high" ? "fail" : "running"}`, text: i.max_severity })),
       el("td", { class: "mono", text: i.key }),
@@ -96,13 +98,8 @@
   function secs(v) { return v === null || v === undefined ? "–" : `${v.toFixed(1)}s`; }
   async function loadChaos() {
     const root = document.getElementById("ops");
-    if (!root) return;
-    let data;
-    try {
-      const resp = await fetch(`chaos/overview${q}`, { credentials: "same-origin", headers: { Accept: "application/json" } });
-      if (!resp.ok) return;
-      data = await resp.json();
-    } catch (e) { return; }
+    const data = root && await getJSON(`chaos/overview${q}`);
+    if (!data) return;
     const rows = data.experiments.map((e) => el("tr", { "data-experiment": e.experiment },
       el("td", { class: "mono", text: e.experiment }),
       el("td", { text: `${e.family} / ${e.kind}` }),
