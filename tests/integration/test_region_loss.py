@@ -28,20 +28,9 @@ from pathlib import Path
 import pytest
 
 from lifeboat.net import free_port
-from tests.integration.airflow_proc import stop_procs
-from tests.integration.own_stack import components_env, kill_primary_region, lifeboat_env
-from tests.integration.test_failover import (
-    PASSWORD,
-    USER,
-    Airflow,
-    _pg,
-    _redis,
-    dns,
-    get,
-    pg_state,
-    redis_state,
-    wait_deployments,
-)
+from tests.integration.airflow_proc import Airflow, stop_procs
+from tests.integration.own_stack import components_env, http_status, kill_primary_region, lifeboat_env
+from tests.integration.test_failover import _pg, _redis, dns, pg_state, redis_state, wait_deployments
 
 pytestmark = [
     pytest.mark.integration,
@@ -62,6 +51,7 @@ WEST, EAST = "us-west-2", "us-east-1"
 FAILOVER, FAILBACK, HEARTBEAT = "lifeboat_failover", "lifeboat_failback", "lifeboat_heartbeat"
 LOST = STATE / "lost-us-west-2"  # where the primary region's storage goes while it is "gone"
 MEASURED: dict = {}
+USER, PASSWORD = "admin", secrets.token_urlsafe(12)  # both Airflows' API user
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +117,7 @@ def cli(renv, region: str, *args: str, check: bool = True, timeout: float = 240)
 
 
 class _PatientAirflow(Airflow):
-    """The REST client of test_failover, retrying a call that timed out or was refused (a loaded 2-core
+    """The REST client of airflow_proc, retrying a call that timed out or was refused (a loaded 2-core
     machine stalls the single API-server worker for tens of seconds) for at most API_PATIENCE seconds."""
 
     def call(self, method: str, path: str, body=None, auth: bool = True) -> tuple[int, dict]:
@@ -182,7 +172,7 @@ class _AirflowProcs:
         })
         self.port = port
         self.procs: list[subprocess.Popen] = []
-        self.api = _PatientAirflow(f"http://127.0.0.1:{port}", self.home)
+        self.api = _PatientAirflow(f"http://127.0.0.1:{port}", self.home, USER, PASSWORD)
 
     def migrate(self, like: _AirflowProcs | None = None) -> float:
         """`airflow db migrate` (minutes on a loaded 2-core machine), or a copy of `like`'s freshly migrated,
@@ -310,7 +300,7 @@ def test_region_loss_failover_from_the_standby_region_alone(renv, airflows):
     # The region goes, its Airflow with it.
     t_loss = time.time()
     killed = _kill_primary_region(renv, airflows[WEST])
-    assert get(renv["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 503
+    assert http_status(renv["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 503
     assert not (STATE / "repo" / WEST).exists()
 
     api = east_before
@@ -346,7 +336,7 @@ def test_region_loss_failover_from_the_standby_region_alone(renv, airflows):
     r.set("gameday:after", "yes")
     r.close()
     assert dns(renv) == "api.us-east-1.community.example.com"
-    assert get(renv["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 200
+    assert http_status(renv["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 200
 
     # Recorded in the standby catalog only; the lost region's copy was not (re)created.
     with in_region(renv, EAST):
