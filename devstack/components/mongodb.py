@@ -68,16 +68,9 @@ OPLOG_BYTES = int(float(os.environ.get("LIFEBOAT_MONGO_OPLOG_MB") or 2) * 1024 *
 WAIT_S = 60.0
 
 
-class ComponentError(RuntimeError):
-    """Names the component and its log, like devstack.stack.StackError."""
-
-    def __init__(self, message: str, log: Path | None = None, detail: str = ""):
-        text = f"[{NAME}] {message}"
-        if detail.strip():
-            text += "\n" + "\n".join("    " + ln for ln in detail.strip().splitlines()[-12:])
-        if log:
-            text += f"\n  log: {log}"
-        super().__init__(text)
+def _error(message: str, log: Path | None = None, detail: str = "") -> Exception:
+    """devstack.stack.StackError naming this component and its log (_common.component_error)."""
+    return _common.component_error(NAME, message, log, detail)
 
 
 # ----------------------------------------------------------------------------------------- paths
@@ -103,7 +96,7 @@ def ensure_binary(say) -> Path:
     try:
         return binaries.ensure("ferretdb", lambda m: say(f"  {NAME:<10} {m}"))
     except (binaries.BuildError, pins.PinError) as exc:
-        raise ComponentError(f"building FerretDB {FERRETDB_VERSION} failed: {exc}") from None
+        raise _error(f"building FerretDB {FERRETDB_VERSION} failed: {exc}") from None
 
 
 # ----------------------------------------------------------------------------------------- state
@@ -189,8 +182,8 @@ def _ensure_oplog(port: int, password: str, log: Path, replset: str = REPLSET) -
     try:
         import pymongo
     except ImportError:
-        raise ComponentError("pymongo is needed to create local.oplog.rs: run the stack with the project's "
-                             "virtualenv (`make stack-up`)") from None
+        raise _error("pymongo is needed to create local.oplog.rs: run the stack with the project's "
+                     "virtualenv (`make stack-up`)") from None
     deadline = time.monotonic() + WAIT_S
     last = ""
     while True:
@@ -198,7 +191,7 @@ def _ensure_oplog(port: int, password: str, log: Path, replset: str = REPLSET) -
             with pymongo.MongoClient(uri(port, password), serverSelectionTimeoutMS=2000) as c:
                 hello = c.admin.command("hello")
                 if hello.get("setName") != replset:
-                    raise ComponentError(f"server on :{port} does not report setName={replset!r}", log)
+                    raise _error(f"server on :{port} does not report setName={replset!r}", log)
                 note = ""
                 if "oplog.rs" in c.local.list_collection_names():
                     have = int(c.local.command("collStats", "oplog.rs").get("maxSize") or 0)
@@ -210,13 +203,13 @@ def _ensure_oplog(port: int, password: str, log: Path, replset: str = REPLSET) -
                     note = f" (was {have // 2**20} MiB: dropped and recreated)"
                 c.local.create_collection("oplog.rs", capped=True, size=OPLOG_BYTES)
                 return f"created capped local.oplog.rs ({OPLOG_BYTES / 2**20:g} MiB){note}"
-        except ComponentError:
+        except RuntimeError:  # ours (a StackError): a wrong server, not one still starting
             raise
         except Exception as exc:  # still starting, or auth not set up yet
             last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() > deadline:
-            raise ComponentError(f"FerretDB on 127.0.0.1:{port} did not answer within {WAIT_S:.0f}s", log,
-                                 last + "\n" + _tail(log))
+            raise _error(f"FerretDB on 127.0.0.1:{port} did not answer within {WAIT_S:.0f}s", log,
+                         last + "\n" + _tail(log))
         time.sleep(0.2)
 
 
@@ -252,8 +245,8 @@ def _up(state_dir: Path, region: str, say) -> dict:
             "restarting")
     exe = ensure_binary(say)
     if _port_open(cfg["port"]):
-        raise ComponentError(f"port {cfg['port']} is in use by another process; free it or edit "
-                             f"{d / 'mongodb.json'}", log)
+        raise _error(f"port {cfg['port']} is in use by another process; free it or edit "
+                     f"{d / 'mongodb.json'}", log)
     data = d / "data"
     data.mkdir(parents=True, exist_ok=True)
     (d / "state").mkdir(exist_ok=True)
@@ -267,10 +260,10 @@ def _up(state_dir: Path, region: str, say) -> dict:
     deadline = time.monotonic() + WAIT_S
     while not _port_open(cfg["port"]):
         if proc.poll() is not None:
-            raise ComponentError(f"ferretdb exited with rc={proc.returncode} at start", log, _tail(log))
+            raise _error(f"ferretdb exited with rc={proc.returncode} at start", log, _tail(log))
         if time.monotonic() > deadline:
-            raise ComponentError(f"ferretdb did not listen on 127.0.0.1:{cfg['port']} within {WAIT_S:.0f}s", log,
-                                 _tail(log))
+            raise _error(f"ferretdb did not listen on 127.0.0.1:{cfg['port']} within {WAIT_S:.0f}s", log,
+                         _tail(log))
         time.sleep(0.1)
     note = _ensure_oplog(cfg["port"], cfg["password"], log, replset)
     say(f"  {NAME:<10} FerretDB {FERRETDB_VERSION} {region} (SQLite, replSet {replset}) on 127.0.0.1:{cfg['port']}, "
@@ -298,7 +291,7 @@ def _stop(state_dir: Path, region: str) -> str:
         return "not running"
     result = _common.stop_pid(pid, lambda: _alive(pid), grace=15.0, kill_grace=5.0)
     if result == "still running":
-        raise ComponentError(f"could not stop ferretdb pid {pid}", _dir(state_dir, region) / "ferretdb.log")
+        raise _error(f"could not stop ferretdb pid {pid}", _dir(state_dir, region) / "ferretdb.log")
     with contextlib.suppress(FileNotFoundError):
         (_dir(state_dir, region) / "ferretdb.pid").unlink()
     return result

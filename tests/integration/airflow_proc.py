@@ -209,13 +209,18 @@ def running_airflow(home: Path, lifeboat_env: dict[str, str], dag_ids: list[str]
             api.ok("PATCH", f"/api/v2/dags/{d}", {"is_paused": False})
         yield api
     finally:
-        for p in procs:
+        stop_procs(procs, signal.SIGTERM)
+
+
+def stop_procs(procs: list[subprocess.Popen], sig: int) -> None:
+    """Send sig to the process group of every Airflow process in procs; SIGKILL a group still there after 20 s."""
+    for p in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, sig)
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()

@@ -1,13 +1,16 @@
-"""Helpers of the integration modules that run a stack of their own (test_failover.py, test_recover.py):
-the components it runs, Lifeboat code run in the test process against it, HTTP probes of its services."""
+"""Helpers of the integration modules that run a stack of their own (test_failover.py, test_recover.py,
+test_region_loss.py, test_chaos_region.py): the components it runs, Lifeboat code run in the test process
+against it, HTTP probes of its services, the loss of its primary region."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 
 @contextlib.contextmanager
@@ -52,3 +55,21 @@ def http_status(url: str) -> int:
         return e.code
     except OSError:
         return 0
+
+
+def kill_primary_region(state: Path, pg_data: Path, region: str) -> None:
+    """Region loss: SIGKILL the primary PostgreSQL of `pg_data` (postmaster and every child at once), the
+    primary Redis, the region's platform API and its whole Kubernetes cluster (etcd, control plane, kwok
+    nodes), found by the pid files under the stack's state dir `state`."""
+    pid = int((pg_data / "postmaster.pid").read_text().split()[0])
+    victims = [pid]
+    for d in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if d.name.isdigit() and int((d / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
+                victims.append(int(d.name))
+    victims.append(int((state / "redis" / "primary" / "redis.pid").read_text().split()[0]))
+    victims.append(int((state / "platform_api" / f"{region}.pid").read_text().split()[0]))
+    victims += [int(p.read_text().split()[0]) for p in (state / "kubernetes" / region).glob("*.pid")]
+    for v in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(v, signal.SIGKILL)

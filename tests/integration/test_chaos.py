@@ -23,17 +23,22 @@ WEST = "us-west-2"
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-@pytest.fixture(scope="session")
-def chaos_env(stack_env):
-    missing = [k for k in ("LIFEBOAT_TOXIPROXY_URL", "LIFEBOAT_CHAOS_API_URL", "AIRFLOW_CONN_LIFEBOAT_K8S_US_WEST_2",
-                           "AIRFLOW_CONN_LIFEBOAT_REDIS_US_WEST_2", "AIRFLOW_CONN_LIFEBOAT_MONGO_US_WEST_2")
-               if not stack_env.get(k)]
+def stack_with(stack_env: dict, *keys: str) -> dict:
+    """stack_env, after asserting the test stack set every one of keys (it runs the components they name)."""
+    missing = [k for k in keys if not stack_env.get(k)]
     assert not missing, f"the test stack lacks components for chaos (LIFEBOAT_STACK_COMPONENTS?): {missing}"
     return stack_env
 
 
+@pytest.fixture(scope="session")
+def chaos_env(stack_env):
+    return stack_with(stack_env, "LIFEBOAT_TOXIPROXY_URL", "LIFEBOAT_CHAOS_API_URL",
+                      "AIRFLOW_CONN_LIFEBOAT_K8S_US_WEST_2", "AIRFLOW_CONN_LIFEBOAT_REDIS_US_WEST_2",
+                      "AIRFLOW_CONN_LIFEBOAT_MONGO_US_WEST_2")
+
+
 @pytest.fixture
-def inv(chaos_env):
+def inv(chaos_env):  # chaos_env: the requesting module's (test_chaos_dns_packet.py uses inv and store too)
     from lifeboat.inventory import load_inventory
 
     return load_inventory()

@@ -18,33 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_chaos import assert_steady_and_clean, probe, run
+from tests.integration import test_chaos
+from tests.integration.test_chaos import assert_steady_and_clean, probe, run, stack_with
 
 pytestmark = pytest.mark.integration
+inv, store = test_chaos.inv, test_chaos.store  # test_chaos.py's fixtures, over this module's chaos_env
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @pytest.fixture(scope="session")
 def chaos_env(stack_env):
-    missing = [k for k in ("LIFEBOAT_TOXIPROXY_URL", "LIFEBOAT_CHAOS_API_URL", "LIFEBOAT_CHAOS_RESOLVER",
-                           "AIRFLOW_CONN_LIFEBOAT_REDIS_US_WEST_2") if not stack_env.get(k)]
-    assert not missing, f"the test stack lacks components (LIFEBOAT_STACK_COMPONENTS?): {missing}"
-    return stack_env
-
-
-@pytest.fixture
-def inv(chaos_env):
-    from lifeboat.inventory import load_inventory
-
-    return load_inventory()
-
-
-@pytest.fixture
-def store(inv):
-    from lifeboat.chaos.store import ChaosStore
-    from lifeboat.repository import Repository
-
-    return ChaosStore(Repository.from_inventory(inv))
+    return stack_with(stack_env, "LIFEBOAT_TOXIPROXY_URL", "LIFEBOAT_CHAOS_API_URL", "LIFEBOAT_CHAOS_RESOLVER",
+                      "AIRFLOW_CONN_LIFEBOAT_REDIS_US_WEST_2")
 
 
 def ready(env) -> tuple[int, dict]:

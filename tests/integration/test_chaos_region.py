@@ -10,13 +10,14 @@ chaos drill environment that is this stack's us-west-2.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.integration.own_stack import lifeboat_env
 
 pytestmark = pytest.mark.integration
 
@@ -25,21 +26,6 @@ STATE = Path(os.environ.get("LIFEBOAT_CHAOS_REGION_STACK_DIR") or ROOT / ".stack
 COMPONENTS = "redis,platform_api,kubernetes"
 WEST, EAST = "us-west-2", "us-east-1"
 RECORD = "api.community.example.com"
-
-
-@contextlib.contextmanager
-def _environ(values: dict[str, str]):
-    from lifeboat import inventory
-
-    saved = dict(os.environ)
-    os.environ.update(values)
-    inventory._CACHE.clear()
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        inventory._CACHE.clear()
 
 
 def _inventory(path: Path, drill_conns: bool) -> None:
@@ -71,7 +57,7 @@ def _inventory(path: Path, drill_conns: bool) -> None:
 def region_env():
     from devstack import stack
 
-    with _environ({"LIFEBOAT_STACK_COMPONENTS": COMPONENTS}):
+    with lifeboat_env({"LIFEBOAT_STACK_COMPONENTS": COMPONENTS}):
         stack.down(STATE, wipe=True, quiet=True)  # a fresh region pair: an aborted run leaves a failed-over one
         env = stack.up(state_dir=STATE, quiet=True)
     (STATE / "work").mkdir(exist_ok=True)
@@ -80,7 +66,7 @@ def region_env():
     try:
         yield dict(env, LIFEBOAT_WORKDIR=str(STATE / "work"), LIFEBOAT_STACK_COMPONENTS=COMPONENTS)
     finally:
-        with _environ({"LIFEBOAT_STACK_COMPONENTS": COMPONENTS}):
+        with lifeboat_env({"LIFEBOAT_STACK_COMPONENTS": COMPONENTS}):
             stack.down(STATE, wipe=os.environ.get("LIFEBOAT_KEEP_CHAOS_REGION_STACK") != "1", quiet=True)
 
 
@@ -97,7 +83,7 @@ def test_chaos_region_refuses_when_the_failover_targets_are_not_the_drill_enviro
     from lifeboat.errors import Refused
     from lifeboat.inventory import load_inventory
 
-    with _environ(region_env | {"LIFEBOAT_INVENTORY": str(STATE / "inventory-other.yaml")}):
+    with lifeboat_env(region_env | {"LIFEBOAT_INVENTORY": str(STATE / "inventory-other.yaml")}):
         inv = load_inventory()
         with pytest.raises(Refused, match=r"datastores\.postgres\.connections\.us-west-2.*drill environment"):
             Experiment(inv, inv.chaos.experiment("region-failover"), "drill", record_id=f"refused-{unique}")
@@ -112,7 +98,7 @@ def test_chaos_region_failure_is_the_failover_drill_then_failed_back(region_env,
     from lifeboat.inventory import load_inventory
     from lifeboat.repository import Repository
 
-    with _environ(region_env | {"LIFEBOAT_INVENTORY": str(STATE / "inventory-drill.yaml")}):
+    with lifeboat_env(region_env | {"LIFEBOAT_INVENTORY": str(STATE / "inventory-drill.yaml")}):
         inv = load_inventory()
         store = ChaosStore(Repository.from_inventory(inv))
         before = {r: _deployments(r) for r in (WEST, EAST)}

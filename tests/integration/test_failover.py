@@ -18,11 +18,9 @@ promotion and resumed without a second promotion; then the region is failed back
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -30,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.airflow_proc import running_airflow
-from tests.integration.own_stack import components_env, http_status, lifeboat_env
+from tests.integration.own_stack import components_env, http_status, kill_primary_region, lifeboat_env
 
 pytestmark = pytest.mark.integration
 
@@ -308,21 +306,9 @@ def test_failover_rejected_approval_leaves_everything_as_it_was(airflow, pair, k
 
 
 def _kill_region(fenv) -> None:
-    """Region loss: SIGKILL the primary PostgreSQL (postmaster and every child at once), the primary
-    Redis, the region's platform API and its whole Kubernetes cluster (etcd, control plane, kwok nodes)."""
-    data = Path(fenv["LIFEBOAT_PG_PRIMARY_DATA"])
-    pid = int((data / "postmaster.pid").read_text().split()[0])
-    victims = [pid]
-    for d in Path("/proc").iterdir():
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            if d.name.isdigit() and int((d / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
-                victims.append(int(d.name))
-    victims.append(int((STATE / "redis" / "primary" / "redis.pid").read_text().split()[0]))
-    victims.append(int((STATE / "platform_api" / f"{WEST}.pid").read_text().split()[0]))
-    victims += [int(p.read_text().split()[0]) for p in (STATE / "kubernetes" / WEST).glob("*.pid")]
-    for v in victims:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(v, signal.SIGKILL)
+    """Region loss: SIGKILL every primary-region server (own_stack.kill_primary_region); returns when the
+    primary PostgreSQL and Redis no longer answer."""
+    kill_primary_region(STATE, Path(fenv["LIFEBOAT_PG_PRIMARY_DATA"]), WEST)
     deadline = time.monotonic() + 10
     while pg_state(fenv, WEST)["role"] != "unreachable" or redis_state(fenv, WEST)["role"] != "unreachable":
         assert time.monotonic() < deadline

@@ -28,18 +28,9 @@ from pathlib import Path
 import pytest
 
 from lifeboat.net import free_port
-from tests.integration.test_failover import (
-    PASSWORD,
-    USER,
-    Airflow,
-    _pg,
-    _redis,
-    dns,
-    get,
-    pg_state,
-    redis_state,
-    wait_deployments,
-)
+from tests.integration.airflow_proc import Airflow, stop_procs
+from tests.integration.own_stack import components_env, http_status, kill_primary_region, lifeboat_env
+from tests.integration.test_failover import _pg, _redis, dns, pg_state, redis_state, wait_deployments
 
 pytestmark = [
     pytest.mark.integration,
@@ -60,33 +51,21 @@ WEST, EAST = "us-west-2", "us-east-1"
 FAILOVER, FAILBACK, HEARTBEAT = "lifeboat_failover", "lifeboat_failback", "lifeboat_heartbeat"
 LOST = STATE / "lost-us-west-2"  # where the primary region's storage goes while it is "gone"
 MEASURED: dict = {}
-
-
-@contextlib.contextmanager
-def _components():
-    old = os.environ.get("LIFEBOAT_STACK_COMPONENTS")
-    os.environ["LIFEBOAT_STACK_COMPONENTS"] = COMPONENTS
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("LIFEBOAT_STACK_COMPONENTS", None)
-        else:
-            os.environ["LIFEBOAT_STACK_COMPONENTS"] = old
+USER, PASSWORD = "admin", secrets.token_urlsafe(12)  # both Airflows' API user
 
 
 @pytest.fixture(scope="module")
 def rstack():
     from devstack import stack
 
-    with _components():
+    with components_env(COMPONENTS):
         if os.environ.get("LIFEBOAT_REGIONLOSS_REUSE") != "1":  # 1: a kept stack no game day has run on yet
             stack.down(STATE, wipe=True, quiet=True)
         env = stack.up(state_dir=STATE, quiet=True)
     try:
         yield env
     finally:
-        with _components():
+        with components_env(COMPONENTS):
             stack.down(STATE, wipe=os.environ.get("LIFEBOAT_KEEP_REGIONLOSS_STACK") != "1", quiet=True)
 
 
@@ -138,7 +117,7 @@ def cli(renv, region: str, *args: str, check: bool = True, timeout: float = 240)
 
 
 class _PatientAirflow(Airflow):
-    """The REST client of test_failover, retrying a call that timed out or was refused (a loaded 2-core
+    """The REST client of airflow_proc, retrying a call that timed out or was refused (a loaded 2-core
     machine stalls the single API-server worker for tens of seconds) for at most API_PATIENCE seconds."""
 
     def call(self, method: str, path: str, body=None, auth: bool = True) -> tuple[int, dict]:
@@ -193,7 +172,7 @@ class _AirflowProcs:
         })
         self.port = port
         self.procs: list[subprocess.Popen] = []
-        self.api = _PatientAirflow(f"http://127.0.0.1:{port}", self.home)
+        self.api = _PatientAirflow(f"http://127.0.0.1:{port}", self.home, USER, PASSWORD)
 
     def migrate(self, like: _AirflowProcs | None = None) -> float:
         """`airflow db migrate` (minutes on a loaded 2-core machine), or a copy of `like`'s freshly migrated,
@@ -238,16 +217,7 @@ class _AirflowProcs:
         return self.api
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        for p in self.procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, sig)
-        for p in self.procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        stop_procs(self.procs, sig)
 
 
 @pytest.fixture(scope="module")
@@ -267,24 +237,13 @@ def airflows(renv):
         east.kill(signal.SIGTERM)
 
 
-@contextlib.contextmanager
-def lifeboat_env(renv, region: str):
-    from lifeboat import inventory
-
-    saved = dict(os.environ)
-    os.environ.update(renv)
-    os.environ["LIFEBOAT_REGION"] = region
-    inventory._CACHE.clear()
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        inventory._CACHE.clear()
+def in_region(renv, region: str) -> contextlib.AbstractContextManager[None]:
+    """Lifeboat code in this process against the stack of renv as the Airflow of `region` runs it."""
+    return lifeboat_env({**renv, "LIFEBOAT_REGION": region})
 
 
 def newest_heartbeats(renv, region: str) -> dict:
-    with lifeboat_env(renv, region):
+    with in_region(renv, region):
         from lifeboat.failover import open_failover
 
         return {n: open_failover(n, target_region=region).newest_heartbeat_or_none(region) for n in ENGINES}
@@ -295,22 +254,10 @@ def _kill_primary_region(renv, airflow_west: _AirflowProcs) -> dict[str, float]:
     from devstack import stack
     from devstack.components import elasticsearch, mongodb
 
-    data = Path(renv["LIFEBOAT_PG_PRIMARY_DATA"])
-    pid = int((data / "postmaster.pid").read_text().split()[0])
-    victims = [pid]
-    for d in Path("/proc").iterdir():
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            if d.name.isdigit() and int((d / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
-                victims.append(int(d.name))
-    victims.append(int((STATE / "redis" / "primary" / "redis.pid").read_text().split()[0]))
-    victims.append(int((STATE / "platform_api" / f"{WEST}.pid").read_text().split()[0]))
-    victims += [int(p.read_text().split()[0]) for p in (STATE / "kubernetes" / WEST).glob("*.pid")]
-    for v in victims:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(v, signal.SIGKILL)
+    kill_primary_region(STATE, Path(renv["LIFEBOAT_PG_PRIMARY_DATA"]), WEST)
     notes = {"elasticsearch": elasticsearch.stop_region(STATE, WEST, kill=True),
              "mongodb": mongodb.stop_region(STATE, WEST, kill=True)}
-    with _components():
+    with components_env(COMPONENTS):
         notes["moto"] = stack.moto(STATE, WEST).stop()
     airflow_west.kill()
     LOST.mkdir(exist_ok=True)
@@ -353,7 +300,7 @@ def test_region_loss_failover_from_the_standby_region_alone(renv, airflows):
     # The region goes, its Airflow with it.
     t_loss = time.time()
     killed = _kill_primary_region(renv, airflows[WEST])
-    assert get(renv["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 503
+    assert http_status(renv["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 503
     assert not (STATE / "repo" / WEST).exists()
 
     api = east_before
@@ -389,10 +336,10 @@ def test_region_loss_failover_from_the_standby_region_alone(renv, airflows):
     r.set("gameday:after", "yes")
     r.close()
     assert dns(renv) == "api.us-east-1.community.example.com"
-    assert get(renv["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 200
+    assert http_status(renv["LIFEBOAT_API_US_EAST_1_URL"] + "/ready") == 200
 
     # Recorded in the standby catalog only; the lost region's copy was not (re)created.
-    with lifeboat_env(renv, EAST):
+    with in_region(renv, EAST):
         from lifeboat.inventory import load_inventory
         from lifeboat.regions import read_active
         from lifeboat.repository import Repository
@@ -448,7 +395,7 @@ def test_after_the_failover_heartbeats_and_backups_run_against_the_new_primary(r
     run_id = api.trigger(backup_dag, {"kind": "rdb"})
     assert api.wait(backup_dag, run_id, timeout=600)["state"] == "success", (api.tasks(backup_dag, run_id),
                                                                              api.tail())
-    with lifeboat_env(renv, EAST):
+    with in_region(renv, EAST):
         from lifeboat.catalog import Catalog
         from lifeboat.inventory import load_inventory
         from lifeboat.repository import Repository
@@ -468,7 +415,7 @@ def _region_returns(renv) -> None:
 
     for name, dst in (("us-west-2", STATE / "repo" / WEST), ("snapshots", STATE / "elasticsearch" / "snapshots")):
         (LOST / name).rename(dst)
-    with _components():
+    with components_env(COMPONENTS):
         m = stack.moto(STATE, WEST)
         m.start(lambda msg: None)
         m.finish()
@@ -506,7 +453,7 @@ def test_failback_when_the_region_returns(renv, airflows):
     r = _redis(renv, WEST)
     assert r.get("gameday:after") == b"yes"
     r.close()
-    with lifeboat_env(renv, WEST):
+    with in_region(renv, WEST):
         from lifeboat.failover import open_failover
         from lifeboat.inventory import load_inventory
         from lifeboat.regions import read_active
