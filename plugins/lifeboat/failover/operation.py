@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from lifeboat.errors import Refused
 from lifeboat.failover import check_inventory, failover_datastores, open_failover, scope_choices
-from lifeboat.failover.timeline import Timeline, TimelineOwner, TimelineStore
+from lifeboat.failover.timeline import Timeline, TimelineOwner, TimelineStore, require_confirm
 from lifeboat.inventory import FailoverSpec, Inventory, load_inventory
 
 Kind = Literal["failover", "failback"]
@@ -116,11 +116,7 @@ def operation(kind: str, params: dict, run: dict | None = None, *, check_confirm
     if not datastores and not services:
         raise Refused("scope: selects no datastore and no service. Nothing was changed.")
     if not dry_run and check_confirm:
-        confirm = str(params.get("confirm") or "").strip()
-        if confirm != target:
-            what = "is missing" if not confirm else f"is {confirm!r}"
-            raise Refused(f"confirm: a real {kind} (dry_run=false) needs the target region typed exactly: "
-                          f"{target!r}; the confirmation {what}. Nothing was changed.")
+        require_confirm(params, target, kind=kind, what="target region", nothing="Nothing was changed.")
     switch_back = params.get("switch_back", False)
     if not isinstance(switch_back, bool):  # bool("false") is True
         raise Refused(f"switch_back: must be true or false, got {switch_back!r}. Nothing was changed.")

@@ -139,3 +139,13 @@ class TimelineOwner(Generic[StoreT, TimelineT]):
             raise Refused(f"no timeline {self.timeline_id} in {self.store.repo.url}: the guard task creates it -- "
                           "clear the whole run instead of single tasks")
         return tl
+
+
+def require_confirm(params: dict, expected: str, *, kind: str, what: str, nothing: str) -> None:
+    """A real (dry_run=false) operation needs `expected` (the region it acts in) typed into `confirm`;
+    raises Refused naming the parameter and what was typed."""
+    confirm = str(params.get("confirm") or "").strip()
+    if confirm != expected:
+        got = "is missing" if not confirm else f"is {confirm!r}"
+        raise Refused(f"confirm: a real {kind} (dry_run=false) needs the {what} typed exactly: "
+                      f"{expected!r}; the confirmation {got}. {nothing}")

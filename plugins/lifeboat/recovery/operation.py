@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from lifeboat.dependencies import Node, restore_order
 from lifeboat.errors import Refused
-from lifeboat.failover.timeline import TimelineOwner
+from lifeboat.failover.timeline import TimelineOwner, require_confirm
 from lifeboat.inventory import FailoverService, Inventory, load_inventory
 from lifeboat.recovery.timeline import RecoveryTimeline, Steps, TimelineStore
 
@@ -167,11 +167,7 @@ def operation(kind: str, params: dict, run: dict | None = None, *, check_confirm
                     reason=reason, into=into, target=target, targets={k: str(v) for k, v in targets.items()},
                     failed_at=failed_at, params=dict(params), run=dict(run or {}))
     if not dry_run and check_confirm:
-        confirm = str(params.get("confirm") or "").strip()
-        if confirm != region:
-            what = "is missing" if not confirm else f"is {confirm!r}"
-            raise Refused(f"confirm: a real {kind} (dry_run=false) needs the acting region typed exactly: "
-                          f"{region!r}; the confirmation {what}. {NOTHING}")
+        require_confirm(params, region, kind=kind, what="acting region", nothing=NOTHING)
         if kind == "recover" and into == "live":
             want = ",".join(op.datastores)
             got = ",".join(s.strip() for s in str(params.get("confirm_live") or "").split(",") if s.strip())
