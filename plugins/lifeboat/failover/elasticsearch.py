@@ -23,27 +23,19 @@ from datetime import datetime
 
 from lifeboat.catalog import Catalog
 from lifeboat.errors import RestoreFailed
-from lifeboat.failover.base import FailoverDatastore
-from lifeboat.failover.facts import CaughtUp, Role
+from lifeboat.failover.facts import Role, first_line
+from lifeboat.failover.restoring import RestoringFailover
 
 PROBE_INDEX = "lifeboat-failover-probe"
 
 
-def _first_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"[:400]
-
-
-class ElasticsearchFailover(FailoverDatastore):
+class ElasticsearchFailover(RestoringFailover):
     engine = "elasticsearch"
+    catch_up_kind = "snapshot"  # the backup a catch-up takes of a live primary
     describe_fence = "index.blocks.write on the old cluster's indices"
     describe_promote = ("restore the newest verified snapshot from the replicated repository (read-only) into "
                         "the standby cluster, wait for active primaries, compare doc counts")
     describe_rebuild = "delete the former primary's indices (an empty standby until the next failover)"
-
-    def _engine(self, region: str):
-        from lifeboat.datastores import open_engine
-
-        return open_engine(self.name, inventory=self.inventory, region=region)
 
     def _indices(self) -> list[str]:
         o = self.engine_options
@@ -55,7 +47,7 @@ class ElasticsearchFailover(FailoverDatastore):
             version = c.version()
             have = set(c.existing(",".join(self._indices()), expand="open"))
         except Exception as exc:
-            return Role(reachable=False, error=_first_line(exc))
+            return Role(reachable=False, error=first_line(exc))
         want = set(self.engine_options.indices)
         return Role(reachable=True, role="primary" if want <= have else "standby", server_version=version)
 
@@ -79,13 +71,6 @@ class ElasticsearchFailover(FailoverDatastore):
         c.call("PUT _settings index.blocks.write", c.es.indices.put_settings, index=",".join(names),
                settings={"index.blocks.write": True})
         return f"{self.where(old_region)}: index.blocks.write=true on {len(names)} indices"
-
-    def catch_up(self, target_region: str, source_region: str, source: Role) -> tuple[bool, str]:
-        """The old primary answers (a planned failover, a failback's switch-back): a fresh snapshot backup of
-        it, verified and mirrored, is what promote restores."""
-        from lifeboat.failover.restoring import fresh_backup
-
-        return fresh_backup(self.name, "snapshot", source_region, target_region)
 
     def promote_standby(self, target_region: str) -> str:
         eng = self._engine(target_region)
@@ -162,9 +147,3 @@ class ElasticsearchFailover(FailoverDatastore):
         if names:
             c.call("DELETE indices", c.es.indices.delete, index=",".join(names))
         return f"{self.where(old_region)}: {len(names)} stale indices deleted (an empty standby)"
-
-    def caught_up(self, standby_region: str, primary_region: str) -> CaughtUp:
-        r = self.role(standby_region)
-        return CaughtUp(ok=bool(r.reachable), datastore=self.name, standby=standby_region, primary=primary_region,
-                        standby_role=r.role, detail="restore-based: the standby is restored at the next failover")
-

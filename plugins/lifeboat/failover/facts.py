@@ -136,3 +136,11 @@ class PromotionHeartbeats(_Facts):
 
     def source_at(self) -> datetime | None:
         return datetime.fromisoformat(self.source) if self.source else None
+
+
+def first_line(exc: BaseException, secret: str = "") -> str:
+    """`<type>: <first line of the message>` (at most 400 characters), `secret` masked as ***."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    if secret:
+        text = text.replace(secret, "***")
+    return f"{type(exc).__name__}: {text}"[:400]

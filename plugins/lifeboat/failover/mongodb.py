@@ -26,15 +26,11 @@ from typing import Any
 
 from lifeboat.catalog import Catalog
 from lifeboat.errors import Refused, RestoreFailed
-from lifeboat.failover.base import FailoverDatastore
-from lifeboat.failover.facts import CaughtUp, Role
+from lifeboat.failover.facts import Role, first_line
+from lifeboat.failover.restoring import RestoringFailover
 
 ROLE_TIMEOUT_S = 3.0
 PROBE_COLLECTION = "lifeboat_failover_probe"
-
-
-def _first_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"[:400]
 
 
 class LiveDatabases:
@@ -78,17 +74,13 @@ class _Steps:
         self.details.append(f"{name}: {s.detail}")
 
 
-class MongoFailover(FailoverDatastore):
+class MongoFailover(RestoringFailover):
     engine = "mongodb"
+    catch_up_kind = "full"  # the backup a catch-up takes of a live primary
     describe_fence = "none (no write fence on FerretDB; a replica set: rs.stepDown) -- traffic stops writes"
     describe_promote = ("restore the newest verified full dump plus every oplog slice after it into the standby "
                         "server, counts compared at each consistent point")
     describe_rebuild = "drop the former primary's databases (an empty standby until the next failover)"
-
-    def _engine(self, region: str):
-        from lifeboat.datastores import open_engine
-
-        return open_engine(self.name, inventory=self.inventory, region=region)
 
     def _databases(self) -> set[str]:
         o = self.engine_options
@@ -108,7 +100,7 @@ class MongoFailover(FailoverDatastore):
                 version = c.server_info().get("version")
                 present = [d for d in self._databases() if c[d].list_collection_names()]
         except Exception as exc:
-            return Role(reachable=False, error=_first_line(exc))
+            return Role(reachable=False, error=first_line(exc))
         return Role(reachable=True, role="primary" if present else "standby", server_version=version)
 
     def identity(self, facts: Role) -> str:
@@ -127,13 +119,6 @@ class MongoFailover(FailoverDatastore):
     def fence_primary(self, old_region: str, facts: Role) -> str:
         return (f"{self.where(old_region)}: not fenced (no write fence on this server); the traffic switch stops "
                 "the application's writes (recorded)")
-
-    def catch_up(self, target_region: str, source_region: str, source: Role) -> tuple[bool, str]:
-        """The old primary answers (a planned failover, a failback's switch-back): a fresh full backup of
-        it, verified and mirrored, is what promote restores."""
-        from lifeboat.failover.restoring import fresh_backup
-
-        return fresh_backup(self.name, "full", source_region, target_region)
 
     def promote_standby(self, target_region: str) -> str:
         from lifeboat.datastores.mongodb.scratch import restore_into
@@ -174,8 +159,3 @@ class MongoFailover(FailoverDatastore):
             for d in dropped:
                 c.drop_database(d)
         return f"{self.where(old_region)}: dropped {', '.join(dropped) or 'nothing'} (an empty standby)"
-
-    def caught_up(self, standby_region: str, primary_region: str) -> CaughtUp:
-        r = self.role(standby_region)
-        return CaughtUp(ok=bool(r.reachable), datastore=self.name, standby=standby_region, primary=primary_region,
-                        standby_role=r.role, detail="restore-based: the standby is restored at the next failover")

@@ -34,7 +34,7 @@ from lifeboat.clients import postgres as pgclient
 from lifeboat.durations import DurationStr, seconds
 from lifeboat.errors import RestoreFailed
 from lifeboat.failover.base import FailoverDatastore, FailoverOptions
-from lifeboat.failover.facts import CaughtUp, EngineFacts, Replication, Role
+from lifeboat.failover.facts import CaughtUp, EngineFacts, Replication, Role, first_line
 from lifeboat.failover.pgrebuild import HostAccess
 from lifeboat.waiting import WaitTimeout, wait_until
 
@@ -57,11 +57,6 @@ class PostgresFailoverOptions(FailoverOptions):
     promote_timeout: DurationStr = "60s"
     start_timeout: DurationStr = "120s"
     max_lag_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:400]
 
 
 class PostgresFailover(FailoverDatastore[PostgresFailoverOptions]):
@@ -112,7 +107,7 @@ class PostgresFailover(FailoverDatastore[PostgresFailoverOptions]):
                     facts.timeline, facts.lsn = int(wal[0][:8], 16), wal[1]
                 return facts
         except Exception as exc:  # unreachable is a fact to report, not an error here
-            return Role(reachable=False, error=_first_line(exc))
+            return Role(reachable=False, error=first_line(exc))
 
     def newest_heartbeat(self, region: str) -> datetime | None:
         with self._connect(region, self.database) as c:

@@ -27,7 +27,7 @@ from lifeboat.clients import redis as redisclient
 from lifeboat.durations import DurationStr, seconds
 from lifeboat.errors import Refused, RestoreFailed
 from lifeboat.failover.base import FailoverDatastore, FailoverOptions
-from lifeboat.failover.facts import CaughtUp, EngineFacts, Replication, Role
+from lifeboat.failover.facts import CaughtUp, EngineFacts, Replication, Role, first_line
 from lifeboat.waiting import WaitTimeout, wait_until
 
 
@@ -40,13 +40,6 @@ class RedisFailoverOptions(FailoverOptions):
         default={}, description="region -> host:port a replica in the other region reaches the primary at "
                                 "(default: the connection's host and port)")
     config_rewrite: bool = False
-
-
-def _first_line(exc: BaseException, secret: str = "") -> str:
-    text = (str(exc).strip().splitlines() or [""])[0]
-    if secret:
-        text = text.replace(secret, "***")
-    return f"{type(exc).__name__}: {text}"[:400]
 
 
 class RedisFailover(FailoverDatastore[RedisFailoverOptions]):
@@ -73,7 +66,7 @@ class RedisFailover(FailoverDatastore[RedisFailoverOptions]):
         try:
             info = self._info(region)
         except Exception as exc:
-            return Role(reachable=False, error=_first_line(exc))
+            return Role(reachable=False, error=first_line(exc))
         facts = Role(reachable=True, role="primary" if info.get("role") == "master" else "standby",
                      replid=info.get("master_replid"), offset=info.get("master_repl_offset"))
         if info.get("role") != "master":
