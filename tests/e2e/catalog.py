@@ -183,6 +183,9 @@ def seed(root: Path, now: datetime | None = None) -> dict:
     now = now or datetime.now(UTC)
     inv_path = write_inventory(root / "inventory.yaml", f"file://{root}/repo-{PRIMARY}",
                                f"file://{root}/repo-{STANDBY}", root / "work")
+    # both regions' repositories exist, as provisioned buckets do: Lifeboat never creates the other region's
+    # copy (a missing one means that region is gone), so the mirror below needs the folder to be there
+    (root / f"repo-{STANDBY}").mkdir(parents=True, exist_ok=True)
     inv = load_inventory(inv_path)
     repo = Repository.from_inventory(inv)
     backups = _backups(repo, root / "staging", now)

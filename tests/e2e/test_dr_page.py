@@ -253,7 +253,8 @@ def test_dr_page_reads_either_region_and_explains_failures(airflow_server, page,
         dr.locator("#regions a", has_text=STANDBY).click()
         dr = _dr(page, "overview")
         expect(dr.locator("#source")).to_contain_text(f"{STANDBY} (standby region)")
-        expect(dr.locator(".banner.info")).to_contain_text("standby region's")
+        expect(dr.locator(".banner.info:not(#active-region)")).to_contain_text("standby region's")
+        expect(dr.locator("#active-region")).to_contain_text(f"Active region: {PRIMARY}")  # no failover recorded
         expect(dr.locator("tr.ds-row")).to_have_count(4)
 
         # The primary region's copy is gone: the page reads the standby copy and says why.
