@@ -229,13 +229,13 @@ def monitor(name: str, run: dict | None = None, send_alerts: bool = True, region
 
 
 def repair_replica(name: str, dry_run: bool = True, confirm: str = "", include_different: bool = False,
-                   run: dict | None = None) -> dict:
+                   run: dict | None = None, region: str | None = None) -> dict:
     """The guarded repair of an S3 replica (objects engine): copies only the keys the inventory diff finds
     missing in the replica. Dry run by default (names every key it would copy); a real run needs
     confirm = "repair <datastore>"."""
     from lifeboat.datastores.objects.repair import repair
 
-    eng = open_engine(name, run=run)
+    eng = _engine(name, region, run)
     if eng.engine != "objects":
         raise Refused(f"datastores.{name}: engine {eng.engine!r} has no replica repair (only objects engines)")
     return repair(eng, dry_run=dry_run, confirm=confirm, include_different=include_different)

@@ -68,12 +68,15 @@ def test_failover_scope_picks_datastores_and_services_in_inventory_order():
     assert operation("failover", {**PARAMS, "scope": ["mongodb"]}).manual() == []
 
 
-def test_failover_restore_based_engines_block_on_an_unreachable_standby():
+def test_failover_restore_based_engines_block_on_an_unreachable_standby(monkeypatch):
     """Elasticsearch and MongoDB fail over by restoring into the standby's own server: automated now,
     and a preflight against a server that does not answer is blocked, naming the connection."""
     from lifeboat.failover import open_failover
     from lifeboat.inventory import load_inventory
 
+    # nothing listens on port 1: the standby servers do not answer whatever a test stack exported before
+    monkeypatch.setenv("AIRFLOW_CONN_LIFEBOAT_MONGO_US_EAST_1", "mongodb://127.0.0.1:1")
+    monkeypatch.setenv("AIRFLOW_CONN_LIFEBOAT_ES_US_EAST_1", "http://127.0.0.1:1")
     inv = load_inventory()
     for name in ("mongodb", "elasticsearch"):
         eng = open_failover(name, inventory=inv, target_region="us-east-1")

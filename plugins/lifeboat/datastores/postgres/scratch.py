@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,16 @@ from lifeboat.waiting import WaitTimeout, wait_until
 if TYPE_CHECKING:  # the engine passes itself in; no import at run time
     from lifeboat.datastores.postgres.engine import PostgresDatastore
 
+SUN_PATH_MAX = 107  # bytes of a unix socket's path (sockaddr_un.sun_path without its NUL)
+
+
+def socket_folder(preferred: Path, port: int) -> Path:
+    """`preferred`, or -- when the socket path in it would pass the unix socket limit (a deep work
+    folder: PostgreSQL then refuses to start) -- a short private folder under the system temp dir."""
+    if len(str(preferred / f".s.PGSQL.{port}").encode()) <= SUN_PATH_MAX:
+        return preferred
+    return Path(tempfile.gettempdir()) / f"lifeboat-pg-{hashlib.sha256(str(preferred).encode()).hexdigest()[:16]}"
+
 
 class ScratchInstance:
     """A throw-away PostgreSQL restored from the repository: unix socket only (no TCP listener),
@@ -31,9 +43,9 @@ class ScratchInstance:
         self.ds = ds
         self.root = ds.scratch_dir(drill_id)
         self.data = self.root / "data"
-        self.sock = self.root / "run"
         self.logfile = self.root / "postgres.log"
         self.port = ds.free_port()
+        self.sock = socket_folder(self.root / "run", self.port)
         self.user = ds.options.os_user
         self.timeout = seconds(ds.options.restore_timeout)
         self._conn: Any = None
@@ -46,10 +58,12 @@ class ScratchInstance:
     def restore(self, manifest: Manifest, target_args: list[str]) -> None:
         self.guard()
         shutil.rmtree(self.root, ignore_errors=True)
+        self._remove_outside_socket_folder()
         self.data.mkdir(parents=True, mode=0o700)
         self.sock.mkdir(mode=0o700)
         self.logfile.touch()
         chown_for(str(self.root), self.user)
+        chown_for(str(self.sock), self.user)
         os.chmod(self.root, 0o755)
         self.ds.pgbackrest.restore(self.data, manifest.native["label"], target_args, self.timeout)
         if self.ds.options.wal_stream is not None:  # the streamed WAL after pgBackRest's archive: RPO in seconds
@@ -195,6 +209,11 @@ class ScratchInstance:
             self._conn = None
             if os.environ.get("LIFEBOAT_KEEP_SCRATCH") != "1":
                 shutil.rmtree(self.root, ignore_errors=True)
+                self._remove_outside_socket_folder()
+
+    def _remove_outside_socket_folder(self) -> None:
+        if not self.sock.is_relative_to(self.root):
+            shutil.rmtree(self.sock, ignore_errors=True)
 
 
 class PostgresScratch(ScratchTarget):
