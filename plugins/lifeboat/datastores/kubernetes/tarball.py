@@ -21,6 +21,7 @@ import io
 import json
 import re
 import tarfile
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -112,7 +113,7 @@ def read_tarball(data: bytes, where: str = "the tarball") -> Tarball:
                 except ValueError as exc:
                     raise TarballError(f"{where}: {member.name} is not JSON ({exc})") from None
                 out.items[f"{m['resource']}/{m['namespace'] or ''}/{m['name']}"] = obj
-    except (tarfile.TarError, OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError) as exc:
+    except (tarfile.TarError, OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError, zlib.error) as exc:
         raise TarballError(f"{where}: not a readable Velero tarball ({type(exc).__name__}: {exc})") from None
     if not out.items:
         raise TarballError(f"{where}: holds no Kubernetes objects")
@@ -122,7 +123,7 @@ def read_tarball(data: bytes, where: str = "the tarball") -> Tarball:
 def read_gzip_json(data: bytes, where: str) -> dict:
     try:
         return json.loads(gzip.decompress(data))
-    except (OSError, EOFError, ValueError) as exc:
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise TarballError(f"{where}: not gzipped JSON ({type(exc).__name__}: {exc})") from None
 
 
