@@ -13,7 +13,6 @@ imported by lifeboat.inventory at DAG-parse time, so nothing here does I/O).
 
 from __future__ import annotations
 
-import re
 import shlex
 from datetime import timedelta
 from typing import Any, Literal
@@ -21,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lifeboat.durations import Duration, check_cron
+from lifeboat.names import must_match
 
 KINDS = ("pod_delete", "scale_zero", "process_kill", "network", "region", "dns", "packet")
 FAMILIES = ("service", "database", "network", "region")
@@ -73,9 +73,8 @@ class ChaosExperiment(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[a-z][a-z0-9-]{0,50}", v):
-            raise ValueError(f"experiment name {v!r} must match [a-z][a-z0-9-]* (it becomes a task id and record key)")
-        return v
+        return must_match(r"[a-z][a-z0-9-]{0,50}", v,
+                          "experiment name {!r} must match [a-z][a-z0-9-]* (it becomes a task id and record key)")
 
     @model_validator(mode="after")
     def _target(self) -> ChaosExperiment:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import Any, Literal
 
 from lifeboat.errors import Refused
 from lifeboat.failover import check_inventory, failover_datastores, open_failover, scope_choices
-from lifeboat.failover.timeline import Timeline, TimelineStore, timeline_id
+from lifeboat.failover.timeline import Timeline, TimelineOwner, TimelineStore, require_confirm
 from lifeboat.inventory import FailoverSpec, Inventory, load_inventory
 
 Kind = Literal["failover", "failback"]
@@ -18,7 +17,8 @@ KINDS: tuple[Kind, ...] = ("failover", "failback")
 
 
 @dataclass
-class Operation:
+class Operation(TimelineOwner[TimelineStore, Timeline]):
+    store_class = TimelineStore
     kind: Kind
     inv: Inventory
     target: str
@@ -47,25 +47,9 @@ class Operation:
     def traffic_in_scope(self) -> bool:
         return bool(self.inv.failover and self.inv.failover.traffic) and (self.whole_region or bool(self.services))
 
-    @cached_property
-    def store(self) -> TimelineStore:
-        from lifeboat.repository import Repository
-
-        return TimelineStore(Repository.from_inventory(self.inv, self.target))
-
     @property
-    def timeline_id(self) -> str:
-        return timeline_id(self.kind, self.run)
-
-    def timeline(self) -> Timeline | None:
-        """The persisted timeline (None in dry runs). Created by the guard."""
-        if self.dry_run:
-            return None
-        tl = self.store.load(self.timeline_id)
-        if tl is None:
-            raise Refused(f"no timeline {self.timeline_id} in {self.store.repo.url}: the guard task creates "
-                          "it -- clear the whole run instead of single tasks")
-        return tl
+    def store_region(self) -> str:  # the region taking over (the other one may be gone)
+        return self.target
 
     @property
     def spec(self) -> FailoverSpec:
@@ -132,11 +116,7 @@ def operation(kind: str, params: dict, run: dict | None = None, *, check_confirm
     if not datastores and not services:
         raise Refused("scope: selects no datastore and no service. Nothing was changed.")
     if not dry_run and check_confirm:
-        confirm = str(params.get("confirm") or "").strip()
-        if confirm != target:
-            what = "is missing" if not confirm else f"is {confirm!r}"
-            raise Refused(f"confirm: a real {kind} (dry_run=false) needs the target region typed exactly: "
-                          f"{target!r}; the confirmation {what}. Nothing was changed.")
+        require_confirm(params, target, kind=kind, what="target region", nothing="Nothing was changed.")
     switch_back = params.get("switch_back", False)
     if not isinstance(switch_back, bool):  # bool("false") is True
         raise Refused(f"switch_back: must be true or false, got {switch_back!r}. Nothing was changed.")

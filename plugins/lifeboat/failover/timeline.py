@@ -14,10 +14,12 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Literal
+from functools import cached_property
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import Field
 
+from lifeboat.errors import Refused
 from lifeboat.failover.facts import PromotionHeartbeats
 from lifeboat.layout import Layout
 from lifeboat.records import DrillStep, _Record, utcnow
@@ -98,3 +100,52 @@ class TimelineStore:
         if tl is not None:
             tl.steps.append(s)
             self.save(tl)
+
+
+StoreT = TypeVar("StoreT", bound=TimelineStore)
+TimelineT = TypeVar("TimelineT", bound=OperationTimeline)
+
+
+class TimelineOwner(Generic[StoreT, TimelineT]):
+    """The timeline store and the persisted timeline of an operation (a failover's, a recovery's): the
+    operation names `store_class` and the region whose repository keeps the timeline (`store_region`)."""
+
+    store_class: type[StoreT]
+    kind: str
+    inv: Any
+    run: dict
+    dry_run: bool
+
+    @property
+    def store_region(self) -> str:
+        raise NotImplementedError
+
+    @cached_property
+    def store(self) -> StoreT:
+        from lifeboat.repository import Repository
+
+        return self.store_class(Repository.from_inventory(self.inv, self.store_region))
+
+    @property
+    def timeline_id(self) -> str:
+        return timeline_id(self.kind, self.run)
+
+    def timeline(self) -> TimelineT | None:
+        """The persisted timeline (None in dry runs), created by the guard."""
+        if self.dry_run:
+            return None
+        tl = self.store.load(self.timeline_id)
+        if tl is None:
+            raise Refused(f"no timeline {self.timeline_id} in {self.store.repo.url}: the guard task creates it -- "
+                          "clear the whole run instead of single tasks")
+        return tl
+
+
+def require_confirm(params: dict, expected: str, *, kind: str, what: str, nothing: str) -> None:
+    """A real (dry_run=false) operation needs `expected` (the region it acts in) typed into `confirm`;
+    raises Refused naming the parameter and what was typed."""
+    confirm = str(params.get("confirm") or "").strip()
+    if confirm != expected:
+        got = "is missing" if not confirm else f"is {confirm!r}"
+        raise Refused(f"confirm: a real {kind} (dry_run=false) needs the {what} typed exactly: "
+                      f"{expected!r}; the confirmation {got}. {nothing}")

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import Any, Literal
 
 from lifeboat.dependencies import Node, restore_order
 from lifeboat.errors import Refused
+from lifeboat.failover.timeline import TimelineOwner, require_confirm
 from lifeboat.inventory import FailoverService, Inventory, load_inventory
-from lifeboat.recovery.timeline import RecoveryTimeline, Steps, TimelineStore, timeline_id
+from lifeboat.recovery.timeline import RecoveryTimeline, Steps, TimelineStore
 
 Kind = Literal["recover", "recover_service"]
 NOTHING = "Nothing was changed."
@@ -63,7 +63,8 @@ def _time(value: Any, name: str) -> datetime | None:
 
 
 @dataclass
-class RecoveryOp:
+class RecoveryOp(TimelineOwner[TimelineStore, RecoveryTimeline]):
+    store_class = TimelineStore
     kind: Kind
     inv: Inventory
     region: str
@@ -91,25 +92,9 @@ class RecoveryOp:
     def target_for(self, datastore: str) -> str:
         return self.targets.get(datastore, self.target)
 
-    @cached_property
-    def store(self) -> TimelineStore:
-        from lifeboat.repository import Repository
-
-        return TimelineStore(Repository.from_inventory(self.inv, self.region))
-
     @property
-    def timeline_id(self) -> str:
-        return timeline_id(self.kind, self.run)
-
-    def timeline(self) -> RecoveryTimeline | None:
-        """The persisted timeline (None in dry runs), created by the guard."""
-        if self.dry_run:
-            return None
-        tl = self.store.load(self.timeline_id)
-        if tl is None:
-            raise Refused(f"no timeline {self.timeline_id} in {self.store.repo.url}: the guard task creates it -- "
-                          "clear the whole run instead of single tasks")
-        return tl
+    def store_region(self) -> str:
+        return self.region
 
     def real_timeline(self) -> RecoveryTimeline:
         tl = self.timeline()
@@ -182,11 +167,7 @@ def operation(kind: str, params: dict, run: dict | None = None, *, check_confirm
                     reason=reason, into=into, target=target, targets={k: str(v) for k, v in targets.items()},
                     failed_at=failed_at, params=dict(params), run=dict(run or {}))
     if not dry_run and check_confirm:
-        confirm = str(params.get("confirm") or "").strip()
-        if confirm != region:
-            what = "is missing" if not confirm else f"is {confirm!r}"
-            raise Refused(f"confirm: a real {kind} (dry_run=false) needs the acting region typed exactly: "
-                          f"{region!r}; the confirmation {what}. {NOTHING}")
+        require_confirm(params, region, kind=kind, what="acting region", nothing=NOTHING)
         if kind == "recover" and into == "live":
             want = ",".join(op.datastores)
             got = ",".join(s.strip() for s in str(params.get("confirm_live") or "").split(",") if s.strip())

@@ -12,20 +12,25 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from lifeboat import alerts
 from lifeboat.alerts import Severity
-from lifeboat.drills import DrillRecorder
 from lifeboat.durations import format_duration
-from lifeboat.errors import LifeboatError, RestoreFailed
-from lifeboat.inventory import Objectives
-from lifeboat.layout import Layout
+from lifeboat.errors import RestoreFailed
+from lifeboat.failover.recording import FAILED_OUTCOMES as FAILED_OUTCOMES
+from lifeboat.failover.recording import (
+    attach_drill,
+    close_record,
+    deliver,
+    drill_recorder,
+    gate_outcome,
+    open_record,
+    report_lines,
+)
 from lifeboat.records import Drill, DrillStep, utcnow
 from lifeboat.recovery.operation import RecoveryOp, operation
 from lifeboat.recovery.timeline import RecoveryTimeline
 
 log = logging.getLogger(__name__)
 
-FAILED_OUTCOMES = ("refused", "blocked", "not_approved", "failed", "dry_run_failed")
 SEVERITY: dict[str, Severity] = {
     "completed": "high", "failed": "critical", "blocked": "critical", "not_approved": "high", "rejected": "medium",
     "refused": "medium", "dry_run": "low", "dry_run_failed": "medium"}
@@ -33,24 +38,9 @@ SEVERITY: dict[str, Severity] = {
 
 def outcome(kind: str, params: dict, xcoms: dict[str, Any]) -> tuple[str, str]:
     """(outcome, one-line detail) from what the tasks returned (None: the task did not succeed)."""
-    if xcoms.get("guard") is None:
-        try:
-            operation(kind, params)
-            return "refused", "the guard task did not succeed"
-        except LifeboatError as exc:
-            return "refused", str(exc)
-    dry = bool(xcoms["guard"].get("dry_run"))
-    if xcoms.get("plan") is None:
-        return ("dry_run_failed" if dry else "blocked"), "preflight or plan failed (see the plan task's log)"
-    if dry:
-        return ("dry_run", "dry run complete: nothing was changed") if xcoms.get("verify") is not None else \
-            ("dry_run_failed", "a dry-run step failed (see the task logs); nothing was changed")
-    approval = xcoms.get("approval")
-    if approval is None:
-        return "not_approved", "the approval timed out or failed: nothing was changed"
-    if "Approve" not in (approval.get("chosen_options") or []):
-        who = (approval.get("responded_by_user") or {}).get("name", "someone")
-        return "rejected", f"rejected by {who}: nothing was changed"
+    gate = gate_outcome(kind, params, xcoms, operation, lambda: xcoms.get("verify") is not None)
+    if gate is not None:
+        return gate
     if xcoms.get("verify") is not None:
         return "completed", f"{kind} in {xcoms['guard']['region']} completed and verified"
     return "failed", f"the {kind} stopped before verification (see the timeline)"
@@ -68,20 +58,10 @@ def data_loss(tl: RecoveryTimeline) -> dict[str, dict[str, Any]]:
 
 
 def _drill(op: RecoveryOp, tl: RecoveryTimeline, result: str, detail: str) -> Drill:
-    inv = op.inv
-    rpo = min((inv.objectives_for(d).rpo for d in tl.datastores), default=inv.objectives.rpo)
-    label = tl.datastores[0] if len(tl.datastores) == 1 and not tl.services else "platform"
     type_ = "recovery" if tl.kind == "recover" else "service_recovery"
-    rec = DrillRecorder(datastore=label, type_=type_, objectives=Objectives(rto=inv.objectives.rto, rpo=rpo),
-                        repo=op.store.repo, run={"dag_id": tl.dag_id, "run_id": tl.run_id},
-                        scope=[n.split(":", 1)[1] for n in tl.order], target=f"{tl.region}: {tl.target}",
-                        started_at=tl.triggered_at)
+    rec = drill_recorder(op, tl, result, type_=type_, scope=[n.split(":", 1)[1] for n in tl.order],
+                         target=f"{tl.region}: {tl.target}")
     d = rec.drill
-    d.steps = list(tl.steps)
-    d.restore_started_at = tl.triggered_at  # the RTO clock: the trigger ..
-    d.ready_at = tl.verified_at if result == "completed" else None  # .. verified (/health, /ready)
-    d.rto_started_at_step = "trigger"
-    d.rto_stopped_after_step = next((s.name for s in reversed(tl.steps) if s.name.startswith("verify")), None)
     d.backup_id = ", ".join(f"{ds}: {r.get('backup_id')}" for ds, r in tl.recovered.items()) or None
     error = None if result == "completed" else RestoreFailed(detail)
     if tl.kind == "recover":
@@ -101,43 +81,23 @@ def _drill(op: RecoveryOp, tl: RecoveryTimeline, result: str, detail: str) -> Dr
 def record(kind: str, params: dict, run: dict, xcoms: dict[str, Any]) -> dict:
     """Turn the timeline into a drill record, copied to the other region. Runs whatever happened before."""
     result, detail = outcome(kind, params, xcoms)
-    summary: dict[str, Any] = {"outcome": result, "detail": detail, "kind": kind}
-    if result in ("refused", "dry_run", "dry_run_failed") or xcoms.get("guard") is None:
-        return summary
-    op = operation(kind, params, run, check_confirm=False)
-    tl = op.store.load(op.timeline_id)
+    summary, op, tl = open_record(kind, params, run, xcoms, result, detail, operation)
     if tl is None:
-        return {**summary, "detail": detail + " (no timeline found)"}
-    tl.outcome = result
-    summary["timeline_id"] = tl.id
+        return summary
     summary["order"] = [s.name for s in tl.steps]
     if result not in ("rejected", "not_approved"):
-        d = _drill(op, tl, result, detail)
-        tl.drill_id = d.id
-        summary.update(drill_id=d.id, verdict=d.verdict, rto_seconds=d.rto_seconds, rpo_seconds=d.rpo_seconds,
-                       reasons=d.reasons, drill_copy=op.store.repo.copy_to_mirror(Layout.drill(d.id), d.to_json()))
+        attach_drill(summary, op, tl, _drill(op, tl, result, detail))
     if kind == "recover":
         summary["data_loss"] = data_loss(tl)
         summary["recovered"] = {ds: r.get("locator") for ds, r in tl.recovered.items()}
-    op.store.save(tl)
-    summary["timeline_copy"] = op.store.repo.copy_to_mirror(tl.key, tl.to_json())
-    log.info("%s: %s", kind, summary)
-    return summary
+    return close_record(kind, summary, op, tl)
 
 
 def notify(kind: str, params: dict, run: dict, summary: dict | None) -> dict:
     summary = summary or {"outcome": "failed", "detail": "the record task did not succeed"}
     result = summary.get("outcome", "failed")
     title = f"lifeboat {kind.replace('_', ' ')} of {', '.join(params.get('scope') or [])}: {result.replace('_', ' ')}"
-    lines = [summary.get("detail", ""), f"reason: {params.get('reason')}",
-             f"run: {run.get('dag_id')} {run.get('run_id')}"]
-    if summary.get("drill_id"):
-        lines.append(f"drill {summary['drill_id']}: {summary.get('verdict')}, "
-                     f"RTO {format_duration(summary.get('rto_seconds'))}, "
-                     f"data loss {format_duration(summary.get('rpo_seconds'))}")
-        lines += [f"- {r}" for r in summary.get("reasons", [])]
+    lines = report_lines(summary, params, run, format_duration)
     for ds, loc in (summary.get("recovered") or {}).items():
         lines.append(f"{ds} now at {loc}")
-    body = "\n".join(line for line in lines if line)
-    delivered = alerts.send(SEVERITY.get(result, "high"), title, body)
-    return {"outcome": result, "failed": result in FAILED_OUTCOMES, "delivered": delivered, "title": title}
+    return deliver(SEVERITY, result, title, lines)

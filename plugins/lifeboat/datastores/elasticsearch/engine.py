@@ -14,13 +14,14 @@ from pathlib import Path
 
 from lifeboat.catalog import Catalog
 from lifeboat.clients.elasticsearch import ElasticsearchApiError
-from lifeboat.datastores.base import Datastore, Taken
+from lifeboat.datastores.base import Taken
 from lifeboat.datastores.elasticsearch import verify as esverify
 from lifeboat.datastores.elasticsearch.cluster import Cluster
 from lifeboat.datastores.elasticsearch.options import ElasticsearchOptions
 from lifeboat.datastores.elasticsearch.recovery import ElasticsearchRecovery
 from lifeboat.datastores.elasticsearch.restore import ElasticsearchScratch
 from lifeboat.datastores.elasticsearch.retention import slm_plan
+from lifeboat.datastores.regional import RegionalDatastore
 from lifeboat.drills import DrillRecorder
 from lifeboat.errors import CommandFailed, Refused
 from lifeboat.records import Check, Manifest, utcnow
@@ -28,10 +29,9 @@ from lifeboat.records import Check, Manifest, utcnow
 log = logging.getLogger(__name__)
 
 
-class ElasticsearchDatastore(Datastore):
+class ElasticsearchDatastore(RegionalDatastore[ElasticsearchOptions]):
     engine = "elasticsearch"
     restore_series = "snapshot"
-    options: ElasticsearchOptions
 
     def __init__(self, ctx):
         super().__init__(ctx)
@@ -198,9 +198,8 @@ class ElasticsearchDatastore(Datastore):
         return ElasticsearchRecovery(self.cluster(), manifest, tag, self.name)
 
     def scratch_target(self, manifest: Manifest, target: str, drill: DrillRecorder) -> ElasticsearchScratch:
-        if target not in ("latest", "", None):
-            raise Refused(f"restore target {target!r}: an Elasticsearch snapshot restores the state it was taken "
-                          "at; pick the snapshot (backup id) instead and use target 'latest'")
+        self.latest_only(target, "an Elasticsearch snapshot restores the state it was taken at; pick the "
+                                 "snapshot (backup id) instead and use target 'latest'")
         c = self.cluster()
         ours = manifest.native.get("repository", self.options.repository.name) == self.options.repository.name
         # in the pre-checks: registered (in another region: the replicated copy, read-only)

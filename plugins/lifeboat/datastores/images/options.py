@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, field_validator
 
 from lifeboat.datastores.options import EngineOptions
 from lifeboat.durations import DurationStr
+from lifeboat.names import must_match
 
 
 class ImagesOptions(EngineOptions):
@@ -22,6 +21,5 @@ class ImagesOptions(EngineOptions):
     @field_validator("heartbeat_repository")
     @classmethod
     def _repo(cls, v: str) -> str:
-        if not re.fullmatch(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*", v):
-            raise ValueError(f"{v!r} is not a repository name (lower-case path components)")
-        return v
+        return must_match(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*", v,
+                          "{!r} is not a repository name (lower-case path components)")

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from lifeboat.clients.kubernetes import DRILL_PREFIX, GENERATED_RESOURCES  # stdlib only: cheap at parse time
 from lifeboat.datastores.options import EngineOptions
 from lifeboat.durations import DurationStr, seconds
+from lifeboat.names import names_matching
 
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _RESOURCE = re.compile(r"^[a-z0-9*][a-z0-9.\-*]*$")
@@ -73,11 +74,9 @@ class KubernetesOptions(EngineOptions):
     @field_validator("namespaces")
     @classmethod
     def _namespaces(cls, v: list[str]) -> list[str]:
-        for ns in v:
-            if not _LABEL.match(ns):
-                raise ValueError(f"{ns!r}: not a Kubernetes namespace name (lower-case DNS label)")
-            if ns.startswith(DRILL_PREFIX):
-                raise ValueError(f"{ns!r}: {DRILL_PREFIX}* namespaces are restore-test targets, never backed up")
+        names_matching(v, _LABEL, "{!r}: not a Kubernetes namespace name (lower-case DNS label)",
+                       lambda ns: f"{ns!r}: {DRILL_PREFIX}* namespaces are restore-test targets, never backed up"
+                       if ns.startswith(DRILL_PREFIX) else None)
         if len(set(v)) != len(v):
             raise ValueError("a namespace is listed twice")
         return v

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from lifeboat.datastores.options import EngineOptions
 from lifeboat.durations import DurationStr
+from lifeboat.names import names_matching
 
 SCRATCH_PREFIX = "lifeboat_scratch_"
 SYSTEM_DATABASES = frozenset({"admin", "local", "config"})
@@ -36,12 +37,9 @@ class MongoOptions(EngineOptions):
     @field_validator("databases")
     @classmethod
     def _dbs(cls, v: list[str]) -> list[str]:
-        for name in v:
-            if not _DB_NAME.match(name):
-                raise ValueError(f"{name!r} is not a valid database name")
-            if name in SYSTEM_DATABASES or name.startswith(SCRATCH_PREFIX):
-                raise ValueError(f"{name!r}: system and scratch databases are not backed up")
-        return v
+        return names_matching(v, _DB_NAME, "{!r} is not a valid database name",
+                              lambda name: f"{name!r}: system and scratch databases are not backed up"
+                              if name in SYSTEM_DATABASES or name.startswith(SCRATCH_PREFIX) else None)
 
     @model_validator(mode="after")
     def _heartbeat_in_scope(self) -> MongoOptions:

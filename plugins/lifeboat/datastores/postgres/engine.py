@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from lifeboat.clients import postgres as pgclient
-from lifeboat.datastores.base import Datastore, RecoveryRange, Taken
+from lifeboat.datastores.base import RecoveryRange, Taken
 from lifeboat.datastores.postgres import verify as pgverify
 from lifeboat.datastores.postgres.options import PHYSICAL, PostgresOptions, quote_ident
 from lifeboat.datastores.postgres.pgbackrest import PgBackRest
 from lifeboat.datastores.postgres.recovery import PostgresRecovery
 from lifeboat.datastores.postgres.scratch import PostgresScratch
 from lifeboat.datastores.postgres.wal import last_commit_time, parse_target, prev_segment, seg_name
+from lifeboat.datastores.regional import RegionalDatastore
 from lifeboat.drills import DrillRecorder
 from lifeboat.durations import seconds
 from lifeboat.errors import CommandFailed, Refused
@@ -35,10 +36,9 @@ CREATE TABLE IF NOT EXISTS lifeboat_heartbeat (
 )"""
 
 
-class PostgresDatastore(Datastore):
+class PostgresDatastore(RegionalDatastore[PostgresOptions]):
     engine = "postgres"
     restore_series = "physical"
-    options: PostgresOptions
 
     def __init__(self, ctx):
         super().__init__(ctx)

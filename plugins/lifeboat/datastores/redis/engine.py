@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lifeboat.clients import redis as redisclient
-from lifeboat.datastores.base import Datastore, Taken
+from lifeboat.datastores.base import Taken
 from lifeboat.datastores.redis import host
 from lifeboat.datastores.redis.aof import AofCopy
 from lifeboat.datastores.redis.options import RedisOptions
@@ -23,6 +23,7 @@ from lifeboat.datastores.redis.sample import SAMPLE_FILE, SAMPLE_FORMAT, sample_
 from lifeboat.datastores.redis.scratch import RedisScratch, prechecks
 from lifeboat.datastores.redis.server import RDB_FILE, ScratchRedis
 from lifeboat.datastores.redis.verify import RedisChecks
+from lifeboat.datastores.regional import RegionalDatastore
 from lifeboat.drills import DrillRecorder
 from lifeboat.durations import seconds
 from lifeboat.errors import CommandFailed, LifeboatError, Refused
@@ -33,10 +34,9 @@ log = logging.getLogger(__name__)
 FORK_FIELDS = ("rdb_bgsave_in_progress", "aof_rewrite_in_progress", "module_fork_in_progress")
 
 
-class RedisDatastore(Datastore):
+class RedisDatastore(RegionalDatastore[RedisOptions]):
     engine = "redis"
     restore_series = "rdb"
-    options: RedisOptions
 
     # -- plumbing --------------------------------------------------------------------------------
     def client(self, db: int = 0, region: str | None = None):
@@ -221,9 +221,8 @@ class RedisDatastore(Datastore):
 
     # -- restore test ----------------------------------------------------------------------------
     def scratch_target(self, manifest: Manifest, target: str, drill: DrillRecorder) -> RedisScratch:
-        if target not in ("latest", "", None):
-            raise Refused(f"restore target {target!r}: Redis backups are snapshots; restore tests take the chosen "
-                          "backup as it is ('latest'). Pick an older snapshot by backup id instead")
+        self.latest_only(target, "Redis backups are snapshots; restore tests take the chosen backup as it is "
+                                 "('latest'). Pick an older snapshot by backup id instead")
         return RedisScratch(self, manifest, drill)
 
     # -- recovery --------------------------------------------------------------------------------
