@@ -2,7 +2,9 @@
 stand-in's resolver (the hosts file devstack/components/toxiproxy.py writes) loses a datastore's name;
 iptables (as root) drops a share of / all the packets on the toxiproxy port the stand-in uses. Each test
 asserts measured detection and recovery, that the datastore itself answered throughout, and that nothing is
-left injected (resolver restored, no tagged iptables rule).
+left injected (resolver restored, no tagged iptables rule). Then the abort condition for every fault kind
+(network, dns, packet, process): the fault ends at once and its revert is timed; and a packet fault aimed at
+a network namespace of its own (target.netns) cuts only that namespace.
 
 Stack: LIFEBOAT_STACK_COMPONENTS=redis,platform_api,toxiproxy (the core PostgreSQL + moto always run).
 """
@@ -107,3 +109,94 @@ def test_chaos_packet_partition_and_loss_on_the_platform_path(inv, store, chaos_
         assert "2 iptables rule(s)" in PacketFault.revert(fault.info)
     assert "no iptables rule" in PacketFault.revert(fault.info)
     assert ready(chaos_env)[0] == 200
+
+
+# Every fault kind's revert under the abort condition: a probe failing longer than `abort_after` ends the
+# fault at once, long before its duration, and the revert (toxic removed, resolver restored, iptables
+# rules deleted, process restarted) is timed from the abort decision. The service kind's abort is in
+# test_chaos.py (scale to zero); the region kind's revert is the failback (test_chaos_region.py).
+ABORTS = [("postgres-outage", "network", 2.0), ("postgres-dns", "dns", 2.0), ("postgres-partition", "packet", 2.0),
+          ("redis-kill", "process_kill", 15.0)]
+
+
+@pytest.mark.parametrize(("name", "kind", "revert_bound"), ABORTS, ids=[a[1] for a in ABORTS])
+def test_chaos_abort_reverts_every_fault_kind_within_its_bound(inv, store, chaos_env, unique, name, kind,
+                                                              revert_bound):
+    import time
+
+    from lifeboat.chaos.faults.packet import tagged
+
+    if kind == "packet" and os.geteuid() != 0:
+        pytest.skip("iptables packet faults need root")
+    spec = inv.chaos.experiment(name)
+    assert spec.kind == kind
+    t0 = time.monotonic()
+    rec = run(inv, store, name, unique, duration=timedelta(seconds=120), abort_after=timedelta(seconds=2))
+    took = time.monotonic() - t0
+    assert rec.aborted and rec.verdict == "fail" and any("aborted" in r for r in rec.reasons), rec.reasons
+    failing = [p for p in rec.probes if p.first_failure_at is not None]
+    assert failing, [(p.name, p.passes, p.polls) for p in rec.probes]
+    # the abort was decided once a probe had failed for 2 s: one round later at most (a round waits for
+    # its slowest probe, 2 s timeout, then 0.25 s)
+    failing_for = (rec.fault_ended_at - min(p.first_failure_at for p in failing)).total_seconds()
+    assert 2.0 <= failing_for <= 2.0 + 2.0 + 1.5, failing_for
+    assert rec.abort_revert_seconds is not None and rec.abort_revert_seconds <= revert_bound, rec.abort_revert_seconds
+    assert took < 60, took  # nowhere near the 120 s the fault would have lasted
+    if kind == "packet":
+        assert tagged("", f"lifeboat-chaos:{rec.id}") == []
+    assert_steady_and_clean(rec, store, chaos_env)
+
+
+def test_chaos_packet_fault_in_its_own_network_namespace_touches_nothing_else(inv, unique):
+    """target.netns: the rules go into that network namespace only. A namespace of our own with a server
+    and a client on its loopback: the partition cuts them, the host's rules stay as they were, the revert
+    (from the marker's info alone) leaves the namespace as it was."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    from lifeboat.chaos.faults.packet import PacketFault, tagged
+
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("network namespaces and iptables need root and iproute2")
+    ns = f"lbchaos-{unique}"[:15]
+    subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+    server = None
+    try:
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
+        port = 18000 + int(unique[-3:], 16) % 1000  # the namespace is empty: any port is free in it
+        server = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "http.server", str(port),
+                                   "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def get() -> bool:  # a client inside the namespace
+            code = f"import urllib.request as u; u.urlopen('http://127.0.0.1:{port}/', timeout=1.5).read()"
+            return subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code],
+                                  check=False, capture_output=True, timeout=20).returncode == 0
+
+        deadline = time.monotonic() + 20
+        while not get():
+            assert time.monotonic() < deadline, "http.server in the namespace did not answer"
+            time.sleep(0.2)
+        host_before = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=True).stdout
+        fault = PacketFault(inv.chaos.experiment("postgres-partition").model_copy(
+            update={"target": {"datastore": "postgres", "partition": True, "netns": ns}}),
+            inv.chaos.environments["drill"], inv, f"netns-{unique}")
+        fault.info = dict(fault.revert_info(), port=port)
+        detail = fault.inject()
+        try:
+            assert f"in netns {ns}" in detail, detail
+            assert len(tagged(ns, fault.info["comment"])) == 2
+            assert not get()  # cut inside the namespace ...
+            after = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=True).stdout
+            assert after == host_before  # ... and the host's rules untouched
+            assert tagged("", fault.info["comment"]) == []
+        finally:
+            assert "2 iptables rule(s)" in PacketFault.revert(dict(fault.info))
+        assert tagged(ns, fault.info["comment"]) == []
+        assert get()
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait(timeout=10)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
