@@ -138,3 +138,42 @@ def test_chaos_region_failure_is_the_failover_drill_then_failed_back(region_env,
         # on the DR page like every experiment (lifeboat_chaos_region from the yearly schedule)
         row = next(e for e in jobs.summary(inv)["experiments"] if e["experiment"] == "region-failover")
         assert row["last"]["id"] == rec.id and row["last"]["score"] == rec.score
+
+
+
+def test_chaos_region_revert_mid_drill_lets_the_failover_finish_then_fails_back(region_env, unique):
+    """What an abort (or a cleanup) does when it reverts while the failover drill is still running: a
+    failover cannot be stopped halfway safely, so the revert waits for the drill to end, then fails back
+    (switch_back); the stack ends as it began. (On this stack the failover takes ~7 s, faster than two
+    failing probe rounds, so the experiment's own abort rarely fires; the revert is called at once here.)"""
+    from lifeboat.chaos.faults.region import RegionFailover
+    from lifeboat.failover import open_failover
+    from lifeboat.failover.traffic import Traffic
+    from lifeboat.inventory import load_inventory
+
+    with lifeboat_env(region_env | {"LIFEBOAT_INVENTORY": str(STATE / "inventory-drill.yaml")}):
+        inv = load_inventory()
+        before = {r: _deployments(r) for r in (WEST, EAST)}
+        fault = RegionFailover(inv.chaos.experiment("region-failover"), inv.chaos.environments["drill"], inv,
+                               f"region-revert-{unique}")
+        fault.info = fault.revert_info()
+        t0 = time.monotonic()
+        started = fault.inject()
+        assert "failover drill us-west-2 -> us-east-1 started" in started
+        assert not fault._out  # the drill is still running ...
+        detail = RegionFailover.revert(fault.info)  # ... when the revert comes
+        took = time.monotonic() - t0
+        print(f"revert after {took:.1f}s: {detail}")
+        assert fault._out and fault._out[0][0] == "ok", fault._out  # the drill ran to its end first
+        assert fault._out[0][1]["outcome"] == "completed"
+        assert detail.startswith("failed back to us-west-2 (postgres, redis promoted in us-east-1)"), detail
+        assert "failback completed" in detail
+        assert took <= 400
+        assert open_failover("postgres").role(WEST).live_primary
+        assert open_failover("postgres").role(EAST).role == "standby"
+        assert open_failover("redis").role(WEST).live_primary
+        traffic = Traffic(inv.failover.traffic)
+        assert traffic.region_of(RECORD, traffic.current()[RECORD]) == WEST
+        assert {r: _deployments(r) for r in (WEST, EAST)} == before
+        # a second revert (a cleanup run after the finally) finds nothing promoted and changes nothing
+        assert RegionFailover.revert(fault.info).startswith("nothing promoted in us-east-1")
