@@ -182,13 +182,23 @@ class Handler(JsonHandler):
         sys.stderr.write(f"{time.strftime('%H:%M:%S')} {self.region} {fmt % args}\n")
 
     def do_GET(self) -> None:
-        t0 = time.perf_counter()
+        self._t0, self._observed = time.perf_counter(), False
         path = self.path.split("?", 1)[0]
         try:
             self._route(path)
         finally:
-            if self.metrics is not None:
-                self.metrics.observe(path, self._code or 500, time.perf_counter() - t0)
+            self._observe(self._code or 500)
+
+    def _observe(self, code: int) -> None:
+        if self.metrics is not None and not self._observed:
+            self._observed = True
+            self.metrics.observe(self.path.split("?", 1)[0], code, time.perf_counter() - self._t0)
+
+    def _send(self, code: int, body: object, content_type: str = "application/json") -> None:
+        # counted BEFORE the answer leaves: a client that scrapes /metrics right after its answer must
+        # find its request counted (observed after the write, 1 request in 15 was missing from a window)
+        self._observe(code)
+        super()._send(code, body, content_type)
 
     def _route(self, path: str) -> None:
         if path == "/metrics" and self.metrics is not None:
