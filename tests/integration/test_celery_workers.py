@@ -20,10 +20,7 @@ import pytest
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
-    # Not yet green end to end (issue 18 PARTIAL): a full Celery deployment (db migrate, API server,
-    # scheduler, two workers) needs ~25 min on a loaded 2-core machine, beyond make test's budget.
-    pytest.mark.skipif(os.environ.get("LIFEBOAT_CELERY_TEST") != "1",
-                       reason="opt-in: LIFEBOAT_CELERY_TEST=1 (not yet passing end to end; see docs/workers.md)"),
+    pytest.mark.skipif(os.environ.get("LIFEBOAT_CELERY_TEST") == "0", reason="LIFEBOAT_CELERY_TEST=0"),
 ]
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -195,6 +192,9 @@ def test_backup_dag_runs_on_the_primary_regions_celery_worker(celery):
     assert len([t for t in ran if t[0] == "backup"]) >= 1, tis
     # every task on the primary region's queue, run by that region's worker, none by the standby's
     assert {t[3] for t in tis} == {"lifeboat-us-west-2"}, tis
-    assert {t[4] for t in ran} == {"worker-us-west-2"}, tis
+    # the gate (an EmptyOperator) is finished by the scheduler itself, never sent to a worker
+    on_workers = [t for t in ran if not t[0].startswith("all_")]
+    assert {t[4] for t in on_workers} == {"worker-us-west-2"}, tis
+    assert {t[4] for t in ran if t[0].startswith("all_")} <= {""}, tis
     assert {t[5] for t in tis if t[0] == "backup"} == {POOL}, tis
     print("celery run:", run_id, tis)
