@@ -36,7 +36,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
-from common import INVENTORY_HEADER, phase_timer, print_phases, print_ratio, run_backup_operator  # noqa: E402
+from common import (  # noqa: E402
+    INVENTORY_HEADER,
+    phase_timer,
+    print_phases,
+    print_ratio,
+    record,
+    run_backup_operator,
+)
 
 INDEX = "bench-docs"
 
@@ -52,33 +59,33 @@ INVENTORY = INVENTORY_HEADER + """
 """
 
 
-def fill(es, mb: int) -> dict:
-    """~mb MB of stored documents; reused when the index already has about that size."""
+def fill(es, mb: int, index: str = INDEX) -> dict:
+    """~mb MB of stored documents in `index`; reused when the index already has about that size."""
     from elasticsearch import helpers
 
     doc_bytes = 4096
     n = mb * 1_000_000 // doc_bytes
-    if es.indices.exists(index=INDEX):
-        if es.count(index=INDEX)["count"] == n:
+    if es.indices.exists(index=index):
+        if es.count(index=index)["count"] == n:
             return {"docs": n, "reused": True}
-        es.indices.delete(index=INDEX)
-    es.indices.create(index=INDEX, settings={"number_of_shards": 2, "number_of_replicas": 0,
+        es.indices.delete(index=index)
+    es.indices.create(index=index, settings={"number_of_shards": 2, "number_of_replicas": 0,
                                              "refresh_interval": "-1"},
                       mappings={"properties": {"n": {"type": "long"}, "blob": {"type": "text", "index": False},
                                                "tag": {"type": "keyword"}}})
 
     def docs():
         for i in range(n):
-            yield {"_index": INDEX, "_id": str(i),
+            yield {"_index": index, "_id": str(i),
                    "_source": {"n": i, "tag": f"t{i % 100}",
                                "blob": base64.b64encode(os.urandom(doc_bytes * 3 // 4 - 48)).decode()}}
 
     for _ok, _item in helpers.streaming_bulk(es, docs(), chunk_size=1000, max_chunk_bytes=8 * 1024 * 1024,
                                              raise_on_error=True, request_timeout=120):
         pass  # consume the generator: it raises on the first failed item
-    es.indices.put_settings(index=INDEX, settings={"refresh_interval": None})
-    es.indices.refresh(index=INDEX)
-    es.indices.flush(index=INDEX)
+    es.indices.put_settings(index=index, settings={"refresh_interval": None})
+    es.indices.refresh(index=index)
+    es.indices.flush(index=index)
     return {"docs": n, "reused": False}
 
 
@@ -114,12 +121,17 @@ def main() -> int:
 
         from lifeboat.datastores.elasticsearch.cluster import Cluster
 
-        phases: dict[str, list[float]] = {"snapshot (create + polling)": [], "counts + samples + seq_no": [],
-                                          "repository registration": []}
+        phases: dict[str, list[float]] = {"snapshot (PUT, wait_for_completion)": [],
+                                          "counts + samples + seq_no": [], "repository registration": [],
+                                          "snapshot details + _status": [], "manifest commit": []}
 
         timed = phase_timer(phases)
 
-        Cluster.wait_snapshot = timed("snapshot (create + polling)", Cluster.wait_snapshot)
+        from lifeboat.repository import Repository
+
+        Cluster.take_snapshot = timed("snapshot (PUT, wait_for_completion)", Cluster.take_snapshot)
+        Cluster.status = timed("snapshot details + _status", Cluster.status)
+        Repository.commit = timed("manifest commit", Repository.commit)
         Cluster.ensure_repository = timed("repository registration", Cluster.ensure_repository)
         for f in ("counts", "sample", "max_seq_nos"):
             setattr(Cluster, f, timed("counts + samples + seq_no", getattr(Cluster, f)))
@@ -153,6 +165,9 @@ def main() -> int:
         print(f"  BackupOperator (snapshot)                   {lb_med:7.2f}s   of which:")
         print_phases(phases, args.runs)
         print_ratio("lifeboat/raw", raw, lifeboat)
+        record("elasticsearch_snapshot", "backup", lb_med / r_med, args.runs, native=raw, ours=lifeboat,
+               native_label="PUT _snapshot?wait_for_completion=true", index_bytes=size, docs=facts["docs"],
+               phases={k: round(sum(v) / args.runs, 3) for k, v in phases.items()})
         return 0
     finally:
         for name in repos:

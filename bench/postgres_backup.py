@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from common import bench_stack, operator_context, report, timed
+from common import bench_stack, operator_context, phase_timer, print_phases, report, timed
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SCALE = int(os.environ.get("BENCH_PGBENCH_SCALE", "68"))  # ~1 GB
@@ -37,7 +37,25 @@ def main() -> int:
         size = conn.execute("SELECT pg_database_size('community')").fetchone()[0]
     print(f"database size: {size / 1e9:.2f} GB", flush=True)
 
+    from lifeboat.datastores.postgres.engine import PostgresDatastore
+    from lifeboat.datastores.postgres.pgbackrest import PgBackRest
     from lifeboat.operators import BackupOperator
+    from lifeboat.repository import Repository
+
+    # where the operator's time goes (overlapped phases: their sum can exceed the wall time)
+    phases: dict[str, list[float]] = {n: [] for n in (
+        "pgbackrest backup (+ info before)", "pgbackrest info after + manifest sha256 [thread]",
+        "counts + restore point + WAL archived", "  of which: waiting for the WAL segment",
+        "tool versions [thread, during backup]", "manifest commit")}
+    wrap = phase_timer(phases)
+    PgBackRest.take = wrap("pgbackrest backup (+ info before)", PgBackRest.take)
+    PostgresDatastore._set_facts = wrap("pgbackrest info after + manifest sha256 [thread]",
+                                        PostgresDatastore._set_facts)
+    PostgresDatastore._counts_and_restore_point = wrap("counts + restore point + WAL archived",
+                                                       PostgresDatastore._counts_and_restore_point)
+    PostgresDatastore._wait_archived = wrap("  of which: waiting for the WAL segment", PostgresDatastore._wait_archived)
+    PostgresDatastore._versions = wrap("tool versions [thread, during backup]", PostgresDatastore._versions)
+    Repository.commit = wrap("manifest commit", Repository.commit)
 
     native_cmd = ["runuser", "-u", "postgres", "--", "pgbackrest", f"--config={env['LIFEBOAT_PGBACKREST_CONF']}",
                   "--stanza=community", "--type=full", "--log-level-console=warn", "backup"]
@@ -52,6 +70,8 @@ def main() -> int:
         # bound now: a lambda would see whatever op/ctx the loop holds when it is finally called
         ours.append(timed(functools.partial(op.execute, ctx)))
         print(f"run {i + 1}/{RUNS}: native {native[-1]:.2f}s, operator {ours[-1]:.2f}s", flush=True)
+    print("operator phases (mean per run):")
+    print_phases(phases, RUNS, 50)
     report("postgres_backup", "pgbackrest --type=full backup (native)", native, ours, {"database_bytes": size})
     # keep the bench repository small: expire all but the newest full backup
     subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", f"--config={env['LIFEBOAT_PGBACKREST_CONF']}",

@@ -7,9 +7,10 @@ docs/datastores/elasticsearch.md). Lifeboat adds:
 * **deterministic snapshot names** (`backup id`, lowercased) tagged with `metadata.lifeboat_backup_id`;
   a retried task finds and replaces its predecessor's unfinished attempt instead of taking a second
   snapshot beside it, and never touches a snapshot it did not take;
-* **no worker-slot blocking beyond polling**: the snapshot is started with
-  `wait_for_completion=false` and polled (bounded by `snapshot_timeout`; on timeout it is aborted
-  so no half-finished snapshot is left);
+* **no polling granularity on the backup's critical path**: the snapshot is taken with
+  `wait_for_completion=true` in a helper thread (the answer comes the moment it ends), bounded by
+  `snapshot_timeout` (on timeout it is aborted so no half-finished snapshot is left); a dropped
+  connection falls back to polling the snapshot's state;
 * **exact counts when they can be exact**: each covered index's `max_seq_no` is read before the
   snapshot starts and after it ends; if no operation happened in between, the doc count taken
   between the two (after a refresh) is exactly what the snapshot holds and goes into

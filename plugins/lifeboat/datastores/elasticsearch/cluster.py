@@ -9,6 +9,8 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from lifeboat.clients import elasticsearch as esclient
@@ -16,7 +18,7 @@ from lifeboat.clients.elasticsearch import ElasticsearchApiError
 from lifeboat.connections import Endpoint
 from lifeboat.datastores.elasticsearch.options import ElasticsearchOptions
 from lifeboat.durations import seconds
-from lifeboat.errors import CommandFailed, InventoryError, Refused, RestoreFailed
+from lifeboat.errors import CommandFailed, ConnectionConfigError, InventoryError, Refused, RestoreFailed
 from lifeboat.waiting import WaitTimeout, wait_until
 
 log = logging.getLogger(__name__)
@@ -220,9 +222,55 @@ class Cluster:
                 return False
             raise
 
-    def wait_snapshot(self, repo: str, snap: str) -> dict:
-        """Poll (backing off up to poll_interval) until the snapshot is no longer IN_PROGRESS; on
-        snapshot_timeout abort it, so no half-finished snapshot is left."""
+    def take_snapshot(self, repo: str, snap: str, **body: Any) -> dict:
+        """`PUT _snapshot/<repo>/<snap>?wait_for_completion=true`: the snapshot's info the moment it ends
+        (no polling granularity on the critical path). The request waits in a helper thread, so this
+        one logs progress every 30 s and enforces snapshot_timeout (then the snapshot is aborted: no
+        half-finished snapshot is left). If the connection drops while waiting (the snapshot runs on
+        in the cluster), polling (`wait_snapshot`) takes over until the same deadline."""
+        timeout = seconds(self.options.snapshot_timeout)
+        deadline = time.monotonic() + timeout
+        what = f"PUT _snapshot/{repo}/{snap}"
+        # no client retry: a second PUT of a running snapshot is an error, not a wait
+        es = self.es.options(request_timeout=timeout + 60, max_retries=0)
+        pool = ThreadPoolExecutor(1, thread_name_prefix=f"snapshot-{snap}"[:40])
+        fut = pool.submit(self.call, what, es.snapshot.create, repository=repo, snapshot=snap,
+                          wait_for_completion=True, **body)
+        progress = {"logged": time.monotonic()}
+        try:
+            while True:
+                try:
+                    r = fut.result(timeout=max(0.0, min(30.0, deadline - time.monotonic())))
+                except FutureTimeout:
+                    if time.monotonic() >= deadline:
+                        self._abort_at_timeout(repo, snap)
+                    self._log_progress(repo, snap, progress, every=0)
+                    continue
+                except ConnectionConfigError as exc:
+                    if self.get_snapshot(repo, snap) is None:
+                        raise
+                    log.warning("%s: connection lost while waiting (%s); polling the snapshot instead", what, exc)
+                    return self.wait_snapshot(repo, snap, timeout=max(0.0, deadline - time.monotonic()))
+                info = (r or {}).get("snapshot")
+                if not info:  # not the wait_for_completion answer: read the snapshot's state instead
+                    return self.wait_snapshot(repo, snap, timeout=max(0.0, deadline - time.monotonic()))
+                return dict(info)
+        finally:
+            pool.shutdown(wait=False)
+
+    def _abort_at_timeout(self, repo: str, snap: str) -> None:
+        self.delete_snapshot(repo, snap)  # aborts it: no half snapshot is left behind
+        raise CommandFailed(
+            [f"PUT _snapshot/{repo}/{snap}"], None,
+            f"snapshot {snap} still IN_PROGRESS after snapshot_timeout={self.options.snapshot_timeout} "
+            f"(datastores.{self.datastore}.options.snapshot_timeout); it was aborted "
+            f"(DELETE _snapshot/{repo}/{snap}) "
+            "so no partial snapshot is left. Raise the timeout or check the repository's throughput "
+            "(max_snapshot_bytes_per_sec).", True)
+
+    def wait_snapshot(self, repo: str, snap: str, timeout: float | None = None) -> dict:
+        """Poll (backing off up to poll_interval) until the snapshot is no longer IN_PROGRESS; after
+        `timeout` (default snapshot_timeout) abort it, so no half-finished snapshot is left."""
         progress = {"logged": time.monotonic()}
 
         def state() -> dict:
@@ -236,22 +284,17 @@ class Cluster:
             return info
 
         try:
-            return wait_until(f"snapshot {snap}", state, seconds(self.options.snapshot_timeout),
+            return wait_until(f"snapshot {snap}", state,
+                              seconds(self.options.snapshot_timeout) if timeout is None else timeout,
                               min(0.1, seconds(self.options.poll_interval)),
                               done=lambda i: i.get("state") != "IN_PROGRESS",
                               max_interval=seconds(self.options.poll_interval))
         except WaitTimeout:
-            self.delete_snapshot(repo, snap)  # aborts it: no half snapshot is left behind
-            raise CommandFailed(
-                [f"PUT _snapshot/{repo}/{snap}"], None,
-                f"snapshot {snap} still IN_PROGRESS after snapshot_timeout={self.options.snapshot_timeout} "
-                f"(datastores.{self.datastore}.options.snapshot_timeout); it was aborted "
-                f"(DELETE _snapshot/{repo}/{snap}) "
-                "so no partial snapshot is left. Raise the timeout or check the repository's throughput "
-                "(max_snapshot_bytes_per_sec).", True) from None
+            self._abort_at_timeout(repo, snap)
+            raise  # not reached: _abort_at_timeout raises
 
-    def _log_progress(self, repo: str, snap: str, progress: dict[str, float]) -> None:
-        if time.monotonic() - progress["logged"] < 30:
+    def _log_progress(self, repo: str, snap: str, progress: dict[str, float], every: float = 30) -> None:
+        if time.monotonic() - progress["logged"] < every:
             return
         progress["logged"] = time.monotonic()
         try:

@@ -94,11 +94,10 @@ class ElasticsearchDatastore(RegionalDatastore[ElasticsearchOptions]):
         seed = int(hashlib.sha256(backup_id.encode()).hexdigest()[:8], 16)
         samples = {i: c.sample(i, seed) for i in indices}
         t0 = time.monotonic()
-        c.call(f"PUT _snapshot/{repo}/{snap}", c.es.snapshot.create, repository=repo, snapshot=snap,
-               indices=",".join(indices), include_global_state=self.options.include_global_state,
-               ignore_unavailable=False, partial=False, wait_for_completion=False,
-               metadata={"lifeboat_backup_id": backup_id, "lifeboat_datastore": self.name, "taken_by": "lifeboat"})
-        info = c.wait_snapshot(repo, snap)
+        info = c.take_snapshot(repo, snap, indices=",".join(indices),
+                               include_global_state=self.options.include_global_state, ignore_unavailable=False,
+                               partial=False, metadata={"lifeboat_backup_id": backup_id,
+                                                        "lifeboat_datastore": self.name, "taken_by": "lifeboat"})
         wall = time.monotonic() - t0
         if info.get("state") != "SUCCESS" or info.get("shards", {}).get("failed"):
             failures = "; ".join(f"{f.get('index')}[{f.get('shard_id')}]: {f.get('reason')}"

@@ -102,8 +102,10 @@ class ElasticsearchScratch(ScratchTarget):
                 for i in per.values())
 
         try:
-            h = wait_until("restored indices green/yellow", health, seconds(c.options.restore_timeout), poll / 2,
-                           done=ready)
+            # the health call itself waits (server side, up to `poll`) for the state: a short pause between
+            # calls keeps the answer close to the moment the restore ends (no polling granularity)
+            h = wait_until("restored indices green/yellow", health, seconds(c.options.restore_timeout),
+                           min(0.02, poll / 2), done=ready)
         except WaitTimeout as exc:
             last = exc.last if isinstance(exc.last, dict) else {}
             per = last.get("indices") or {}

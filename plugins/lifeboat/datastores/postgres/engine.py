@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,17 @@ class PostgresDatastore(RegionalDatastore[PostgresOptions]):
         return self._take_logical(backup_id, staging) if kind == "logical" else self._take_physical(kind, backup_id)
 
     def _take_physical(self, kind: str, backup_id: str) -> Taken:
-        b = self.pgbackrest.backup(kind, backup_id)
-        counts, rp = self._counts_and_restore_point(backup_id)
+        """`pgbackrest backup`, then -- overlapped, as they are independent -- the new set's `pgbackrest
+        info` and the sha256 of its backup.manifest (a helper thread) and the exact counts at a named
+        restore point with that point's WAL segment archived (this thread); the tool versions are read
+        while the backup runs. Every one of them finishes before the manifest is built."""
+        with ThreadPoolExecutor(2, thread_name_prefix="pg-backup") as pool:
+            versions = pool.submit(self._versions)
+            existing = self.pgbackrest.take(kind, backup_id)
+            facts = pool.submit(self._set_facts, backup_id, existing)
+            counts, rp = self._counts_and_restore_point(backup_id)
+            b, manifest_sha256 = facts.result()
+            tools = versions.result()
         label = b["label"]
         parent = None
         if b.get("prior"):
@@ -83,17 +93,26 @@ class PostgresDatastore(RegionalDatastore[PostgresOptions]):
                 **rp,
             },
             counts=counts,
-            tools={"pgbackrest": self.pgbackrest.version(), "postgres": self._server_version()},
+            tools=tools,
             native={
                 "tool": "pgbackrest", "stanza": self.options.stanza, "label": label, "prior": b.get("prior"),
                 "database_size": b["info"]["size"], "repo_size": repo_info.get("delta", repo_info.get("size", 0)),
-                "backup_manifest_sha256": self.pgbackrest.manifest_sha256(label),
+                "backup_manifest_sha256": manifest_sha256,
             },
             restore_hint=(
                 f"pgbackrest --stanza={self.options.stanza} --set={label} --type=name "
                 f"--target={rp['restore_point']} --target-action=promote --pg1-path=<empty dir> restore"
             ),
         )
+
+    def _versions(self) -> dict[str, str]:
+        return {"pgbackrest": self.pgbackrest.version(), "postgres": self._server_version()}
+
+    def _set_facts(self, backup_id: str, existing: dict[str, Any] | None) -> tuple[dict[str, Any], str]:
+        """The pgBackRest set of `backup_id` (`existing`, else read from `pgbackrest info`) and the
+        sha256 of its backup.manifest."""
+        b = existing or self.pgbackrest.annotated(backup_id)
+        return b, self.pgbackrest.manifest_sha256(b["label"])
 
     def _counts_and_restore_point(self, backup_id: str) -> tuple[dict[str, int], dict[str, str]]:
         """Exact counts at a named restore point.
@@ -141,7 +160,7 @@ class PostgresDatastore(RegionalDatastore[PostgresOptions]):
 
             try:
                 wait_until(f"WAL segment {walfile} to be archived", archiver, seconds(self.options.archive_wait),
-                           0.5, done=lambda s: s[0] is not None and s[0][:24] >= walfile)
+                           0.02, done=lambda s: s[0] is not None and s[0][:24] >= walfile, max_interval=0.25)
             except WaitTimeout as exc:
                 last, failed = exc.last or (None, None)
                 raise CommandFailed(["archive_command"], None,

@@ -53,6 +53,11 @@ class PgBackRest:
 
     def backup(self, kind: str, backup_id: str) -> dict[str, Any]:
         """The set annotated with `backup_id`: an existing one (retried task), else a new backup."""
+        return self.take(kind, backup_id) or self.annotated(backup_id)
+
+    def take(self, kind: str, backup_id: str) -> dict[str, Any] | None:
+        """Run `pgbackrest backup` annotated with `backup_id`; None when it ran, the existing set when a
+        retried task finds its own (then nothing runs). The stanza is created where it is missing."""
         info = self.info()
         if not info or info.get("status", {}).get("code") not in (0, 2):
             # 0 ok, 2 no backups yet; anything else (missing stanza) -> create it (idempotent).
@@ -64,6 +69,10 @@ class PgBackRest:
             return found
         self.run(f"--type={kind}", f"--annotation=lifeboat-id={backup_id}", "backup",
                  timeout=seconds(self.options.backup_timeout))
+        return None
+
+    def annotated(self, backup_id: str) -> dict[str, Any]:
+        """The set annotated with `backup_id` in `pgbackrest info`; CommandFailed when there is none."""
         found = self.find_annotated(self.info(), backup_id)
         if found is None:
             raise CommandFailed(["pgbackrest", "info"], 0,

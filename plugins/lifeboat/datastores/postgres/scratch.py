@@ -121,8 +121,9 @@ class ScratchInstance:
                 raise
 
         try:
-            wait_until(what, probe, self.timeout, 0.3, done=lambda v: v is True or v == "paused",
-                       retry_on=(psycopg.Error,))
+            # fast first looks (a small restore is ready in a fraction of a second), backing off to 0.2 s
+            wait_until(what, probe, self.timeout, 0.02, done=lambda v: v is True or v == "paused",
+                       retry_on=(psycopg.Error,), max_interval=0.2)
         except WaitTimeout as exc:
             raise RestoreFailed(f"{exc}:\n{self.log_tail()}") from None
 
