@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 from lifeboat.datastores.base import ScratchTarget
 from lifeboat.datastores.mongodb.apply import OplogApplier, index_spec
-from lifeboat.datastores.mongodb.bsonio import HASH_MOD, doc_hash, iter_raw_bson, oplog_entries, reading
+from lifeboat.datastores.mongodb.bsonio import HASH_MOD, doc_hash, oplog_entries, reading
 from lifeboat.datastores.mongodb.oplog import ReplayPlan, parse_ts, ts_key, ts_str
 from lifeboat.datastores.mongodb.options import HEARTBEAT_COLLECTION, MongoOptions, in_scope_fn
+from lifeboat.datastores.mongodb.pipeline import prefetched, raw_batches
 from lifeboat.datastores.mongodb.scratchdb import ScratchDatabases
 from lifeboat.datastores.mongodb.server import LiveServer
 from lifeboat.drills import DrillRecorder
@@ -40,17 +41,14 @@ def load_dump(repo: Repository, options: MongoOptions, full: Manifest, scratch: 
         target_db.create_collection(name, **opts)
         coll = target_db[name]
         n = 0
-        batch: list = []
         with reading(repo, full, info["file"]) as gz:
-            for raw in iter_raw_bson(gz):
-                batch.append(RawBSONDocument(raw))
-                if len(batch) >= options.batch_size:
-                    coll.insert_many(batch, ordered=False)
-                    n += len(batch)
-                    batch = []
-        if batch:
-            coll.insert_many(batch, ordered=False)
-            n += len(batch)
+            # the next batch is decompressed and split in a background thread while this one is inserted
+            def batches(gz=gz):
+                return ([RawBSONDocument(raw) for raw in docs] for docs in raw_batches(gz, options.batch_size))
+
+            for batch in prefetched(batches):
+                coll.insert_many(batch, ordered=False)
+                n += len(batch)
         specs = [index_spec(ix) for ix in meta.get("indexes", []) if ix.get("name") != "_id_"]
         if specs:
             target_db.command("createIndexes", name, indexes=specs)
