@@ -30,6 +30,10 @@ def test_split_batch_and_stats_equal_the_per_document_hash():
     for d in ds:
         want = (want + doc_hash(d)) % HASH_MOD
     assert (st.documents, st.bytes, st.hex) == (50, len(buf), f"{want:064x}")
+    listed = BatchStats(hashing=True)
+    listed.add_documents(ds[:10])
+    listed.add_documents(ds[10:])
+    assert (listed.documents, listed.bytes, listed.hex) == (st.documents, st.bytes, st.hex)
     assert BatchStats(hashing=False).hex == "0" * 64
 
 

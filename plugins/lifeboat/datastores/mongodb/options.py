@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -32,6 +33,12 @@ class MongoOptions(EngineOptions):
     consistent_point_attempts: int = Field(default=10, ge=1, le=100)
     settle: DurationStr = Field(default="0.25s", description="quiet time that makes a count read exact")
     hash_documents: bool = Field(default=True, description="compare content hashes after a restore")
+    restore_content_check: Literal["loaded", "read_back"] = Field(
+        default="loaded", description="how a restore proves the documents equal the dump: 'loaded' = the "
+        "content hash of the documents as the load sends them (from the dump files) equals the dump's, the "
+        "server acknowledged every insert and then holds exactly the dump's count; 'read_back' = every "
+        "restored collection read back from the server and hashed (a second full read: about doubles a "
+        "restore on servers where reads cost as much as writes)")
     server_timeout: DurationStr = "20s"
 
     @field_validator("databases")

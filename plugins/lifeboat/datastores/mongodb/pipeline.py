@@ -116,6 +116,14 @@ class BatchStats:
                 h += frm(sha(mv[off:off + size]).digest(), "big")
             self.hash = h % HASH_MOD
 
+    def add_documents(self, docs: list[bytes]) -> None:
+        """The same for a list of already split documents."""
+        self.documents += len(docs)
+        self.bytes += sum(map(len, docs))
+        if self.hashing:
+            sha, frm = hashlib.sha256, int.from_bytes
+            self.hash = (self.hash + sum(frm(sha(d).digest(), "big") for d in docs)) % HASH_MOD
+
     @property
     def hex(self) -> str:
         return f"{self.hash:064x}"
