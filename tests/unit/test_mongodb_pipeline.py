@@ -37,7 +37,7 @@ def test_split_batch_and_stats_equal_the_per_document_hash():
     assert BatchStats(hashing=False).hex == "0" * 64
 
 
-@pytest.mark.parametrize("bad, why", [(b"\x03\x00\x00\x00", "invalid document length 3"),
+@pytest.mark.parametrize(("bad", "why"), [(b"\x03\x00\x00\x00", "invalid document length 3"),
                                       (b"\x10\x00\x00\x00abc", "truncated document"),
                                       (b"\x05\x00\x00\x00\x01", "NUL byte")])
 def test_split_batch_rejects_malformed_streams(bad, why):
@@ -51,7 +51,7 @@ def test_raw_batches_cross_chunk_boundaries_and_match_iter_raw_bson():
     got = list(raw_batches(gzip.GzipFile(fileobj=io.BytesIO(gzip.compress(stream))), 1000))
     assert [len(b) for b in got] == [1000, 1000, 1000]
     assert [d for b in got for d in b] == list(iter_raw_bson(io.BytesIO(stream))) == ds
-    assert [len(b) for b in raw_batches(io.BytesIO(stream), 10_000, max_bytes=1_000_000)][0] < 1200
+    assert next(len(b) for b in raw_batches(io.BytesIO(stream), 10_000, max_bytes=1_000_000)) < 1200
 
 
 def test_raw_batches_names_a_truncated_stream():
@@ -70,9 +70,13 @@ def test_prefetched_keeps_order_raises_the_producers_error_and_stops_it_early():
         raise ValueError("boom in the producer")
 
     seen = []
-    with pytest.raises(ValueError, match="boom in the producer"):
+
+    def consume():
         for x in prefetched(failing):
             seen.append(x)
+
+    with pytest.raises(ValueError, match="boom in the producer"):
+        consume()
     assert seen == [1]
 
     closed = threading.Event()
