@@ -55,7 +55,7 @@ def load_dump(repo: Repository, options: MongoOptions, full: Manifest, scratch: 
                 if not result.acknowledged:
                     raise RestoreFailed(f"{ns}: the server did not acknowledge the load (unacknowledged write "
                                         "concern): the restore cannot prove its documents landed")
-                acked += len(result.inserted_ids)
+                acked += len(batch)  # (pymongo lists no inserted_ids for raw documents)
         specs = [index_spec(ix) for ix in meta.get("indexes", []) if ix.get("name") != "_id_"]
         if specs:
             target_db.command("createIndexes", name, indexes=specs)
