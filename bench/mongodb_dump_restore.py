@@ -18,60 +18,43 @@ empty before each engine dump, since the restores below write into it). Then, --
            lifeboat: the restore test's "load full dump" (read the gzip BSON back from the repository,
                      insert_many in batches, create the indexes) into a scratch database
 
-Throughput is MB of raw BSON per second; ratios are lifeboat/plain throughput (1.0 = as fast as the
-plain client; < 1 = slower). Everything started is stopped and the temp folder deleted at the end.
+The order of plain and lifeboat alternates between runs. Throughput is MB of raw BSON per second;
+ratios are lifeboat/plain throughput of the medians (1.0 = as fast as the plain client; < 1 = slower),
+recorded as bench/results/mongodb_dump.json and mongodb_restore_load.json (kind "throughput"), with
+where the engine's dump time went (phases). Everything started is stopped and the temp folder deleted.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
-from common import ROOT, inventory, wait_serving
+from _mongo import engine, fresh_oplog, seed, start_ferretdb
+from common import phase_timer, print_phases, record
 
 from devstack.components._common import stop_process
-from lifeboat.net import free_port
-
-INVENTORY = inventory("mongodb", '{{full: {{schedule: "30 1 * * *"}}, oplog: {{schedule: "*/15 * * * *"}}}}',
-                      "{{databases: [benchdb], heartbeat_database: benchdb}}")
 
 
-def start_ferretdb(tmp: Path) -> tuple[subprocess.Popen, str]:
-    from devstack.components import mongodb as comp
+def instrument(phases: dict[str, list[float]]) -> None:
+    """Where the engine's dump time goes: the collection dump, the consistent point, the oplog window,
+    the upload and the manifest."""
+    from lifeboat.datastores.mongodb import engine as eng_mod
+    from lifeboat.datastores.mongodb.server import LiveServer
+    from lifeboat.repository import Repository
 
-    exe = comp.ensure_binary(print)
-    port = free_port()
-    (tmp / "data").mkdir()
-    with open(tmp / "ferretdb.log", "wb") as logf:  # the child keeps its own descriptor
-        proc = subprocess.Popen(comp.ferretdb_argv(exe, tmp / "data", port, state=tmp, replset="bench"),
-                                stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-    wait_serving("FerretDB", proc, lambda: socket.create_connection(("127.0.0.1", port), timeout=0.3).close() or 1,
-                 tmp / "ferretdb.log", 60)
-    return proc, f"mongodb://127.0.0.1:{port}/?directConnection=true"
-
-
-def seed(client, docs: int, doc_bytes: int) -> int:
-    coll = client.benchdb.docs
-    coll.create_index("n", name="n_1")
-    batch = []
-    for i in range(docs):
-        batch.append({"_id": i, "n": i, "name": f"user-{i}", "tags": ["a", "b", str(i % 7)],
-                      "payload": os.urandom(doc_bytes // 2).hex()[: doc_bytes - 80]})
-        if len(batch) == 1000:
-            coll.insert_many(batch)
-            batch = []
-    if batch:
-        coll.insert_many(batch)
-    return coll.count_documents({})
+    wrap = phase_timer(phases)
+    eng_mod.dump_collections = wrap("dump collections (read + hash + gzip)", eng_mod.dump_collections)
+    LiveServer.consistent_point = wrap("consistent point (counts + settle)", LiveServer.consistent_point)
+    LiveServer.write_oplog = wrap("oplog window file", LiveServer.write_oplog)
+    Repository.put_tree = wrap("upload (sha256 + copy)", Repository.put_tree)
+    Repository.commit = wrap("manifest commit", Repository.commit)
 
 
 def main() -> int:
@@ -85,15 +68,11 @@ def main() -> int:
     from bson.codec_options import CodecOptions
     from bson.raw_bson import RawBSONDocument
 
-    from lifeboat.datastores.base import EngineContext
-    from lifeboat.datastores.mongodb import MongoDatastore
     from lifeboat.datastores.mongodb.scratch import compare_with_dump, load_dump
-    from lifeboat.drills import DrillRecorder
-    from lifeboat.inventory import Objectives, parse_inventory
-    from lifeboat.repository import Repository
 
     tmp = Path(tempfile.mkdtemp(prefix="lifeboat-bench-mongo-"))
     proc = None
+    phases: dict[str, list[float]] = defaultdict(list)
     try:
         proc, uri = start_ferretdb(tmp)
         os.environ["AIRFLOW_CONN_LIFEBOAT_BENCH_MONGODB"] = uri
@@ -101,70 +80,88 @@ def main() -> int:
         t = time.perf_counter()
         n = seed(client, args.docs, args.doc_bytes)
         print(f"seeded benchdb.docs: {n} documents in {time.perf_counter() - t:.1f}s")
-
-        inv = parse_inventory(INVENTORY.format(tmp=tmp), "bench inventory")
-        spec = inv.datastore("mongodb")
-        eng = MongoDatastore(EngineContext(inventory=inv, spec=spec, repo=Repository.from_inventory(inv),
-                                           run={"dag_id": "bench", "run_id": "bench"}))
+        eng = engine(tmp)
+        instrument(phases)
         raw = client.benchdb.get_collection("docs", codec_options=CodecOptions(document_class=RawBSONDocument))
 
         results: dict[str, list[float]] = {"dump_plain": [], "dump_lifeboat": [], "restore_plain": [],
                                            "restore_lifeboat": []}
         mb = 0.0
+        m = None
         for run in range(args.runs):
-            t = time.perf_counter()
-            nbytes = sum(len(d.raw) for d in raw.find({}, batch_size=1000))
-            results["dump_plain"].append(time.perf_counter() - t)
-            mb = nbytes / 1e6
+            def dump_plain() -> None:
+                nonlocal mb
+                t = time.perf_counter()
+                nbytes = sum(len(d.raw) for d in raw.find({}, batch_size=1000))
+                results["dump_plain"].append(time.perf_counter() - t)
+                mb = nbytes / 1e6
 
-            client.local.drop_collection("oplog.rs")  # a fresh oplog: see the module docstring
-            client.local.create_collection("oplog.rs", capped=True, size=16 * 2**20)
-            t = time.perf_counter()
-            m = eng.backup("full", f"bench-full-{run}")
-            results["dump_lifeboat"].append(time.perf_counter() - t)
-            assert m.native["collections"]["benchdb.docs"]["documents"] == n
+            def dump_lifeboat(run: int = run) -> None:
+                nonlocal m
+                fresh_oplog(client)  # see the module docstring
+                t = time.perf_counter()
+                m = eng.backup("full", f"bench-full-{run}")
+                results["dump_lifeboat"].append(time.perf_counter() - t)
+                assert m.native["collections"]["benchdb.docs"]["documents"] == n
 
-            docs = list(raw.find({}, batch_size=1000))
-            target = client[f"plain_restore_{run}"].docs
-            t = time.perf_counter()
-            for i in range(0, len(docs), 1000):
-                target.insert_many(docs[i:i + 1000], ordered=False)
-            target.create_index("n", name="n_1")
-            results["restore_plain"].append(time.perf_counter() - t)
-            client.drop_database(f"plain_restore_{run}")
-            del docs
+            def restore_plain(run: int = run) -> None:
+                docs = list(raw.find({}, batch_size=1000))
+                target = client[f"plain_restore_{run}"].docs
+                t = time.perf_counter()
+                for i in range(0, len(docs), 1000):
+                    target.insert_many(docs[i:i + 1000], ordered=False)
+                target.create_index("n", name="n_1")
+                results["restore_plain"].append(time.perf_counter() - t)
+                client.drop_database(f"plain_restore_{run}")
 
-            rec = DrillRecorder(datastore="mongodb", type_="bench", objectives=Objectives())
-            with eng._session() as c:
-                scratch = eng.scratch_for(c, f"bench-{run}")
-                try:
-                    t = time.perf_counter()
-                    load_dump(eng.ctx.repo, eng.options, m, scratch)
-                    results["restore_lifeboat"].append(time.perf_counter() - t)
-                    compare_with_dump(eng.options, m, scratch)  # (not timed) the restore is exact
-                finally:
-                    scratch.drop_all()
-            del rec
+            def restore_lifeboat(run: int = run) -> None:
+                assert m is not None
+                with eng._session() as c:
+                    scratch = eng.scratch_for(c, f"bench-{run}")
+                    try:
+                        t = time.perf_counter()
+                        load_dump(eng.ctx.repo, eng.options, m, scratch)
+                        results["restore_lifeboat"].append(time.perf_counter() - t)
+                        compare_with_dump(eng.options, m, scratch)  # (not timed) the restore is exact
+                    finally:
+                        scratch.drop_all()
+
+            # alternate who goes first, so a drift of the machine's load does not favour one side
+            order = [dump_plain, dump_lifeboat] if run % 2 == 0 else [dump_lifeboat, dump_plain]
+            order += [restore_plain, restore_lifeboat] if run % 2 == 0 else [restore_lifeboat, restore_plain]
+            for step in order:
+                step()
             print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in results.items()), flush=True)
 
+        assert m is not None
         med = {k: statistics.median(v) for k, v in results.items()}
         rate = {k: mb / v for k, v in med.items()}
         dump_ratio = rate["dump_lifeboat"] / rate["dump_plain"]
         restore_ratio = rate["restore_lifeboat"] / rate["restore_plain"]
         gz = sum(a.size for a in m.artifacts if a.path.endswith("docs.bson.gz")) / 1e6
-        print(f"\ndata: {n} documents, {mb:.1f} MB raw BSON (gzip in the backup: {gz:.1f} MB) on FerretDB/SQLite")
+        print(f"\ndata: {n} documents, {mb:.1f} MB raw BSON (gzip level {eng.options.gzip_level} in the backup: "
+              f"{gz:.1f} MB) on FerretDB/SQLite")
         for key, label in (("dump_plain", "dump    plain pymongo cursor read"),
                            ("dump_lifeboat", "dump    lifeboat full backup"),
                            ("restore_plain", "restore plain insert_many"),
                            ("restore_lifeboat", "restore lifeboat load_dump")):
-            print(f"{label:42} {rate[key]:8.1f} MB/s  (median {med[key]:.2f}s)")
+            print(f"{label:42} {rate[key]:8.1f} MB/s  (median {med[key]:.2f}s; runs "
+                  f"{', '.join(f'{x:.2f}' for x in results[key])})")
+        print("  where the lifeboat dump's time went (mean per run):")
+        print_phases(phases, args.runs)
         print(f"dump throughput ratio (lifeboat / plain):    {dump_ratio:.3f}")
         print(f"restore throughput ratio (lifeboat / plain): {restore_ratio:.3f}")
-        out = ROOT / "bench" / "results"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "mongodb_dump_restore.json").write_text(json.dumps(
-            {"documents": n, "raw_mb": mb, "gzip_mb": gz, "seconds": results, "mb_per_s": rate,
-             "dump_ratio": dump_ratio, "restore_ratio": restore_ratio}, indent=2))
+        common = {"documents": n, "raw_mb": round(mb, 2), "gzip_mb": round(gz, 2),
+                  "gzip_level": eng.options.gzip_level}
+        record("mongodb_dump", "throughput", dump_ratio, args.runs, **common,
+               mb_per_s_native=rate["dump_plain"], mb_per_s_lifeboat=rate["dump_lifeboat"],
+               seconds_native=results["dump_plain"], seconds_lifeboat=results["dump_lifeboat"],
+               phases={k: sum(v) / args.runs for k, v in phases.items()},
+               native_label="plain pymongo cursor read (RawBSONDocument)")
+        record("mongodb_restore_load", "throughput", restore_ratio, args.runs, **common,
+               mb_per_s_native=rate["restore_plain"], mb_per_s_lifeboat=rate["restore_lifeboat"],
+               seconds_native=results["restore_plain"], seconds_lifeboat=results["restore_lifeboat"],
+               native_label="plain insert_many of the documents already in memory")
         client.close()
         return 0
     finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -51,6 +52,25 @@ def table(results: list[dict], failed: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _seconds(v) -> float:
+    return float(statistics.median(v)) if isinstance(v, list) else float(v)
+
+
+def size_curves(results: list[dict]) -> list[tuple[str, list[tuple[float, float, float]]]]:
+    """(label, [(MB, native seconds, Lifeboat seconds), ...] by size) of the restore benchmarks: a result
+    with a "sizes" list is one curve; results that each hold one size ("series", "size_mb",
+    "seconds_native", "seconds_lifeboat": medians of lists) are one curve per series."""
+    curves = [(r["name"], [(s["bytes"] / 1e6, s["native_s"], s["ours_s"]) for s in r["sizes"]])
+              for r in results if r.get("sizes")]
+    series: dict[str, list[tuple[float, float, float]]] = {}
+    for r in results:
+        if r.get("series") and r.get("size_mb") is not None and "seconds_native" in r and "seconds_lifeboat" in r:
+            series.setdefault(r["series"], []).append(
+                (float(r["size_mb"]), _seconds(r["seconds_native"]), _seconds(r["seconds_lifeboat"])))
+    curves += [(name, sorted(points)) for name, points in sorted(series.items())]
+    return curves
+
+
 def chart(results: list[dict], path: Path) -> Path | None:
     """Ratios against their goals (left) and the restore benchmarks' seconds over data size (right)."""
     if not results:
@@ -60,7 +80,7 @@ def chart(results: list[dict], path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = [r for r in results if r.get("sizes")]
+    curves = size_curves(results)
     fig, axes = plt.subplots(1, 2 if curves else 1, figsize=(15 if curves else 9, 6), squeeze=False)
     ax = axes[0][0]
     labels = [r["name"] for r in results]
@@ -76,11 +96,11 @@ def chart(results: list[dict], path: Path) -> Path | None:
     ax.tick_params(axis="y", labelsize=8)
     if curves:
         ax2 = axes[0][1]
-        for r in curves:
-            xs = [s["bytes"] / 1e6 for s in r["sizes"]]
-            line = ax2.plot(xs, [s["ours_s"] for s in r["sizes"]], marker="o", label=f"{r['name']} (Lifeboat)")[0]
-            ax2.plot(xs, [s["native_s"] for s in r["sizes"]], marker="x", linestyle="--", color=line.get_color(),
-                     label=f"{r['name']} (native)")
+        for label, points in curves:
+            xs = [p[0] for p in points]
+            line = ax2.plot(xs, [p[2] for p in points], marker="o", label=f"{label} (Lifeboat)")[0]
+            ax2.plot(xs, [p[1] for p in points], marker="x", linestyle="--", color=line.get_color(),
+                     label=f"{label} (native)")
         ax2.set_xlabel("data size (MB)")
         ax2.set_ylabel("seconds (median)")
         ax2.set_title("restore time over data size")

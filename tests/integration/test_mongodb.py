@@ -154,6 +154,32 @@ def test_mongodb_restore_test_drill_measures_rto_rpo_and_drops_scratch(iso, mong
         "the scratch databases are dropped"
 
 
+
+@pytest.mark.parametrize("mode", ["loaded", "read_back"])
+def test_mongodb_restore_test_fails_when_the_documents_differ_from_the_dump(iso, unique, mode):
+    """The content check can fail, in both modes: one document of the dump file changed (valid gzip and
+    BSON, same count: only the content hash can tell) fails 'documents match the dump' naming the collection."""
+    from lifeboat.datastores.mongodb.bsonio import iter_raw_bson
+
+    eng, db = iso
+    eng.options = eng.options.model_copy(update={"restore_content_check": mode})
+    seed(db, 50)
+    full = eng.backup("full", f"differ-{mode}-{unique}")
+    path = eng.ctx.repo.primary.local_path(f"{eng.name}/backups/{full.id}/"
+                                           f"{full.native['collections'][f'{db.name}.items']['file']}")
+    with gzip.open(path) as fh:
+        raws = list(iter_raw_bson(fh))
+    doc = bson.decode(raws[7])
+    doc["n"] = -7
+    raws[7] = bson.encode(doc)
+    path.write_bytes(gzip.compress(b"".join(raws)))
+    rec = recorder(eng)
+    with pytest.raises(RestoreFailed, match=rf"differ from the dump: {db.name}\.items: .*hash"):
+        eng.restore_test(full, "latest", rec)
+    failed = [s for s in rec.drill.steps if s.ok is False]
+    assert [s.name for s in failed] == ["documents match the dump"], [(s.name, s.detail) for s in rec.drill.steps]
+    assert rec.drill.ready_at is None, "the RTO clock never stops on a restore that differs from the dump"
+
 def test_mongodb_inventory_datastore_backs_up_verifies_and_drills(stack_env, mongo):
     """The inventory's `mongodb` datastore through the jobs the DAG families call."""
     jobs.heartbeat("mongodb")

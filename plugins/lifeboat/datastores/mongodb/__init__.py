@@ -30,7 +30,8 @@ Against real MongoDB the backup user needs the `backup` role (and `restore`-like
 `lifeboat_scratch_*` for restore tests); the local stack runs FerretDB v1.24 (see devstack).
 
     options.py  oplog.py (positions, chains, replay plans)  bsonio.py  apply.py  scratchdb.py
-    server.py (the live server)  dump.py  verify.py  scratch.py (restore target)  engine.py
+    server.py (the live server)  pipeline.py (overlapped batches)  dump.py  verify.py  scratch.py (restore target)
+    engine.py
 """
 
 from lifeboat.datastores.mongodb.apply import OplogApplier, apply_diff

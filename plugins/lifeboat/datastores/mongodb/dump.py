@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lifeboat.datastores.mongodb.bsonio import HASH_MOD, doc_hash, escape_collection, gzip_writer
+from lifeboat.datastores.mongodb.bsonio import escape_collection, gzip_writer
 from lifeboat.datastores.mongodb.options import MongoOptions
+from lifeboat.datastores.mongodb.pipeline import BatchStats, prefetched
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +38,21 @@ def dump_collections(c: Any, databases: list[str], staging: Path,
                 continue
             rel = f"dump/{db}/{escape_collection(name)}"
             coll = c[db].get_collection(name, codec_options=raw_opts)
-            n = nbytes = 0
-            h = 0
+            stats = BatchStats(options.hash_documents)
             t = time.monotonic()
             closing, fh = gzip_writer(staging / f"{rel}.bson.gz", options.gzip_level)
             try:
                 with closing as gz:
-                    for doc in coll.find({}, batch_size=options.batch_size):
-                        raw = doc.raw
-                        gz.write(raw)
-                        n += 1
-                        nbytes += len(raw)
-                        if options.hash_documents:
-                            h = (h + doc_hash(raw)) % HASH_MOD
+                    # the next batch is read from the server while this one is hashed and compressed
+                    def read(coll: Any = coll) -> Any:
+                        return coll.find_raw_batches({}, batch_size=options.batch_size)
+
+                    for buf in prefetched(read):
+                        stats.add(buf)  # count, bytes, per-document hashes; ValueError on a malformed reply
+                        gz.write(buf)
             finally:
                 fh.close()
+            n, nbytes = stats.documents, stats.bytes
             indexes = []
             for ix in c[db][name].list_indexes():
                 spec = dict(ix)
@@ -70,6 +71,6 @@ def dump_collections(c: Any, databases: list[str], staging: Path,
             secs = time.monotonic() - t
             log.info("dumped %s: %d documents, %.1f MB in %.1fs", ns, n, nbytes / 1e6, secs)
             collections[ns] = {"file": f"{rel}.bson.gz", "metadata": f"{rel}.metadata.json.gz", "documents": n,
-                               "bytes": nbytes, "content_hash": f"{h:064x}" if options.hash_documents else "",
+                               "bytes": nbytes, "content_hash": stats.hex if options.hash_documents else "",
                                "indexes": len(indexes), "options": json.loads(dumps(info.get("options", {})))}
     return collections, skipped
