@@ -1,7 +1,8 @@
 """The scratch redis-server: a throw-away server on 127.0.0.1 loading an RDB or AOF copy.
 
-Used at backup time (the snapshot is loaded once to record exact counts, the heartbeat and the key
-sample in the manifest) and by restore tests (RedisScratch, tests/contract).
+Used at backup time (the snapshot is loaded once -- an RDB fed while it streams in, feed.py -- to
+record exact counts, the heartbeat and the key sample in the manifest) and by
+restore tests (RedisScratch, tests/contract).
 """
 
 from __future__ import annotations
