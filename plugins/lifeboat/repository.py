@@ -105,8 +105,10 @@ class Repository(IndexedRecords):
         return Layout.backup(datastore, backup_id)
 
     # -- writing a backup --------------------------------------------------------------------------
-    def put_artifact(self, datastore: str, backup_id: str, rel: str, local: Path) -> Artifact:
-        digest = sha256_file(local)
+    def put_artifact(self, datastore: str, backup_id: str, rel: str, local: Path,
+                     sha256: str | None = None) -> Artifact:
+        """Upload one file; `sha256`: its digest, when the caller hashed exactly these bytes while writing them."""
+        digest = sha256 or sha256_file(local)
         self._note_started(datastore, backup_id)
         self.primary.put_file(Layout.artifact(datastore, backup_id, rel), local)
         return Artifact(path=rel, size=local.stat().st_size, sha256=digest)

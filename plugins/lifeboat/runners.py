@@ -53,6 +53,11 @@ class Runner:
     def start(self, argv: Sequence[Arg], *, env=None, as_user=None, log_path: str | None = None) -> subprocess.Popen:
         raise NotImplementedError
 
+    def open_stdout(self, argv: Sequence[Arg], *, env=None) -> subprocess.Popen:
+        """Start a tool whose binary stdout the caller reads as a stream (stdout and stderr are pipes;
+        the caller waits for it and reads stderr for errors)."""
+        raise NotImplementedError
+
 
 def _user_prefix(as_user: str | None) -> list[str]:
     if not as_user:
@@ -134,6 +139,12 @@ class LocalRunner(Runner):
         if check and (timed_out or proc.returncode != 0):
             raise CommandFailed(argv, proc.returncode, result.tail, timed_out=timed_out)
         return result
+
+    def open_stdout(self, argv, *, env=None):
+        argv = [str(a) for a in argv]
+        log.info("$ %s (stdout streamed)", shlex.join(argv))
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._env(env),
+                                start_new_session=True)
 
     def start(self, argv, *, env=None, as_user=None, log_path=None):
         """Start a long-running process (a scratch server) detached from the task's process group."""

@@ -113,6 +113,9 @@ class SSHRunner(LocalRunner):
         with open(log_path or os.devnull, "ab") as out:
             return self._spawn(argv, env, as_user, None, stdout=out, stderr=subprocess.STDOUT)
 
+    def open_stdout(self, argv, *, env=None):
+        return self._spawn(argv, env, None, None, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
     def close(self) -> None:
         shutil.rmtree(self._dir, ignore_errors=True)
 

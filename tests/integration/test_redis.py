@@ -359,7 +359,14 @@ def test_redis_cli_gets_the_password_from_the_environment_not_argv(redis_engine,
         seen.append((list(map(str, argv)), dict(kw.get("env") or {})))
         return real(argv, **kw)
 
+    real_stream = redis_engine.ctx.runner.open_stdout
+
+    def spy_stream(argv, **kw):
+        seen.append((list(map(str, argv)), dict(kw.get("env") or {})))
+        return real_stream(argv, **kw)
+
     monkeypatch.setattr(redis_engine.ctx.runner, "run", spy)
+    monkeypatch.setattr(redis_engine.ctx.runner, "open_stdout", spy_stream)
     rds.set("x", 1)
     redis_engine.backup("rdb", f"test-argv-{unique}")
     live = redis.Redis.from_url(os.environ["AIRFLOW_CONN_LIFEBOAT_REDIS_US_WEST_2"])

@@ -11,10 +11,11 @@ Two backup kinds, both restorable with nothing but `redis-server` (see docs/data
   directory (`appendonlydir/`), copied consistently (aof.py).
 
 Nothing is written to the live server by a backup: it only reads INFO and takes the snapshot. Each
-snapshot is then loaded once into a private, throw-away `redis-server` (127.0.0.1, free port,
-random password, `save ""`, never `replicaof`) to record *exact* facts of the snapshot in the
-manifest -- key counts per database (persistent / volatile), the newest heartbeat, and a digest of
-a deterministic sample of keys (sample.py).
+snapshot is loaded once into a private, throw-away `redis-server` (127.0.0.1, free port, random
+password, `save ""`, never a replica of the live server; an RDB is fed to it while it streams in,
+feed.py) to record *exact* facts of the snapshot in the manifest -- key counts per database
+(persistent / volatile), the newest heartbeat, and a digest of a deterministic sample of keys
+(sample.py).
 
 Verification: `redis-check-rdb` / `redis-check-aof` on the stored files, sha256 and size of every
 artifact. Restore test: copy the backup into a scratch folder (free space and memory checked
@@ -25,6 +26,7 @@ the sampled digests with the manifest, read the heartbeat key for the RPO, shut 
     sample.py   the key sample (pure)        aof.py     AOF manifest, consistent copy, partial tails
     host.py     disk, memory, file copies    server.py  the scratch redis-server
     verify.py   the verification checks      scratch.py the restore-test target
+    feed.py     the snapshot fed to the scratch server while it streams in
     engine.py   the engine
 """
 

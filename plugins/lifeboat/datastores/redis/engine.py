@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +19,7 @@ from lifeboat.clients import redis as redisclient
 from lifeboat.datastores.base import Taken
 from lifeboat.datastores.redis import host
 from lifeboat.datastores.redis.aof import AofCopy
+from lifeboat.datastores.redis.feed import SyncFeed
 from lifeboat.datastores.redis.options import RedisOptions
 from lifeboat.datastores.redis.rdb import read_rdb_aux
 from lifeboat.datastores.redis.recovery import RedisRecovery
@@ -31,6 +35,7 @@ from lifeboat.records import Check, Manifest, utcnow
 from lifeboat.waiting import WaitTimeout, wait_until
 
 log = logging.getLogger(__name__)
+EOF_MARK = 40  # CONFIG_RUN_ID_SIZE: the end mark of a diskless replication transfer
 FORK_FIELDS = ("rdb_bgsave_in_progress", "aof_rewrite_in_progress", "module_fork_in_progress")
 
 
@@ -89,24 +94,35 @@ class RedisDatastore(RegionalDatastore[RedisOptions]):
         client = self.client()
         self._wait_not_busy(client, FORK_FIELDS, "an RDB snapshot")
         live = self._live_facts(client)
-        rdb = staging / RDB_FILE
-        try:
-            self._cli("--rdb", str(rdb), timeout=seconds(self.options.backup_timeout))
-        except CommandFailed as exc:
-            raise self._explain_cli_failure(exc, staging) from None
-        try:
-            aux = read_rdb_aux(rdb)
-        except (OSError, ValueError) as exc:
-            raise CommandFailed([self.options.cli_bin, "--rdb", str(rdb)], 0,
-                                f"the file redis-cli wrote is not a usable RDB: {exc}") from None
-        host.memory_check(self.options.memory_check, self.name, int(aux.get("used-mem", 0) or 0),
+        host.memory_check(self.options.memory_check, self.name, live["used_memory"],
                           f"loading backup {backup_id} for its manifest")
-        # Upload (sha256 + copy) and inspection only read the file: run them side by side.
-        with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-upload") as pool:
-            upload = pool.submit(self.ctx.repo.put_artifact, self.name, backup_id, RDB_FILE, rdb)
-            snap = self._inspect(staging, "rdb", live["databases"], backup_id)
-            artifacts = [upload.result(),
-                         self.ctx.repo.put_artifact(self.name, backup_id, SAMPLE_FILE, staging / SAMPLE_FILE)]
+        rdb = staging / RDB_FILE
+        # The snapshot streams into the staging file, its sha256 and a scratch redis-server at once
+        # (feed.py): the exact counts and the key sample come from Redis loading these very bytes.
+        root = self.scratch_dir(f"{backup_id}-inspect")
+        scratch = ScratchRedis(self, root, live["databases"])
+        scratch.guard()
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        feed = SyncFeed(seconds(self.options.restore_timeout))
+        try:
+            feed.start()
+            scratch.start_fed(feed)
+            digest = self._stream_rdb(rdb, staging, feed)
+            try:
+                aux = read_rdb_aux(rdb)
+            except (OSError, ValueError) as exc:
+                raise CommandFailed([self.options.cli_bin, "--rdb", "-"], 0,
+                                    f"the stream redis-cli wrote is not a usable RDB: {exc}") from None
+            # Upload (copy; digest taken while streaming) and the survey of the loaded snapshot side by side.
+            with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-upload") as pool:
+                upload = pool.submit(self.ctx.repo.put_artifact, self.name, backup_id, RDB_FILE, rdb, digest)
+                snap = self._survey(scratch, scratch.wait_fed(feed), staging)
+                artifacts = [upload.result(),
+                             self.ctx.repo.put_artifact(self.name, backup_id, SAMPLE_FILE, staging / SAMPLE_FILE)]
+        finally:
+            feed.close()
+            scratch.destroy()
         ctime = aux.get("ctime")
         return Taken(
             position={
@@ -139,27 +155,74 @@ class RedisDatastore(RegionalDatastore[RedisOptions]):
                                  f"({host.mib(host.free_bytes(staging))} free): {tail[-500:]}", exc.timed_out)
         return exc
 
+    def _stream_rdb(self, rdb: Path, staging: Path, feed: SyncFeed) -> str:
+        """`redis-cli --rdb -` into `rdb` (fsynced), the feed and a sha256 at once; returns the digest."""
+        argv, env = redisclient.cli(self.endpoint(), self.options.cli_bin)
+        argv = [*argv, "--rdb", "-"]
+        proc = self.ctx.runner.open_stdout(argv, env=env)
+        stdout, stderr = proc.stdout, proc.stderr
+        assert stdout is not None and stderr is not None
+        err: list[bytes] = []
+        reader = threading.Thread(target=lambda: err.append(stderr.read()), daemon=True)
+        reader.start()
+        timer = threading.Timer(seconds(self.options.backup_timeout), proc.kill)
+        timer.start()
+        h = hashlib.sha256()
+
+        def write(out, data: bytes) -> None:
+            out.write(data)
+            h.update(data)
+            feed.put(data)
+
+        try:
+            with open(rdb, "wb") as out:
+                # Streaming to stdout, redis-cli cannot cut the server's 40-byte end mark off a diskless
+                # transfer as it does for a file: the last bytes are held back until we know.
+                held = b""
+                while chunk := stdout.read1(1 << 20):  # type: ignore[attr-defined]
+                    data, held = (held + chunk)[:-EOF_MARK], (held + chunk)[-EOF_MARK:]
+                    write(out, data)
+                rc = proc.wait()
+                reader.join(timeout=10)
+                if "until EOF marker" not in b"".join(err).decode(errors="replace"):
+                    write(out, held)  # a `$<length>` transfer: no mark, the bytes are the RDB's own
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            proc.kill()
+            raise CommandFailed(argv, -1, f"staging folder {staging} ran out of space while writing the RDB "
+                                          f"({host.mib(host.free_bytes(staging))} free): {exc}"
+                                if exc.errno == errno.ENOSPC else f"writing {rdb}: {exc}") from None
+        finally:
+            timer.cancel()
+            rc = proc.wait()
+            reader.join(timeout=10)
+        tail = b"".join(err).decode(errors="replace")
+        if rc != 0:
+            raise self._explain_cli_failure(CommandFailed(argv, rc, tail[-2000:], rc == -9), staging)
+        log.info("redis-cli --rdb: %s", tail.strip().splitlines()[-1] if tail.strip() else "done")
+        feed.finish()
+        return h.hexdigest()
+
     def _inspect(self, staging: Path, mode: str, databases: int, backup_id: str,
                  aof_filename: str = "appendonly.aof") -> dict[str, Any]:
-        """Load the snapshot once in a private scratch server: exact counts, heartbeat, key sample."""
+        """Load the AOF copy once in a private scratch server: exact counts, heartbeat, key sample."""
         root = self.scratch_dir(f"{backup_id}-inspect")
         scratch = ScratchRedis(self, root, databases)
         scratch.guard()
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
         try:
-            if mode == "rdb" and host.same_fs(staging, root):
-                os.link(staging / RDB_FILE, root / RDB_FILE)  # read-only use; save "" never writes
-            elif mode == "rdb":
-                shutil.copyfile(staging / RDB_FILE, root / RDB_FILE)
-            else:
-                shutil.copytree(staging / self.options.aof_dirname, root / self.options.aof_dirname)
-            load_seconds = scratch.start(mode, aof_filename)
-            counts = scratch.keyspace()
-            entries = sorted(scratch.survey(self.options.sample_size).values(), key=lambda e: e["k"])
-            hb = scratch.heartbeat()
+            shutil.copytree(staging / self.options.aof_dirname, root / self.options.aof_dirname)
+            return self._survey(scratch, scratch.start(mode, aof_filename), staging)
         finally:
             scratch.destroy()
+
+    def _survey(self, scratch: ScratchRedis, load_seconds: float, staging: Path) -> dict[str, Any]:
+        """Exact counts, heartbeat and the key sample of a loaded snapshot; sample.json into staging."""
+        counts = scratch.keyspace()
+        entries = sorted(scratch.survey(self.options.sample_size).values(), key=lambda e: e["k"])
+        hb = scratch.heartbeat()
         digest = sample_digest(entries)
         (staging / SAMPLE_FILE).write_text(json.dumps({
             "format": SAMPLE_FORMAT,

@@ -1,7 +1,8 @@
 """The scratch redis-server: a throw-away server on 127.0.0.1 loading an RDB or AOF copy.
 
-Used at backup time (the snapshot is loaded once to record exact counts, the heartbeat and the key
-sample in the manifest) and by restore tests (RedisScratch, tests/contract).
+Used at backup time (the snapshot is loaded once -- an RDB fed while it streams in, feed.py -- to
+record exact counts, the heartbeat and the key sample in the manifest) and by
+restore tests (RedisScratch, tests/contract).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifeboat.clients import redis as redisclient
+from lifeboat.datastores.redis.feed import SyncFeed
 from lifeboat.datastores.redis.sample import bottom_k, canonical_parts, key_hash, value_digest
 from lifeboat.durations import seconds
 from lifeboat.errors import LifeboatError, Refused, RestoreFailed
@@ -52,6 +54,7 @@ class ScratchRedis:
         self.proc: subprocess.Popen | None = None
         self._clients: dict[int, Any] = {}
         self.timeout = seconds(ds.options.restore_timeout)
+        self.fed_since = 0.0
 
     @property
     def area(self) -> Path:
@@ -89,15 +92,50 @@ class ScratchRedis:
 
     def start(self, mode: str, aof_filename: str = "appendonly.aof", aof_dirname: str | None = None) -> float:
         """Start and wait until the dataset is loaded; returns the load time in seconds."""
+        t0 = self._launch(self.config_lines(mode, aof_filename, aof_dirname))
+        self._wait_loaded()
+        return time.monotonic() - t0
+
+    def _launch(self, lines: list[str]) -> float:
         self.guard()
         fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write("\n".join(self.config_lines(mode, aof_filename, aof_dirname)) + "\n")
+            fh.write("\n".join(lines) + "\n")
         t0 = time.monotonic()
         self.proc = self.ds.ctx.runner.start([self.ds.options.server_bin, str(self.conf)],
                                              log_path=str(self.root / "stdout.log"))
-        self._wait_loaded()
-        return time.monotonic() - t0
+        return t0
+
+    def start_fed(self, feed: SyncFeed) -> None:
+        """Start loading from our own SyncFeed (feed.py) while the snapshot streams in; returns at once.
+        Its only replication source is that feed on 127.0.0.1 in this process -- never the live server."""
+        self.fed_since = self._launch([
+            *self.config_lines("rdb", "", None), f"replicaof 127.0.0.1 {feed.port}",
+            "repl-diskless-load on-empty-db", "repl-timeout 3600", "replica-read-only yes"])
+
+    def wait_fed(self, feed: SyncFeed) -> float:
+        """Wait until the fed snapshot is loaded (the link is up); seconds since start_fed."""
+        import redis
+
+        def loaded() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RestoreFailed(f"scratch redis-server exited with code {self.proc.returncode} while loading "
+                                    f"the snapshot (log {self.logfile}):\n{self.log_tail()}")
+            if feed.error is not None or feed.closed_by_peer():
+                why = feed.error or "it dropped the link"
+                raise RestoreFailed(f"scratch redis-server did not load the snapshot ({why}; log {self.logfile}):"
+                                    f"\n{self.log_tail()}")
+            repl = self.client().info("replication")
+            return (repl.get("master_link_status") == "up" and not int(repl.get("master_sync_in_progress", 0))
+                    and self.client().info("persistence").get("loading") == 0)
+
+        try:
+            wait_until("the scratch redis-server to load the snapshot", loaded, self.timeout, 0.02,
+                       retry_on=(redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError))
+        except WaitTimeout as exc:
+            raise RestoreFailed(f"scratch redis-server did not finish loading within {self.timeout:.0f}s "
+                                f"({exc.last}; log {self.logfile}):\n{self.log_tail()}") from None
+        return time.monotonic() - self.fed_since
 
     def config_lines(self, mode: str, aof_filename: str, aof_dirname: str | None) -> list[str]:
         """The redis.conf of a throw-away server (a 0600 file: it holds the password)."""
