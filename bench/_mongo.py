@@ -5,6 +5,7 @@ engine on a throw-away file:// inventory."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -64,3 +65,12 @@ def engine(tmp: Path):
     return MongoDatastore(EngineContext(inventory=inv, spec=inv.datastore("mongodb"),
                                         repo=Repository.from_inventory(inv),
                                         run={"dag_id": "bench", "run_id": "bench"}))
+
+
+def clean_up(proc, tmp: Path) -> None:
+    """Stop the bench FerretDB (when it started) and delete its temp folder."""
+    from devstack.components._common import stop_process
+
+    if proc is not None:
+        stop_process(proc, 15)
+    shutil.rmtree(tmp, ignore_errors=True)

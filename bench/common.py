@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -165,3 +166,18 @@ def report(name: str, native_label: str, native: list[float], ours: list[float],
     print(f"overhead ratio (operator / native): {ratio:.3f}")
     record(name, kind, ratio, len(ours), native=native, ours=ours, native_label=native_label, **(extra or {}))
     return ratio
+
+
+def pgbench_at(env: dict, dsn: str, scale: int) -> None:
+    """The community database holds pgbench data at `scale` (pgbench -i when it does not; CHECKPOINT after)."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        have = conn.execute("SELECT to_regclass('pgbench_accounts') IS NOT NULL").fetchone()[0]
+        rows = conn.execute("SELECT count(*) FROM pgbench_accounts").fetchone()[0] if have else 0
+    if rows != scale * 100000:
+        print(f"pgbench -i -s {scale} ...", flush=True)
+        subprocess.run([f"{env['LIFEBOAT_PG_BIN']}/pgbench", "-i", "-q", "-s", str(scale), "--no-vacuum", dsn],
+                       check=True)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")

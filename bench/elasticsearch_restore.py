@@ -25,7 +25,6 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,19 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
-from common import INVENTORY_HEADER, record, run_backup_operator  # noqa: E402
-from elasticsearch_snapshot import INDEX, fill  # noqa: E402
-
-INVENTORY = INVENTORY_HEADER + """
-  elasticsearch:
-    engine: elasticsearch
-    connections: {{us-west-2: lifeboat_bench_es, us-east-1: lifeboat_bench_es}}
-    backups: {{snapshot: {{schedule: "0 * * * *"}}}}
-    options:
-      repository: {{name: {repo}, type: fs, location: "{location}"}}
-      indices: [{index}]
-      sample_docs: 20
-"""
+from common import record, run_backup_operator  # noqa: E402
+from elasticsearch_snapshot import INDEX, INVENTORY, drop_repositories, fill, node  # noqa: E402
 
 
 def index_for(mb: int) -> str:
@@ -65,23 +53,11 @@ def main() -> int:
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
 
-    from devstack.components import elasticsearch as component
-
-    env = component.up(Path(args.state), print)
-    url = env["LIFEBOAT_ES_URL"]
-    repo_root = Path(env["LIFEBOAT_ES_REPO_PATH"]) / "bench-restore"
-    tmp = Path(tempfile.mkdtemp(prefix="lifeboat-bench-es-restore-"))
-    os.environ.update({
-        "AIRFLOW_HOME": str(tmp / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "True", "AIRFLOW_CONN_LIFEBOAT_BENCH_ES": url,
-    })
-    from elasticsearch import Elasticsearch
-
+    es, repo_root, tmp = node(args.state, "bench-restore")
     from lifeboat import jobs
     from lifeboat.inventory import load_inventory
     from lifeboat.repository import Repository
 
-    es = Elasticsearch(url, request_timeout=600)
     repos: list[str] = []
     curve: list[dict] = []
     try:
@@ -139,13 +115,7 @@ def main() -> int:
             record(f"elasticsearch_restore_{mb}mb", "restore", o / n, args.runs, **extra)
         return 0
     finally:
-        for name in repos:
-            try:
-                for s in es.snapshot.get(repository=name, snapshot="_all")["snapshots"]:
-                    es.snapshot.delete(repository=name, snapshot=s["snapshot"])
-                es.snapshot.delete_repository(name=name)
-            except Exception as exc:
-                print(f"clean-up of repository {name}: {exc}")
+        drop_repositories(es, repos)
         for i in range(args.runs):
             for mb in sizes:
                 es.options(ignore_status=404).indices.delete(index=f"bench-native-{i}-{index_for(mb)}")

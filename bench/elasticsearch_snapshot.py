@@ -89,6 +89,34 @@ def fill(es, mb: int, index: str = INDEX) -> dict:
     return {"docs": n, "reused": False}
 
 
+def node(state: str, repo_dir: str):
+    """The bench stack's Elasticsearch node (started when down), a client, the snapshot repository folder
+    `repo_dir` below its path.repo, and a temp folder with the Airflow env the operators need."""
+    from devstack.components import elasticsearch as component
+
+    env = component.up(Path(state), print)
+    url = env["LIFEBOAT_ES_URL"]
+    tmp = Path(tempfile.mkdtemp(prefix=f"lifeboat-{repo_dir}-es-"))
+    os.environ.update({
+        "AIRFLOW_HOME": str(tmp / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True", "AIRFLOW_CONN_LIFEBOAT_BENCH_ES": url,
+    })
+    from elasticsearch import Elasticsearch
+
+    return Elasticsearch(url, request_timeout=600), Path(env["LIFEBOAT_ES_REPO_PATH"]) / repo_dir, tmp
+
+
+def drop_repositories(es, repos: list[str]) -> None:
+    """Delete every snapshot of each bench repository, then the repository registration."""
+    for name in repos:
+        try:
+            for s in es.snapshot.get(repository=name, snapshot="_all")["snapshots"]:
+                es.snapshot.delete(repository=name, snapshot=s["snapshot"])
+            es.snapshot.delete_repository(name=name)
+        except Exception as exc:
+            print(f"clean-up of repository {name}: {exc}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mb", type=int, default=300, help="approximate index size in MB (default 300)")
@@ -97,19 +125,7 @@ def main() -> int:
     ap.add_argument("--drop", action="store_true", help="delete the bench index at the end")
     args = ap.parse_args()
 
-    from devstack.components import elasticsearch as component
-
-    env = component.up(Path(args.state), print)
-    url = env["LIFEBOAT_ES_URL"]
-    repo_root = Path(env["LIFEBOAT_ES_REPO_PATH"]) / "bench"
-    tmp = Path(tempfile.mkdtemp(prefix="lifeboat-bench-es-"))
-    os.environ.update({
-        "AIRFLOW_HOME": str(tmp / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "True", "AIRFLOW_CONN_LIFEBOAT_BENCH_ES": url,
-    })
-    from elasticsearch import Elasticsearch
-
-    es = Elasticsearch(url, request_timeout=600)
+    es, repo_root, tmp = node(args.state, "bench")
     repos: list[str] = []
     try:
         t = time.monotonic()
@@ -170,13 +186,7 @@ def main() -> int:
                phases={k: round(sum(v) / args.runs, 3) for k, v in phases.items()})
         return 0
     finally:
-        for name in repos:
-            try:
-                for s in es.snapshot.get(repository=name, snapshot="_all")["snapshots"]:
-                    es.snapshot.delete(repository=name, snapshot=s["snapshot"])
-                es.snapshot.delete_repository(name=name)
-            except Exception as exc:
-                print(f"clean-up of repository {name}: {exc}")
+        drop_repositories(es, repos)
         shutil.rmtree(repo_root, ignore_errors=True)
         if args.drop:
             es.options(ignore_status=404).indices.delete(index=INDEX)

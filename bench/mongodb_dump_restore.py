@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -36,10 +35,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from _mongo import engine, fresh_oplog, seed, start_ferretdb
+from _mongo import clean_up, engine, fresh_oplog, seed, start_ferretdb
 from common import phase_timer, print_phases, record
-
-from devstack.components._common import stop_process
 
 
 def instrument(phases: dict[str, list[float]]) -> None:
@@ -165,9 +162,7 @@ def main() -> int:
         client.close()
         return 0
     finally:
-        if proc is not None:
-            stop_process(proc, 15)
-        shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(proc, tmp)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import argparse
 import gzip
 import os
 import re
-import shutil
 import statistics
 import sys
 import tempfile
@@ -35,10 +34,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from _mongo import engine, fresh_oplog, seed, start_ferretdb
+from _mongo import clean_up, engine, fresh_oplog, seed, start_ferretdb
 from common import record
-
-from devstack.components._common import stop_process
 
 SERIES = "mongodb_restore_test"
 
@@ -165,9 +162,7 @@ def main() -> int:
         client.close()
         return 0
     finally:
-        if proc is not None:
-            stop_process(proc, 15)
-        shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(proc, tmp)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from common import bench_stack, operator_context, phase_timer, print_phases, report, timed
+from common import bench_stack, operator_context, pgbench_at, phase_timer, print_phases, report, timed
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SCALE = int(os.environ.get("BENCH_PGBENCH_SCALE", "68"))  # ~1 GB
@@ -26,13 +26,7 @@ def main() -> int:
     dsn = env["AIRFLOW_CONN_LIFEBOAT_PG_US_WEST_2"]
     subprocess.run([sys.executable, "scripts/seed_community.py"], check=True, env=os.environ.copy(),
                    cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        have = conn.execute("SELECT to_regclass('pgbench_accounts') IS NOT NULL").fetchone()[0]
-        rows = conn.execute("SELECT count(*) FROM pgbench_accounts").fetchone()[0] if have else 0
-    if rows != SCALE * 100000:
-        print(f"pgbench -i -s {SCALE} (once; kept in .stack-bench) ...", flush=True)
-        subprocess.run([f"{env['LIFEBOAT_PG_BIN']}/pgbench", "-i", "-q", "-s", str(SCALE), "--no-vacuum", dsn],
-                       check=True)
+    pgbench_at(env, dsn, SCALE)  # once; kept in .stack-bench
     with psycopg.connect(dsn, autocommit=True) as conn:
         size = conn.execute("SELECT pg_database_size('community')").fetchone()[0]
     print(f"database size: {size / 1e9:.2f} GB", flush=True)

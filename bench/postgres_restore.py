@@ -29,24 +29,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import ROOT, bench_stack, record
+from common import ROOT, bench_stack, pgbench_at, record
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SCALES = [int(x) for x in os.environ.get("BENCH_RESTORE_SCALES", "16,68").split(",") if x.strip()]
-
-
-def pgbench_at(env: dict, dsn: str, scale: int) -> None:
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        have = conn.execute("SELECT to_regclass('pgbench_accounts') IS NOT NULL").fetchone()[0]
-        rows = conn.execute("SELECT count(*) FROM pgbench_accounts").fetchone()[0] if have else 0
-    if rows != scale * 100000:
-        print(f"pgbench -i -s {scale} ...", flush=True)
-        subprocess.run([f"{env['LIFEBOAT_PG_BIN']}/pgbench", "-i", "-q", "-s", str(scale), "--no-vacuum", dsn],
-                       check=True)
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("CHECKPOINT")
 
 
 def native_restore(env: dict, label: str, root: Path) -> float:

@@ -81,27 +81,44 @@ def fill(port: int, password: str, mib: int) -> dict:
     return {"keys": c.dbsize(), "used_memory": c.info("memory")["used_memory"]}
 
 
+def need_tools(*tools: str) -> None:
+    for tool in tools:
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} not on PATH (apt-get install redis-server redis-tools)")
+
+
+def use_server(tmp: Path, port: int, password: str) -> None:
+    """Point Lifeboat at the bench server: an Airflow env in `tmp`, the connection, the inventory."""
+    os.environ.update({
+        "AIRFLOW_HOME": str(tmp / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "AIRFLOW_CONN_LIFEBOAT_BENCH_REDIS": f"redis://:{password}@127.0.0.1:{port}/0",
+        "LIFEBOAT_INVENTORY": str(tmp / "inventory.yaml"),
+    })
+    (tmp / "inventory.yaml").write_text(INVENTORY.format(tmp=tmp))
+
+
+def clean_up(proc, tmp: Path) -> None:
+    """Stop the bench server (when it started) and delete its temp folder."""
+    if proc is not None:
+        proc.terminate()
+        proc.wait(timeout=30)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mb", type=int, default=150, help="approximate dataset size in MiB (default 150)")
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
-    for tool in ("redis-server", "redis-cli", "redis-check-rdb"):
-        if not shutil.which(tool):
-            raise SystemExit(f"{tool} not on PATH (apt-get install redis-server redis-tools)")
+    need_tools("redis-server", "redis-cli", "redis-check-rdb")
 
     tmp = Path(tempfile.mkdtemp(prefix="lifeboat-bench-redis-"))
     password = secrets.token_urlsafe(18)
     proc = None
     try:
         proc, port = start_server(tmp, password)
-        os.environ.update({
-            "AIRFLOW_HOME": str(tmp / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-            "AIRFLOW_CONN_LIFEBOAT_BENCH_REDIS": f"redis://:{password}@127.0.0.1:{port}/0",
-            "LIFEBOAT_INVENTORY": str(tmp / "inventory.yaml"),
-        })
-        (tmp / "inventory.yaml").write_text(INVENTORY.format(tmp=tmp))
+        use_server(tmp, port, password)
         t = time.monotonic()
         facts = fill(port, password, args.mb)
         print(f"filled {facts['keys']} keys, used_memory {facts['used_memory'] / 1048576:.0f} MiB "
@@ -156,10 +173,7 @@ def main() -> int:
                seconds_native=p, seconds_lifeboat=lb, keys=facts["keys"])
         return 0
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
-        shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(proc, tmp)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ result also carries `sizes` (the curve over every size of this run) for bench/ru
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import shutil
 import statistics
@@ -32,12 +31,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import inventory, record, run_backup_operator, wait_serving
-from redis_rdb_backup import fill, start_server
+from common import record, run_backup_operator, wait_serving
+from redis_rdb_backup import clean_up, fill, need_tools, start_server, use_server
 
 from lifeboat.net import free_port
-
-INVENTORY = inventory("redis", '{{rdb: {{schedule: "15 * * * *"}}}}', "{{sample_size: 1000}}")
 
 
 def native_restore(rdb: Path, tmp: Path, i: int) -> float:
@@ -74,22 +71,14 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     sizes_mb = [int(s) for s in args.sizes.split(",") if s.strip()]
-    for tool in ("redis-server", "redis-cli"):
-        if not shutil.which(tool):
-            raise SystemExit(f"{tool} not on PATH (apt-get install redis-server redis-tools)")
+    need_tools("redis-server", "redis-cli")
 
     tmp = Path(tempfile.mkdtemp(prefix="lifeboat-bench-redis-restore-"))
     password = secrets.token_urlsafe(18)
     proc = None
     try:
         proc, port = start_server(tmp, password)
-        os.environ.update({
-            "AIRFLOW_HOME": str(tmp / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-            "AIRFLOW_CONN_LIFEBOAT_BENCH_REDIS": f"redis://:{password}@127.0.0.1:{port}/0",
-            "LIFEBOAT_INVENTORY": str(tmp / "inventory.yaml"),
-        })
-        (tmp / "inventory.yaml").write_text(INVENTORY.format(tmp=tmp))
+        use_server(tmp, port, password)
         import redis
 
         from lifeboat import jobs
@@ -127,10 +116,7 @@ def main() -> int:
                    native_label="cp dump.rdb + redis-server load until PING and loading:0", **extra)
         return 0
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
-        shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(proc, tmp)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,19 @@ def _deployments(region: str) -> dict[str, tuple[int, int]]:
             for d in c.apps.list_namespaced_deployment("community").items}
 
 
+def assert_back_as_before(inv, before: dict) -> None:
+    """us-west-2 primary again (us-east-1 a standby), traffic there, the services where they were."""
+    from lifeboat.failover import open_failover
+    from lifeboat.failover.traffic import Traffic
+
+    assert open_failover("postgres").role(WEST).live_primary
+    assert open_failover("postgres").role(EAST).role == "standby"
+    assert open_failover("redis").role(WEST).live_primary
+    traffic = Traffic(inv.failover.traffic)
+    assert traffic.region_of(RECORD, traffic.current()[RECORD]) == WEST
+    assert {r: _deployments(r) for r in (WEST, EAST)} == before
+
+
 def test_chaos_region_refuses_when_the_failover_targets_are_not_the_drill_environment(region_env, unique):
     from lifeboat.chaos.experiment import Experiment
     from lifeboat.errors import Refused
@@ -93,8 +106,6 @@ def test_chaos_region_failure_is_the_failover_drill_then_failed_back(region_env,
     from lifeboat.chaos import jobs
     from lifeboat.chaos.experiment import Experiment
     from lifeboat.chaos.store import ChaosStore
-    from lifeboat.failover import open_failover
-    from lifeboat.failover.traffic import Traffic
     from lifeboat.inventory import load_inventory
     from lifeboat.repository import Repository
 
@@ -126,12 +137,7 @@ def test_chaos_region_failure_is_the_failover_drill_then_failed_back(region_env,
         for d in losses.values():
             assert d.acknowledged >= 3 and d.lost == 0, d
         # the stack is back as it was: us-west-2 primary, traffic there, the services where they were
-        assert open_failover("postgres").role(WEST).live_primary
-        assert open_failover("postgres").role(EAST).role == "standby"
-        assert open_failover("redis").role(WEST).live_primary
-        traffic = Traffic(inv.failover.traffic)
-        assert traffic.region_of(RECORD, traffic.current()[RECORD]) == WEST
-        assert {r: _deployments(r) for r in (WEST, EAST)} == before
+        assert_back_as_before(inv, before)
         assert [m.id for m in store.injected()] == []
         for st in store.repo.storages():
             assert st.exists(f"chaos/experiments/{rec.id}.json"), st.url
@@ -147,8 +153,6 @@ def test_chaos_region_revert_mid_drill_lets_the_failover_finish_then_fails_back(
     (switch_back); the stack ends as it began. (On this stack the failover takes ~7 s, faster than two
     failing probe rounds, so the experiment's own abort rarely fires; the revert is called at once here.)"""
     from lifeboat.chaos.faults.region import RegionFailover
-    from lifeboat.failover import open_failover
-    from lifeboat.failover.traffic import Traffic
     from lifeboat.inventory import load_inventory
 
     with lifeboat_env(region_env | {"LIFEBOAT_INVENTORY": str(STATE / "inventory-drill.yaml")}):
@@ -169,11 +173,6 @@ def test_chaos_region_revert_mid_drill_lets_the_failover_finish_then_fails_back(
         assert detail.startswith("failed back to us-west-2 (postgres, redis promoted in us-east-1)"), detail
         assert "failback completed" in detail
         assert took <= 400
-        assert open_failover("postgres").role(WEST).live_primary
-        assert open_failover("postgres").role(EAST).role == "standby"
-        assert open_failover("redis").role(WEST).live_primary
-        traffic = Traffic(inv.failover.traffic)
-        assert traffic.region_of(RECORD, traffic.current()[RECORD]) == WEST
-        assert {r: _deployments(r) for r in (WEST, EAST)} == before
+        assert_back_as_before(inv, before)
         # a second revert (a cleanup run after the finally) finds nothing promoted and changes nothing
         assert RegionFailover.revert(fault.info).startswith("nothing promoted in us-east-1")

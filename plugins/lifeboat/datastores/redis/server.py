@@ -115,7 +115,6 @@ class ScratchRedis:
 
     def wait_fed(self, feed: SyncFeed) -> float:
         """Wait until the fed snapshot is loaded (the link is up); seconds since start_fed."""
-        import redis
 
         def loaded() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
@@ -129,12 +128,7 @@ class ScratchRedis:
             return (repl.get("master_link_status") == "up" and not int(repl.get("master_sync_in_progress", 0))
                     and self.client().info("persistence").get("loading") == 0)
 
-        try:
-            wait_until("the scratch redis-server to load the snapshot", loaded, self.timeout, 0.02,
-                       retry_on=(redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError))
-        except WaitTimeout as exc:
-            raise RestoreFailed(f"scratch redis-server did not finish loading within {self.timeout:.0f}s "
-                                f"({exc.last}; log {self.logfile}):\n{self.log_tail()}") from None
+        self._wait("the snapshot", loaded, 0.02)
         return time.monotonic() - self.fed_since
 
     def config_lines(self, mode: str, aof_filename: str, aof_dirname: str | None) -> list[str]:
@@ -169,7 +163,6 @@ class ScratchRedis:
         return self._clients[db]
 
     def _wait_loaded(self) -> None:
-        import redis
 
         def loaded() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
@@ -177,8 +170,14 @@ class ScratchRedis:
                                     f"(log {self.logfile}):\n{self.log_tail()}")
             return self.client().info("persistence").get("loading") == 0 and bool(self.client().ping())
 
+        self._wait("its dataset", loaded, 0.05)
+
+    def _wait(self, what: str, loaded, interval: float) -> None:
+        """Poll `loaded` until the scratch server has loaded `what` (busy-loading answers are retried)."""
+        import redis
+
         try:
-            wait_until("the scratch redis-server to load its dataset", loaded, self.timeout, 0.05,
+            wait_until(f"the scratch redis-server to load {what}", loaded, self.timeout, interval,
                        retry_on=(redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError))
         except WaitTimeout as exc:
             raise RestoreFailed(f"scratch redis-server did not finish loading within {self.timeout:.0f}s "
