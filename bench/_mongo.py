@@ -4,10 +4,13 @@ engine on a throw-away file:// inventory."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from common import inventory, wait_serving
@@ -74,3 +77,22 @@ def clean_up(proc, tmp: Path) -> None:
     if proc is not None:
         stop_process(proc, 15)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def bench_ferretdb(prefix: str) -> Iterator[tuple[Path, object]]:
+    """A temp folder with a private FerretDB in it and a client of it (the bench engine's connection
+    points at it); the client closed, the server stopped and the folder deleted afterwards."""
+    import pymongo
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    proc = client = None
+    try:
+        proc, uri = start_ferretdb(tmp)
+        os.environ["AIRFLOW_CONN_LIFEBOAT_BENCH_MONGODB"] = uri
+        client = pymongo.MongoClient(uri, tz_aware=True)
+        yield tmp, client
+    finally:
+        if client is not None:
+            client.close()
+        clean_up(proc, tmp)

@@ -27,15 +27,12 @@ where the engine's dump time went (phases). Everything started is stopped and th
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from collections import defaultdict
-from pathlib import Path
 
-from _mongo import clean_up, engine, fresh_oplog, seed, start_ferretdb
+from _mongo import bench_ferretdb, engine, fresh_oplog, seed
 from common import phase_timer, print_phases, record
 
 
@@ -61,19 +58,13 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
 
-    import pymongo
     from bson.codec_options import CodecOptions
     from bson.raw_bson import RawBSONDocument
 
     from lifeboat.datastores.mongodb.scratch import compare_with_dump, load_dump
 
-    tmp = Path(tempfile.mkdtemp(prefix="lifeboat-bench-mongo-"))
-    proc = None
     phases: dict[str, list[float]] = defaultdict(list)
-    try:
-        proc, uri = start_ferretdb(tmp)
-        os.environ["AIRFLOW_CONN_LIFEBOAT_BENCH_MONGODB"] = uri
-        client = pymongo.MongoClient(uri, tz_aware=True)
+    with bench_ferretdb("lifeboat-bench-mongo-") as (tmp, client):
         t = time.perf_counter()
         n = seed(client, args.docs, args.doc_bytes)
         print(f"seeded benchdb.docs: {n} documents in {time.perf_counter() - t:.1f}s")
@@ -159,10 +150,7 @@ def main() -> int:
                mb_per_s_native=rate["restore_plain"], mb_per_s_lifeboat=rate["restore_lifeboat"],
                seconds_native=results["restore_plain"], seconds_lifeboat=results["restore_lifeboat"],
                native_label="plain insert_many of the documents already in memory")
-        client.close()
         return 0
-    finally:
-        clean_up(proc, tmp)
 
 
 if __name__ == "__main__":

@@ -25,16 +25,14 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import os
 import re
 import statistics
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
-from _mongo import clean_up, engine, fresh_oplog, seed, start_ferretdb
+from _mongo import bench_ferretdb, engine, fresh_oplog, seed
 from common import record
 
 SERIES = "mongodb_restore_test"
@@ -81,18 +79,12 @@ def main() -> int:
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
 
-    import pymongo
 
     from lifeboat.drills import DrillRecorder
     from lifeboat.inventory import Objectives
 
-    tmp = Path(tempfile.mkdtemp(prefix="lifeboat-bench-mongo-rt-"))
-    proc = None
     summary = []
-    try:
-        proc, uri = start_ferretdb(tmp)
-        os.environ["AIRFLOW_CONN_LIFEBOAT_BENCH_MONGODB"] = uri
-        client = pymongo.MongoClient(uri, tz_aware=True)
+    with bench_ferretdb("lifeboat-bench-mongo-rt-") as (tmp, client):
         eng = engine(tmp)
         have = 0
         for size in sizes:
@@ -159,10 +151,7 @@ def main() -> int:
             (n1, mb1, a1, b1), (n2, mb2, a2, b2) = summary[0], summary[-1]
             print(f"\ngrowth {n1} -> {n2} documents ({mb2 / mb1:.2f}x the data): native {a2 / a1:.2f}x the time, "
                   f"restore test RTO {b2 / b1:.2f}x the time")
-        client.close()
         return 0
-    finally:
-        clean_up(proc, tmp)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ Everything it started is stopped and its temp folder deleted at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -98,12 +100,22 @@ def use_server(tmp: Path, port: int, password: str) -> None:
     (tmp / "inventory.yaml").write_text(INVENTORY.format(tmp=tmp))
 
 
-def clean_up(proc, tmp: Path) -> None:
-    """Stop the bench server (when it started) and delete its temp folder."""
-    if proc is not None:
-        proc.terminate()
-        proc.wait(timeout=30)
-    shutil.rmtree(tmp, ignore_errors=True)
+@contextlib.contextmanager
+def bench_redis(prefix: str) -> Iterator[tuple[Path, int, str]]:
+    """A temp folder with a private password-protected redis-server that Lifeboat is pointed at
+    (use_server): yields (folder, port, password); the server stopped and the folder deleted afterwards."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    password = secrets.token_urlsafe(18)
+    proc = None
+    try:
+        proc, port = start_server(tmp, password)
+        use_server(tmp, port, password)
+        yield tmp, port, password
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> int:
@@ -113,12 +125,7 @@ def main() -> int:
     args = ap.parse_args()
     need_tools("redis-server", "redis-cli", "redis-check-rdb")
 
-    tmp = Path(tempfile.mkdtemp(prefix="lifeboat-bench-redis-"))
-    password = secrets.token_urlsafe(18)
-    proc = None
-    try:
-        proc, port = start_server(tmp, password)
-        use_server(tmp, port, password)
+    with bench_redis("lifeboat-bench-redis-") as (tmp, port, password):
         t = time.monotonic()
         facts = fill(port, password, args.mb)
         print(f"filled {facts['keys']} keys, used_memory {facts['used_memory'] / 1048576:.0f} MiB "
@@ -172,8 +179,6 @@ def main() -> int:
                native_label="redis-cli --rdb", size_mb=round(statistics.median(sizes) / 1048576, 1),
                seconds_native=p, seconds_lifeboat=lb, keys=facts["keys"])
         return 0
-    finally:
-        clean_up(proc, tmp)
 
 
 if __name__ == "__main__":

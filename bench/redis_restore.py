@@ -21,18 +21,16 @@ result also carries `sizes` (the curve over every size of this run) for bench/ru
 from __future__ import annotations
 
 import argparse
-import secrets
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from common import record, run_backup_operator, wait_serving
-from redis_rdb_backup import clean_up, fill, need_tools, start_server, use_server
+from redis_rdb_backup import bench_redis, fill, need_tools
 
 from lifeboat.net import free_port
 
@@ -73,12 +71,7 @@ def main() -> int:
     sizes_mb = [int(s) for s in args.sizes.split(",") if s.strip()]
     need_tools("redis-server", "redis-cli")
 
-    tmp = Path(tempfile.mkdtemp(prefix="lifeboat-bench-redis-restore-"))
-    password = secrets.token_urlsafe(18)
-    proc = None
-    try:
-        proc, port = start_server(tmp, password)
-        use_server(tmp, port, password)
+    with bench_redis("lifeboat-bench-redis-restore-") as (tmp, port, password):
         import redis
 
         from lifeboat import jobs
@@ -115,8 +108,6 @@ def main() -> int:
                    seconds_lifeboat=o_med, native=native, ours=ours, keys=keys,
                    native_label="cp dump.rdb + redis-server load until PING and loading:0", **extra)
         return 0
-    finally:
-        clean_up(proc, tmp)
 
 
 if __name__ == "__main__":
