@@ -341,7 +341,7 @@ class Repository(IndexedRecords):
                 return "unreadable", f"{self.url}: permission denied for the Airflow API server's user"
             return None
         try:
-            next(iter(self.primary.list(Layout.drills())), None)
+            self.primary.answers(Layout.drills())
         except Exception as exc:
             text = str(exc)
             kind = "missing" if "NoSuchBucket" in text or "does not exist" in text else "unreadable"

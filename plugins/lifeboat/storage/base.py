@@ -49,6 +49,11 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def exists(self, key: str) -> bool: ...
 
+    def answers(self, prefix: str = "") -> None:
+        """Raises what a listing of `prefix` would raise, reading at most one page of it: the cheap
+        "can this copy be read at all" check (a full listing of a large folder is not needed for that)."""
+        next(iter(self.list(prefix)), None)
+
     @abc.abstractmethod
     def delete(self, key: str) -> None: ...
 

@@ -88,6 +88,13 @@ class S3Storage(Storage):
             raise self._err(prefix, exc) from None
         return iter(sorted(out, key=lambda o: o.key))
 
+    def answers(self, prefix: str = "") -> None:
+        full = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
+        try:
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=full, MaxKeys=1)
+        except Exception as exc:
+            raise self._err(prefix, exc) from None
+
     def exists(self, key: str) -> bool:
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
