@@ -79,7 +79,6 @@ def main() -> int:
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
 
-
     from lifeboat.drills import DrillRecorder
     from lifeboat.inventory import Objectives
 

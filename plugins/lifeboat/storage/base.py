@@ -50,8 +50,8 @@ class Storage(abc.ABC):
     def exists(self, key: str) -> bool: ...
 
     def answers(self, prefix: str = "") -> None:
-        """Raises what a listing of `prefix` would raise, reading at most one page of it: the cheap
-        "can this copy be read at all" check (a full listing of a large folder is not needed for that)."""
+        """Raises what a listing of `prefix` would raise: the "can this copy be read at all" check. This
+        default lists the prefix; a store whose listing is costly (S3) overrides it to read one key at most."""
         next(iter(self.list(prefix)), None)
 
     @abc.abstractmethod

@@ -77,8 +77,12 @@ class S3Storage(Storage):
         except Exception as exc:
             raise self._err(key, exc) from None
 
+    def _list_prefix(self, prefix: str) -> str:
+        """The bucket key prefix a listing of `prefix` asks for (the whole repository for "")."""
+        return self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        full = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
+        full = self._list_prefix(prefix)
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full)
@@ -89,7 +93,7 @@ class S3Storage(Storage):
         return iter(sorted(out, key=lambda o: o.key))
 
     def answers(self, prefix: str = "") -> None:
-        full = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
+        full = self._list_prefix(prefix)
         try:
             self.client.list_objects_v2(Bucket=self.bucket, Prefix=full, MaxKeys=1)
         except Exception as exc:
