@@ -18,7 +18,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -220,6 +220,35 @@ class Repository(IndexedRecords):
                                     "backup is damaged (run the verification)")
             total += a.size
         return f"{len(m.artifacts)} files, {mib(total)}, sha256 checked"
+
+    def fetch_then_check(self, m: Manifest, dest: Path) -> Callable[[], str]:
+        """Copy every artifact into `dest` (the storage's own copy: the kernel's on file://, a download
+        elsewhere) and return `check()`: the sha256 and size of each copy against the manifest, raising
+        RestoreFailed naming the damaged file. For a restore that loads the copies while they are
+        hashed (the check runs side by side with the load); nothing may trust the loaded data before
+        check() returned. A full disk fails naming the file, as fetch does."""
+        for a in m.artifacts:
+            try:
+                self.primary.get_file(Layout.artifact(m.datastore, m.id, a.path), dest / a.path)
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    raise RestoreFailed(f"scratch folder {dest}: no space left on device while copying "
+                                        f"{self.artifact_url(m, a.path)} ({mib(a.size)})") from None
+                raise
+
+        def check() -> str:
+            for a in m.artifacts:
+                h, size = hashlib.sha256(), 0
+                with open(dest / a.path, "rb") as fh:
+                    while chunk := fh.read(_CHUNK):
+                        h.update(chunk)
+                        size += len(chunk)
+                if size != a.size or h.hexdigest() != a.sha256:
+                    raise RestoreFailed(f"{self.artifact_url(m, a.path)}: sha256 differs from the manifest (the "
+                                        "fetched copy); the stored backup is damaged (run the verification)")
+            return f"{len(m.artifacts)} files, {mib(sum(a.size for a in m.artifacts))}, sha256 checked"
+
+        return check
 
     def manifest(self, datastore: str, backup_id: str) -> Manifest | None:
         key = Layout.manifest(datastore, backup_id)
