@@ -196,6 +196,53 @@ def test_redis_restore_test_detects_a_changed_value(redis_engine, rds, unique):
         scratch.destroy()
 
 
+def test_redis_sample_of_a_large_keyspace_is_read_back_by_name_and_an_old_hashed_sample_still_checks(
+        redis_engine, rds, redis_url, unique):
+    """More keys than SCAN_ALL_UP_TO x sample_size: the sample is RANDOMKEY draws from every database in
+    proportion, stored with the key names (v2), so the restore test reads exactly those keys; a changed
+    one fails. A v1 sample (names hashed only, older backups) is still found by its full SCAN."""
+    import base64
+    import json
+
+    from lifeboat.datastores.redis.sample import SAMPLE_FORMAT_V1, key_hash
+
+    rds.flushall()
+    p = rds.pipeline(transaction=False)
+    for i in range(900):
+        p.set(f"user:{i}", i)
+    p.execute()
+    db2 = redis.Redis.from_url(db_url(redis_url, 2))
+    for i in range(100):
+        db2.set(f"s:{i}", i)
+    eng = engine_with(redis_engine, sample_size=20)
+    m = eng.backup("rdb", f"test-sample-{unique}")
+    doc = json.loads(eng.ctx.repo.read_artifact(m, "sample.json"))
+    assert doc["format"] == "lifeboat.redis-sample/v2"
+    by_db = {e["db"]: 0 for e in doc["entries"]}
+    for e in doc["entries"]:
+        by_db[e["db"]] += 1
+        assert e["k"] == key_hash(e["db"], base64.b64decode(e["n"])), "the name is the sampled key's"
+    assert by_db == {0: 18, 2: 2} and m.native["sample"]["size"] == 20
+    scratch = ScratchRedis(eng, eng.ctx.workdir / "scratch" / f"sample-{unique}")
+    try:
+        scratch.root.mkdir(parents=True)
+        eng.ctx.repo.fetch(m, scratch.root)
+        scratch.start("rdb")
+        assert compare_sample(m, scratch.root, scratch).startswith("20 sampled keys identical")
+        v1 = {**doc, "format": SAMPLE_FORMAT_V1,
+              "entries": [{k: v for k, v in e.items() if k not in ("n", "db")} for e in doc["entries"]]}
+        (scratch.root / "sample.json").write_text(json.dumps(v1))
+        assert compare_sample(m, scratch.root, scratch).startswith("20 sampled keys identical"), "v1: by SCAN"
+        (scratch.root / "sample.json").write_text(json.dumps(doc))
+        first = doc["entries"][0]
+        scratch.client(first["db"]).set(base64.b64decode(first["n"]), "changed")
+        with pytest.raises(RestoreFailed, match=r"1 of 20 sampled keys differ.*value differs"):
+            compare_sample(m, scratch.root, scratch)
+    finally:
+        scratch.destroy()
+        db2.flushdb()
+
+
 def test_redis_truncated_rdb_fails_verification_naming_the_file(redis_engine, rds, unique):
     rds.flushall()
     rds.mset({f"key:{i}": "v" * 100 for i in range(200)})
@@ -307,7 +354,7 @@ def test_redis_truncated_aof_fails_verification_naming_the_file(redis_engine, rd
     check = next(c for c in v.checks if c.name == "redis-check-aof")
     assert not v.ok and not check.ok
     assert f"redis/backups/{m.id}/appendonlydir/{incr}" in check.detail, check.detail
-    # and a restore test of it fails too (sha256 before loading), naming the file
+    # and a restore test of it fails too (sha256 checked while loading), naming the file
     rec = DrillRecorder(datastore="redis", type_="restore_test", objectives=Objectives())
     with pytest.raises(RestoreFailed, match=f"appendonlydir/{incr}: sha256 differs"):
         redis_engine.restore_test(m, "latest", rec)

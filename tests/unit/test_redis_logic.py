@@ -143,3 +143,12 @@ datastores:
         parse_inventory(text, "inv.yaml")
     with pytest.raises(InventoryError, match=r"datastores\.cache\.options\.aof_dirname"):
         parse_inventory(text.replace("busy_wait: soon", "aof_dirname: ../etc"), "inv.yaml")
+
+
+def test_redis_sample_quotas_follow_database_sizes():
+    from lifeboat.datastores.redis.sample import db_quotas
+
+    assert db_quotas({0: 9000, 3: 1000}, 1000) == {0: 900, 3: 100}
+    assert db_quotas({0: 100000, 5: 3, 7: 0}, 1000) == {0: 1000, 5: 1}, "every non-empty database is sampled"
+    assert db_quotas({0: 10, 1: 10}, 1000) == {0: 10, 1: 10}, "never more than a database holds"
+    assert db_quotas({}, 1000) == {} and db_quotas({0: 5}, 0) == {}

@@ -6,7 +6,6 @@ import errno
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import threading
@@ -23,7 +22,13 @@ from lifeboat.datastores.redis.feed import SyncFeed
 from lifeboat.datastores.redis.options import RedisOptions
 from lifeboat.datastores.redis.rdb import read_rdb_aux
 from lifeboat.datastores.redis.recovery import RedisRecovery
-from lifeboat.datastores.redis.sample import SAMPLE_FILE, SAMPLE_FORMAT, sample_digest
+from lifeboat.datastores.redis.sample import (
+    SAMPLE_FILE,
+    SAMPLE_FORMAT,
+    SAMPLE_METHOD,
+    SCAN_ALL_UP_TO,
+    sample_digest,
+)
 from lifeboat.datastores.redis.scratch import RedisScratch, prechecks
 from lifeboat.datastores.redis.server import RDB_FILE, ScratchRedis
 from lifeboat.datastores.redis.verify import RedisChecks
@@ -156,7 +161,7 @@ class RedisDatastore(RegionalDatastore[RedisOptions]):
         return exc
 
     def _stream_rdb(self, rdb: Path, staging: Path, feed: SyncFeed) -> str:
-        """`redis-cli --rdb -` into `rdb` (fsynced), the feed and a sha256 at once; returns the digest."""
+        """`redis-cli --rdb -` into `rdb`, the feed and a sha256 at once; returns the digest."""
         argv, env = redisclient.cli(self.endpoint(), self.options.cli_bin)
         argv = [*argv, "--rdb", "-"]
         proc = self.ctx.runner.open_stdout(argv, env=env)
@@ -186,8 +191,8 @@ class RedisDatastore(RegionalDatastore[RedisOptions]):
                 reader.join(timeout=10)
                 if "until EOF marker" not in b"".join(err).decode(errors="replace"):
                     write(out, held)  # a `$<length>` transfer: no mark, the bytes are the RDB's own
-                out.flush()
-                os.fsync(out.fileno())
+                # not fsynced: the staging file is not the durable copy -- the repository's is (written
+                # atomically and fsynced by put_artifact), and a crash before the manifest leaves no backup
         except OSError as exc:
             proc.kill()
             raise CommandFailed(argv, -1, f"staging folder {staging} ran out of space while writing the RDB "
@@ -221,12 +226,12 @@ class RedisDatastore(RegionalDatastore[RedisOptions]):
     def _survey(self, scratch: ScratchRedis, load_seconds: float, staging: Path) -> dict[str, Any]:
         """Exact counts, heartbeat and the key sample of a loaded snapshot; sample.json into staging."""
         counts = scratch.keyspace()
-        entries = sorted(scratch.survey(self.options.sample_size).values(), key=lambda e: e["k"])
+        entries = scratch.sample(self.options.sample_size)
         hb = scratch.heartbeat()
         digest = sample_digest(entries)
         (staging / SAMPLE_FILE).write_text(json.dumps({
             "format": SAMPLE_FORMAT,
-            "method": "bottom-k of sha256('<db>:' + key); v = sha256 of the canonical value; x = PEXPIRETIME ms",
+            "method": SAMPLE_METHOD.format(n=SCAN_ALL_UP_TO * self.options.sample_size),
             "k": self.options.sample_size, "digest": digest, "entries": entries}, indent=0))
         return {"counts": counts, "heartbeat_at": hb.isoformat() if hb else None,
                 "load_seconds": round(load_seconds, 3),

@@ -1,9 +1,15 @@
 """The sampled-key digest (pure): which keys are sampled, their canonical values, and the comparisons
 a restore test makes against the manifest.
 
-The sample: the `sample_size` keys with the smallest sha256("<db>:" + key), each reduced to a
-canonical, DUMP-independent encoding of its type and value plus its absolute expiry (PEXPIRETIME,
-ms). Key names are stored hashed only (sample.json), never in clear.
+The sample: `sample_size` keys, each reduced to a canonical, DUMP-independent encoding of its type
+and value plus its absolute expiry (PEXPIRETIME, ms), identified by sha256("<db>:" + key)[:32].
+- v2 (written today): the key names are in sample.json too (base64, with their database), so a
+  restore test reads exactly those keys (O(sample), no SCAN of the whole keyspace). The names are
+  no more exposed than in dump.rdb beside it in the same repository; logs and drill details name
+  keys by hash only. Which keys: every key when the snapshot holds at most SCAN_ALL_UP_TO times the
+  sample size (the bottom-k by hash: deterministic), else RANDOMKEY draws spread over the databases
+  in proportion to their sizes.
+- v1 (older backups): names stored hashed only -- the bottom-k by hash, found again by a full SCAN.
 """
 
 from __future__ import annotations
@@ -13,13 +19,28 @@ import heapq
 from collections.abc import Iterable
 from typing import Any
 
-SAMPLE_FORMAT = "lifeboat.redis-sample/v1"
+SAMPLE_FORMAT_V1 = "lifeboat.redis-sample/v1"
+SAMPLE_FORMAT = "lifeboat.redis-sample/v2"
 SAMPLE_FILE = "sample.json"
+SAMPLE_METHOD = ("every key (bottom-k of sha256('<db>:' + key)) up to {n} keys, else RANDOMKEY draws per database "
+                 "in proportion to its size; k = sha256('<db>:' + key)[:32], db + n = the key (base64); "
+                 "v = sha256 of the canonical value; x = PEXPIRETIME ms")
+SCAN_ALL_UP_TO = 4  # snapshots of at most 4 x sample_size keys are sampled by a full SCAN (cheap at that size)
 
 
 def key_hash(db: int, key: bytes) -> str:
     """Stable, order-free identity of a key (the name itself never leaves the scratch server)."""
     return hashlib.sha256(b"%d:" % db + key).hexdigest()[:32]
+
+
+def db_quotas(sizes: dict[int, int], k: int) -> dict[int, int]:
+    """How many of the k sampled keys each database gets: in proportion to its size, at least one
+    from every non-empty database, never more than it holds."""
+    total = sum(sizes.values())
+    if total <= 0 or k <= 0:
+        return {}
+    out = {db: min(n, max(1, round(k * n / total))) for db, n in sizes.items() if n > 0}
+    return out
 
 
 def _b(v: Any) -> bytes:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifeboat.datastores.base import ScratchTarget
 from lifeboat.datastores.redis import host
-from lifeboat.datastores.redis.sample import SAMPLE_FILE, compare_counts, compare_samples
+from lifeboat.datastores.redis.sample import SAMPLE_FILE, SAMPLE_FORMAT_V1, compare_counts, compare_samples
 from lifeboat.datastores.redis.server import ScratchRedis
 from lifeboat.drills import DrillRecorder
 from lifeboat.errors import Refused, RestoreFailed
@@ -49,7 +50,10 @@ def compare_sample(m: Manifest, root: Path, server: ScratchRedis) -> str:
         return "no keys were sampled at backup time"
     doc = json.loads((root / sample.get("artifact", SAMPLE_FILE)).read_text())
     expected = doc["entries"]
-    got = server.survey(len(expected), want={e["k"] for e in expected})
+    if doc.get("format") == SAMPLE_FORMAT_V1:  # names stored hashed only: find them by a full SCAN
+        got = server.survey({e["k"] for e in expected})
+    else:  # v2: read exactly the sampled keys by name
+        got = server.lookup(expected)
     problems, expired = compare_samples(expected, got, int(time.time() * 1000))
     if problems:
         more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
@@ -80,11 +84,19 @@ class RedisScratch(ScratchTarget):
         with drill.step(f"fetch {m.kind} from repository") as s:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root.mkdir(parents=True)
-            s.detail = self.ds.ctx.repo.fetch(m, self.root)
-        with drill.step("start scratch redis-server and load") as s:
-            secs = self.server.start(m.kind, m.native.get("aof_filename", "appendonly.aof"),
-                                     m.native.get("aof_dirname"))
-            s.detail = f"127.0.0.1:{self.server.port}, loaded in {secs:.2f}s from {self.root}"
+            check = self.ds.ctx.repo.fetch_then_check(m, self.root)
+            s.detail = f"{len(m.artifacts)} files copied into {self.root}; sha256 checked while redis-server loads"
+        with drill.step("start scratch redis-server and load; sha256 of the copy") as s:
+            # the copy is hashed on one core while redis loads it on the other; a digest that differs
+            # fails this step before anything reads the loaded data (Redis checks the RDB's CRC64 too)
+            with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-sha256") as pool:
+                digests = pool.submit(check)
+                try:
+                    secs = self.server.start(m.kind, m.native.get("aof_filename", "appendonly.aof"),
+                                             m.native.get("aof_dirname"))
+                finally:
+                    checked = digests.result()
+            s.detail = f"127.0.0.1:{self.server.port}, loaded in {secs:.2f}s from {self.root}; {checked}"
 
     def verify(self, drill: DrillRecorder) -> None:
         with drill.step("key counts") as s:

@@ -7,6 +7,7 @@ restore tests (RedisScratch, tests/contract).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -22,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from lifeboat.clients import redis as redisclient
 from lifeboat.datastores.redis.feed import SyncFeed
-from lifeboat.datastores.redis.sample import bottom_k, canonical_parts, key_hash, value_digest
+from lifeboat.datastores.redis.sample import (
+    SCAN_ALL_UP_TO,
+    bottom_k,
+    canonical_parts,
+    db_quotas,
+    key_hash,
+    value_digest,
+)
 from lifeboat.durations import seconds
 from lifeboat.errors import LifeboatError, Refused, RestoreFailed
 from lifeboat.waiting import WaitTimeout, wait_until
@@ -213,28 +221,68 @@ class ScratchRedis:
                 counts[f"{db}.expires"] = int(v.get("expires", 0))
         return counts
 
-    def survey(self, k: int, want: set[str] | None = None) -> dict[str, dict]:
-        """Sampled keys {keyhash: {k, t, x, v}}: the bottom-k by key hash, or exactly the hashes in `want`."""
-        dbs = [int(k_[2:].split(".")[0]) for k_ in self.keyspace() if k_.endswith(".keys")]
-
-        def scan() -> Iterable[tuple[str, tuple[int, bytes]]]:
-            for db in dbs:
-                for key in self.client(db).scan_iter(count=2000):
-                    yield key_hash(db, key), (db, key)
-
-        def sample() -> list[tuple[str, tuple[int, bytes]]]:
-            if want is not None:
-                return [(h, p) for h, p in scan() if h in want]
-            return bottom_k(scan(), k) if k > 0 else []  # the bottom-k sample
-
-        picked = sample()
+    def sample(self, k: int) -> list[dict]:
+        """The backup's key sample (sample.py, v2): entries {k, t, x, v, db, n}, sorted by k."""
+        sizes = {int(key[2:].split(".")[0]): n for key, n in self.keyspace().items() if key.endswith(".keys")}
+        if k <= 0 or not sizes:
+            return []
+        if sum(sizes.values()) <= SCAN_ALL_UP_TO * k:  # small: every key, or the deterministic bottom-k
+            picked = bottom_k(self._scan(list(sizes)), k)
+        else:
+            picked = [p for db, quota in db_quotas(sizes, k).items() for p in self._random_keys(db, quota)]
         by_db: dict[int, list[tuple[str, bytes]]] = {}
         for h, (db, key) in picked:
             by_db.setdefault(db, []).append((h, key))
+        out: list[dict] = []
+        for db, keys in by_db.items():
+            names = dict(keys)
+            out += [{**e, "db": db, "n": base64.b64encode(names[h]).decode()}
+                    for h, e in self._entries(db, keys).items()]
+        return sorted(out, key=lambda e: e["k"])
+
+    def _random_keys(self, db: int, quota: int) -> list[tuple[str, tuple[int, bytes]]]:
+        """`quota` distinct keys of `db` by RANDOMKEY (pipelined draws; a few rounds for the repeats)."""
+        c = self.client(db)
+        seen: dict[str, tuple[int, bytes]] = {}
+        for _ in range(8):
+            want = quota - len(seen)
+            if want <= 0:
+                break
+            p = c.pipeline(transaction=False)
+            for _ in range(want + want // 4 + 8):
+                p.randomkey()
+            for key in p.execute():
+                if key is not None and len(seen) < quota:
+                    seen.setdefault(key_hash(db, key), (db, key))
+        return list(seen.items())
+
+    def lookup(self, entries: list[dict]) -> dict[str, dict]:
+        """The sampled keys of a v2 sample read by name: {keyhash: {k, t, x, v}} of those that exist."""
+        by_db: dict[int, list[tuple[str, bytes]]] = {}
+        for e in entries:  # the hash of the stored name, so a name that is not the sampled key's is "missing"
+            db, key = int(e["db"]), base64.b64decode(e["n"])
+            by_db.setdefault(db, []).append((key_hash(db, key), key))
         out: dict[str, dict] = {}
         for db, keys in by_db.items():
             out.update(self._entries(db, keys))
         return out
+
+    def survey(self, want: set[str]) -> dict[str, dict]:
+        """The keys of a v1 sample (names stored hashed only): a full SCAN for the hashes in `want`."""
+        dbs = [int(k_[2:].split(".")[0]) for k_ in self.keyspace() if k_.endswith(".keys")]
+        by_db: dict[int, list[tuple[str, bytes]]] = {}
+        for h, (db, key) in self._scan(dbs):
+            if h in want:
+                by_db.setdefault(db, []).append((h, key))
+        out: dict[str, dict] = {}
+        for db, keys in by_db.items():
+            out.update(self._entries(db, keys))
+        return out
+
+    def _scan(self, dbs: list[int]) -> Iterable[tuple[str, tuple[int, bytes]]]:
+        for db in dbs:
+            for key in self.client(db).scan_iter(count=2000):
+                yield key_hash(db, key), (db, key)
 
     def _entries(self, db: int, keys: list[tuple[str, bytes]]) -> dict[str, dict]:
         c = self.client(db)
