@@ -99,3 +99,37 @@ def test_prefetched_keeps_order_raises_the_producers_error_and_stops_it_early():
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert threading.active_count() == before
+
+
+def test_adaptive_gzip_stores_what_does_not_compress_and_stays_one_gzip_stream():
+    """Random bytes are stored, text is compressed; the members read back as one stream with Python's
+    gzip and with gunzip (what an operator uses), and the same input gives the same bytes."""
+    import gzip
+    import io
+    import os
+    import shutil
+    import subprocess
+
+    from lifeboat.datastores.mongodb.gz import PROBE_EVERY, AdaptiveGzip
+
+    random_part, text_part = os.urandom(PROBE_EVERY + 5000), b'{"name": "user", "n": 1}' * 300_000
+    data = random_part + text_part + random_part[:1000]
+
+    def write(blob: bytes) -> tuple[bytes, float]:
+        out = io.BytesIO()
+        g = AdaptiveGzip(out, 1)
+        for i in range(0, len(blob), 1 << 20):
+            g.write(blob[i:i + (1 << 20)])
+        g.close()
+        return out.getvalue(), g.stored_fraction
+
+    blob, stored = write(data)
+    assert gzip.decompress(blob) == data
+    assert 0.3 < stored < 0.9, "the random part stored, the text compressed"
+    assert len(blob) < len(random_part) + len(text_part) // 10
+    assert write(data)[0] == blob, "deterministic"
+    if shutil.which("gunzip"):
+        assert subprocess.run(["gunzip", "-c"], input=blob, capture_output=True, check=True).stdout == data
+    empty = io.BytesIO()
+    AdaptiveGzip(empty, 1).close()
+    assert gzip.decompress(empty.getvalue()) == b""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from lifeboat.datastores.mongodb.gz import AdaptiveGzip
 from lifeboat.datastores.mongodb.oplog import parse_ts, ts_key, ts_str
 from lifeboat.datastores.mongodb.options import OPLOG_FILE
 from lifeboat.errors import RestoreFailed
@@ -56,11 +57,12 @@ def escape_collection(name: str) -> str:
 
 
 def gzip_writer(path: Path, level: int):
-    """(gzip writer context, raw file): the caller closes the raw file after the gzip stream."""
+    """(gzip writer context, raw file): the caller closes the raw file after the gzip stream. Data that
+    does not compress is stored, not compressed (gz.py); mtime 0 and no file name in the headers: the
+    same data gives the same bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    raw = open(path, "wb")  # noqa: SIM115 -- closed by the caller, after the GzipFile on top of it
-    # mtime=0 and no file name in the header: the same data gives the same bytes.
-    return contextlib.closing(gzip.GzipFile(filename="", mode="wb", compresslevel=level, fileobj=raw, mtime=0)), raw
+    raw = open(path, "wb")  # noqa: SIM115 -- closed by the caller, after the gzip stream on top of it
+    return contextlib.closing(AdaptiveGzip(raw, level)), raw
 
 
 @contextlib.contextmanager
