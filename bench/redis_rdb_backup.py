@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: an RDB backup through Lifeboat's BackupOperator vs plain `redis-cli --rdb`, same run.
 
-    .venv/bin/python bench/redis_rdb_backup.py [--mb 150] [--runs 3]
+    .venv/bin/python bench/redis_rdb_backup.py [--mb 150] [--runs 5]
 
 Starts a private redis-server (127.0.0.1, free port, password, in a temp folder -- not the devstack's),
 fills it with ~--mb MiB of keys (mostly incompressible strings, plus hashes, lists, sets and zsets),
@@ -121,7 +121,7 @@ def bench_redis(prefix: str) -> Iterator[tuple[Path, int, str]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mb", type=int, default=150, help="approximate dataset size in MiB (default 150)")
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     need_tools("redis-server", "redis-cli", "redis-check-rdb")
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: the Redis restore-test RTO vs the plain native restore of the same backup, at two sizes.
 
-    .venv/bin/python bench/redis_restore.py [--sizes 50,150] [--runs 3]
+    .venv/bin/python bench/redis_restore.py [--sizes 50,150] [--runs 5]
 
 Starts a private redis-server (127.0.0.1, free port, password, temp folder -- not the devstack's), and
 for each size: fills it with ~size MiB (the same data mix as redis_rdb_backup.py), takes ONE RDB backup
@@ -66,7 +66,7 @@ def native_restore(rdb: Path, tmp: Path, i: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="50,150", help="dataset sizes in MiB, comma-separated (default 50,150)")
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     sizes_mb = [int(s) for s in args.sizes.split(",") if s.strip()]
     need_tools("redis-server", "redis-cli")

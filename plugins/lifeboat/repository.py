@@ -106,12 +106,15 @@ class Repository(IndexedRecords):
 
     # -- writing a backup --------------------------------------------------------------------------
     def put_artifact(self, datastore: str, backup_id: str, rel: str, local: Path,
-                     sha256: str | None = None) -> Artifact:
-        """Upload one file; `sha256`: its digest, when the caller hashed exactly these bytes while writing them."""
+                     sha256: str | None = None, *, move: bool = False) -> Artifact:
+        """Upload one file; `sha256`: its digest, when the caller hashed exactly these bytes while writing them;
+        `move`: the caller is done with `local` (a staging file), so a local repository may take it over."""
         digest = sha256 or sha256_file(local)
+        size = local.stat().st_size
         self._note_started(datastore, backup_id)
-        self.primary.put_file(Layout.artifact(datastore, backup_id, rel), local)
-        return Artifact(path=rel, size=local.stat().st_size, sha256=digest)
+        key = Layout.artifact(datastore, backup_id, rel)
+        self.primary.move_file(key, local) if move else self.primary.put_file(key, local)
+        return Artifact(path=rel, size=size, sha256=digest)
 
     def _note_started(self, datastore: str, backup_id: str) -> None:
         """Where the catalog trusts its index (S3), the index must know of a backup folder before its
@@ -198,28 +201,9 @@ class Repository(IndexedRecords):
             shutil.rmtree(scratch, ignore_errors=True)
 
     def fetch(self, m: Manifest, dest: Path) -> str:
-        """Stream every artifact into `dest`, checking its sha256 on the way. A damaged artifact or a
-        full disk fails naming the file; returns a one-line summary."""
-        total = 0
-        for a in m.artifacts:
-            out_path = dest / a.path
-            out_path.parent.mkdir(parents=True, exist_ok=True)
-            h = hashlib.sha256()
-            try:
-                with self.open_artifact(m, a.path) as src, open(out_path, "wb") as out:
-                    while chunk := src.read(_CHUNK):
-                        h.update(chunk)
-                        out.write(chunk)
-            except OSError as exc:
-                if exc.errno == errno.ENOSPC:
-                    raise RestoreFailed(f"scratch folder {dest}: no space left on device while copying "
-                                        f"{self.artifact_url(m, a.path)} ({mib(a.size)})") from None
-                raise
-            if h.hexdigest() != a.sha256:
-                raise RestoreFailed(f"{self.artifact_url(m, a.path)}: sha256 differs from the manifest; the stored "
-                                    "backup is damaged (run the verification)")
-            total += a.size
-        return f"{len(m.artifacts)} files, {mib(total)}, sha256 checked"
+        """Copy every artifact into `dest` and check its sha256 (fetch_then_check, checked at once). A
+        damaged artifact or a full disk fails naming the file; returns a one-line summary."""
+        return self.fetch_then_check(m, dest)()
 
     def fetch_then_check(self, m: Manifest, dest: Path) -> Callable[[], str]:
         """Copy every artifact into `dest` (the storage's own copy: the kernel's on file://, a download

@@ -33,6 +33,11 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def put_file(self, key: str, local: Path) -> None: ...
 
+    def move_file(self, key: str, local: Path) -> None:
+        """put_file of a file the caller no longer needs (a staging file): a storage that can take the
+        file over instead of copying it does (a rename on the same filesystem); `local` may be gone after."""
+        self.put_file(key, local)
+
     @abc.abstractmethod
     def get_bytes(self, key: str) -> bytes: ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -94,6 +95,31 @@ class LocalStorage(Storage):
                 kernel_copy(src, fh)
 
         self._atomic_write(key, copy)
+
+    def move_file(self, key: str, local: Path) -> None:
+        """fsync `local`, then rename it into place (atomic, like _atomic_write); a copy when it lives on
+        another filesystem (the workdir and the repository on different mounts)."""
+        self._require_root()
+        dest = self._path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(local, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.chmod(local, 0o640)
+            os.rename(local, dest)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            self.put_file(key, local)
+            return
+        dir_fd = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
     def adopt_owner(self, key: str, like: Path, like_root: Path) -> None:
         """Give `key` and the folders above it (up to the root) the owner and mode of `like` and its folders

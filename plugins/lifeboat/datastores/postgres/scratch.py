@@ -154,6 +154,7 @@ class ScratchInstance:
     def amcheck(self) -> str:
         r = self.ds.ctx.runner.run([self.ds.options.tool("pg_amcheck"), "--host", self.sock, "--port", self.port,
                                     "--username", "postgres", "--all", "--install-missing", "--no-password",
+                                    f"--jobs={min(4, os.cpu_count() or 1)}",  # relations checked side by side
                                     "--progress"], as_user=self.user, check=False, quiet=True, timeout=self.timeout)
         if r.returncode != 0:
             raise RestoreFailed(f"pg_amcheck found corruption or failed (exit {r.returncode}):\n{r.tail[-2000:]}")

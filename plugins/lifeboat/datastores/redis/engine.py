@@ -119,9 +119,11 @@ class RedisDatastore(RegionalDatastore[RedisOptions]):
             except (OSError, ValueError) as exc:
                 raise CommandFailed([self.options.cli_bin, "--rdb", "-"], 0,
                                     f"the stream redis-cli wrote is not a usable RDB: {exc}") from None
-            # Upload (copy; digest taken while streaming) and the survey of the loaded snapshot side by side.
+            # Upload (a file:// repository on the same filesystem takes the staging file over: fsync + rename;
+            # the digest was taken while streaming) and the survey of the loaded snapshot side by side.
             with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-upload") as pool:
-                upload = pool.submit(self.ctx.repo.put_artifact, self.name, backup_id, RDB_FILE, rdb, digest)
+                upload = pool.submit(self.ctx.repo.put_artifact, self.name, backup_id, RDB_FILE, rdb, digest,
+                                     move=True)
                 snap = self._survey(scratch, scratch.wait_fed(feed), staging)
                 artifacts = [upload.result(),
                              self.ctx.repo.put_artifact(self.name, backup_id, SAMPLE_FILE, staging / SAMPLE_FILE)]
