@@ -29,7 +29,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import ROOT, bench_stack, pgbench_at, record
+from common import ROOT, bench_stack, pgbench_at, quiet_disk, record
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SCALES = [int(x) for x in os.environ.get("BENCH_RESTORE_SCALES", "16,68").split(",") if x.strip()]
@@ -53,6 +53,7 @@ def native_restore(env: dict, label: str, root: Path) -> float:
     port = free_port()
     as_pg = ["runuser", "-u", user, "--"]
     try:
+        quiet_disk()
         t0 = time.monotonic()
         subprocess.run([*as_pg, "pgbackrest", f"--config={env['LIFEBOAT_PGBACKREST_CONF']}", "--stanza=community",
                         f"--pg1-path={data}", f"--set={label}", "--type=default", "--archive-mode=off",
@@ -103,6 +104,7 @@ def main() -> int:
         native, ours, phases = [], [], []
         for i in range(RUNS):
             native.append(native_restore(env, m.native["label"], Path(env["LIFEBOAT_STACK_DIR"]) / "bench-native"))
+            quiet_disk()
             out = jobs.restore_drill("postgres", backup_id=m.id, run={"dag_id": "bench", "run_id": f"r-{scale}-{i}"})
             if out.error is not None or out.summary.get("rto_seconds") is None:
                 raise SystemExit(f"restore test failed: {out.error!r} {out.summary.get('reasons')}")

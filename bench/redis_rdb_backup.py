@@ -33,7 +33,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import inventory, phase_timer, print_phases, print_ratio, record, run_backup_operator, wait_serving
+from common import (
+    inventory,
+    phase_timer,
+    print_phases,
+    print_ratio,
+    quiet_disk,
+    record,
+    run_backup_operator,
+    wait_serving,
+)
 
 from lifeboat.net import free_port
 
@@ -158,6 +167,7 @@ def main() -> int:
         env = {**os.environ, "REDISCLI_AUTH": password}
         for i in range(args.runs):
             out = tmp / f"plain-{i}.rdb"
+            quiet_disk()
             t = time.monotonic()
             subprocess.run(["redis-cli", "-p", str(port), "--rdb", str(out)], env=env, check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -29,7 +29,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import record, run_backup_operator, wait_serving
+from common import quiet_disk, record, run_backup_operator, wait_serving
 from redis_rdb_backup import bench_redis, fill, need_tools
 
 from lifeboat.net import free_port
@@ -41,6 +41,7 @@ def native_restore(rdb: Path, tmp: Path, i: int) -> float:
 
     d = tmp / f"native-{i}"
     port = free_port()
+    quiet_disk()
     t = time.monotonic()
     d.mkdir()
     shutil.copyfile(rdb, d / "dump.rdb")
@@ -92,6 +93,7 @@ def main() -> int:
             native, ours = [], []
             for i in range(args.runs):
                 native.append(native_restore(rdb, tmp, i))
+                quiet_disk()
                 outcome = jobs.restore_drill("redis", backup_id)
                 if outcome.error is not None:
                     raise outcome.error
