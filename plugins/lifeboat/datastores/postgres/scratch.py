@@ -23,6 +23,7 @@ from lifeboat.waiting import WaitTimeout, wait_until
 if TYPE_CHECKING:  # the engine passes itself in; no import at run time
     from lifeboat.datastores.postgres.engine import PostgresDatastore
 
+PID_FILE_GRACE = 30.0  # seconds for a started postmaster to write postmaster.pid
 SUN_PATH_MAX = 107  # bytes of a unix socket's path (sockaddr_un.sun_path without its NUL)
 
 
@@ -78,10 +79,18 @@ class ScratchInstance:
                 f"-c archive_mode=off -c hot_standby=on -c hba_file='{self.data / 'lifeboat_hba.conf'}' "
                 f"-c cluster_name=lifeboat-scratch -c shared_buffers=128MB -c recovery_init_sync_method=syncfs "
                 "-c logging_collector=off")
+        # -W: pg_ctl's own wait polls every 100 ms; the callers' waits (wait_paused, wait_promoted) poll
+        # the socket every 20-50 ms and fail as soon as the postmaster is gone
         r = self.ds.ctx.runner.run([self.ds.options.tool("pg_ctl"), "-D", self.data, "-l", self.logfile, "-o", opts,
-                                    "-w", "-t", str(int(self.timeout)), "start"], as_user=self.user, check=False)
+                                    "-W", "start"], as_user=self.user, check=False)
         if r.returncode != 0:
             raise RestoreFailed(f"scratch PostgreSQL did not start (see {self.logfile}):\n{self.log_tail()}")
+        try:  # the postmaster writes postmaster.pid first thing; a bad option makes it exit before that
+            wait_until("the scratch postmaster to write postmaster.pid", self._running, PID_FILE_GRACE, 0.005,
+                       max_interval=0.05)
+        except WaitTimeout:
+            raise RestoreFailed(f"scratch PostgreSQL did not start (no running postmaster after {PID_FILE_GRACE:.0f} s,"
+                                f" see {self.logfile}):\n{self.log_tail()}") from None
 
     def log_tail(self, n: int = 15) -> str:
         try:
@@ -194,8 +203,14 @@ class ScratchInstance:
 
     def _pg_ctl_stop(self, mode: str) -> None:
         if self._running():
-            self.ds.ctx.runner.run([self.ds.options.tool("pg_ctl"), "-D", self.data, "-m", mode, "-w", "stop"],
+            # -W and a 10 ms look at postmaster.pid instead of pg_ctl's 100 ms wait
+            self.ds.ctx.runner.run([self.ds.options.tool("pg_ctl"), "-D", self.data, "-m", mode, "-W", "stop"],
                                    as_user=self.user, check=False)
+            try:
+                wait_until("the scratch postmaster to stop", lambda: not self._running(), self.timeout, 0.01,
+                           max_interval=0.05)
+            except WaitTimeout as exc:
+                raise RestoreFailed(f"{exc}:\n{self.log_tail()}") from None
 
     def stop(self, mode: str = "fast") -> None:
         if self._conn is not None:
