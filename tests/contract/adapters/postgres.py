@@ -16,7 +16,7 @@ class PostgresAdapter(Adapter):
     fixtures = ("engine", "pg", "stack_env")
     engine_fixture, kind, interrupt_kind = "engine", "full", "logical"  # logical: a killed pgBackRest set
     # would become the prior set of later incrementals
-    first_restore_step, last_verify_step = "pgbackrest restore", "pg_amcheck"
+    first_restore_step, last_verify_step = "pgbackrest restore", "roll forward to"
 
     @property
     def pg(self) -> Any:
