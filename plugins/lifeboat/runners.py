@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from lifeboat.errors import CommandFailed
 
 log = logging.getLogger(__name__)
+STREAM_PIPE_BYTES = 1 << 20  # the stdout pipe of a streamed tool (Linux's default fs.pipe-max-size)
 Arg = str | int | os.PathLike[str]  # one argv element (paths and ports are turned into str)
 
 
@@ -143,8 +144,12 @@ class LocalRunner(Runner):
     def open_stdout(self, argv, *, env=None):
         argv = [str(a) for a in argv]
         log.info("$ %s (stdout streamed)", shlex.join(argv))
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._env(env),
-                                start_new_session=True)
+        try:  # a 1 MiB pipe (Linux's default 64 KiB stalls the tool whenever the reader hashes a chunk)
+            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._env(env),
+                                    start_new_session=True, pipesize=STREAM_PIPE_BYTES)
+        except PermissionError:  # over the user's pipe-buffer quota (fs.pipe-user-pages-soft): the default
+            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._env(env),
+                                    start_new_session=True)
 
     def start(self, argv, *, env=None, as_user=None, log_path=None):
         """Start a long-running process (a scratch server) detached from the task's process group."""

@@ -176,7 +176,7 @@ class RedisDatastore(RegionalDatastore[RedisOptions]):
         timer.start()
         h = hashlib.sha256()
 
-        def write(out, data: bytes) -> None:
+        def write(out, data: bytes | memoryview) -> None:
             out.write(data)
             h.update(data)
             feed.put(data)
@@ -187,8 +187,17 @@ class RedisDatastore(RegionalDatastore[RedisOptions]):
                 # transfer as it does for a file: the last bytes are held back until we know.
                 held = b""
                 while chunk := stdout.read1(1 << 20):  # type: ignore[attr-defined]
-                    data, held = (held + chunk)[:-EOF_MARK], (held + chunk)[-EOF_MARK:]
-                    write(out, data)
+                    if len(chunk) > EOF_MARK:  # the common case: no copy of the chunk, only of its tail
+                        if held:
+                            write(out, held)
+                        mv = memoryview(chunk)
+                        write(out, mv[:-EOF_MARK])
+                        held = chunk[-EOF_MARK:]
+                    else:
+                        both = held + chunk
+                        if len(both) > EOF_MARK:
+                            write(out, both[:-EOF_MARK])
+                        held = both[-EOF_MARK:]
                 rc = proc.wait()
                 reader.join(timeout=10)
                 if "until EOF marker" not in b"".join(err).decode(errors="replace"):

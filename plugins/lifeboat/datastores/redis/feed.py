@@ -36,7 +36,7 @@ class SyncFeed:
     def start(self) -> None:
         self._thread.start()
 
-    def put(self, chunk: bytes) -> None:
+    def put(self, chunk: bytes | memoryview) -> None:
         self._q.put(chunk)
 
     def finish(self) -> None:
