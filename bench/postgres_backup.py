@@ -54,15 +54,17 @@ def main() -> int:
     native_cmd = ["runuser", "-u", "postgres", "--", "pgbackrest", f"--config={env['LIFEBOAT_PGBACKREST_CONF']}",
                   "--stanza=community", "--type=full", "--log-level-console=warn", "backup"]
     native, ours = [], []
+    from datetime import UTC, datetime, timedelta
+
     for i in range(RUNS):
-        native.append(timed(functools.partial(subprocess.run, native_cmd, check=True)))
         op = BackupOperator(task_id="bench", datastore="postgres", kind="full")
         ctx = operator_context()
-        from datetime import UTC, datetime, timedelta
-
         ctx["logical_date"] = datetime(2031, 1, 1, tzinfo=UTC) + timedelta(minutes=i, seconds=os.getpid() % 60)
         # bound now: a lambda would see whatever op/ctx the loop holds when it is finally called
-        ours.append(timed(functools.partial(op.execute, ctx)))
+        sides = [lambda: native.append(timed(functools.partial(subprocess.run, native_cmd, check=True))),
+                 lambda op=op, ctx=ctx: ours.append(timed(functools.partial(op.execute, ctx)))]
+        for side in sides if i % 2 == 0 else sides[::-1]:  # alternate who goes first (page cache, drift)
+            side()
         print(f"run {i + 1}/{RUNS}: native {native[-1]:.2f}s, operator {ours[-1]:.2f}s", flush=True)
     print("operator phases (mean per run):")
     print_phases(phases, RUNS, 50)
