@@ -133,3 +133,22 @@ def test_adaptive_gzip_stores_what_does_not_compress_and_stays_one_gzip_stream()
     empty = io.BytesIO()
     AdaptiveGzip(empty, 1).close()
     assert gzip.decompress(empty.getvalue()) == b""
+
+
+def test_dump_codec_is_zlib_ng_and_reads_what_any_gzip_writes():
+    """requirements.txt installs zlib-ng (a missing install step would silently dump at half the speed);
+    its reader takes the standard library's multi-member gzip, and a damaged file raises a codec error."""
+    import gzip
+    import io
+
+    import pytest
+
+    from lifeboat.datastores.mongodb import codec
+
+    assert codec.NAME == "zlib-ng"
+    blob = gzip.compress(b"first member ") + gzip.compress(b"second member")
+    assert codec.gzip_reader(io.BytesIO(blob)).read() == b"first member second member"
+    damaged = bytearray(gzip.compress(b"x" * 10_000))
+    damaged[12] ^= 0xFF
+    with pytest.raises((*codec.ERRORS, OSError, EOFError)):
+        codec.gzip_reader(io.BytesIO(bytes(damaged))).read()

@@ -4,15 +4,15 @@ every stored file parses end to end."""
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import struct
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from lifeboat.datastores.mongodb.codec import ERRORS as CODEC_ERRORS
+from lifeboat.datastores.mongodb.codec import gzip_reader
 from lifeboat.datastores.mongodb.gz import AdaptiveGzip
 from lifeboat.datastores.mongodb.oplog import parse_ts, ts_key, ts_str
 from lifeboat.datastores.mongodb.options import OPLOG_FILE
@@ -70,10 +70,11 @@ def reading(repo: Repository, m: Manifest, rel: str) -> Iterator[Any]:
     """A backup file, decompressed; a damaged file fails the restore naming the file."""
     from bson.errors import BSONError
 
+    errors: tuple[type[Exception], ...] = (OSError, EOFError, *CODEC_ERRORS, ValueError, BSONError)
     try:
-        with repo.open_artifact(m, rel) as fh, gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+        with repo.open_artifact(m, rel) as fh, gzip_reader(fh) as gz:
             yield gz
-    except (OSError, EOFError, zlib.error, ValueError, BSONError) as exc:
+    except errors as exc:
         raise RestoreFailed(f"{repo.artifact_url(m, rel)}: cannot read it back: {type(exc).__name__}: "
                             f"{exc} (run verification: the file is damaged)") from None
 
@@ -97,6 +98,8 @@ def check_bson(repo: Repository, m: Manifest) -> Check:
 
     bad: list[str] = []
     parsed = 0
+    errors: tuple[type[Exception], ...] = (OSError, EOFError, *CODEC_ERRORS, ValueError, BSONError,
+                                           UnicodeDecodeError)
     expected = {info["file"]: info["documents"] for info in (m.native.get("collections") or {}).values()}
     expected[OPLOG_FILE] = (m.native.get("oplog") or {}).get("entries")
     lo = parse_ts(m.position["from_ts"]) if m.position.get("from_ts") else None
@@ -107,7 +110,7 @@ def check_bson(repo: Repository, m: Manifest) -> Check:
         name = repo.artifact_url(m, a.path)
         n = 0
         try:
-            with repo.open_artifact(m, a.path) as raw_fh, gzip.GzipFile(fileobj=raw_fh, mode="rb") as gz:
+            with repo.open_artifact(m, a.path) as raw_fh, gzip_reader(raw_fh) as gz:
                 if a.path.endswith(".metadata.json.gz"):
                     meta = loads(gz.read().decode())
                     if not isinstance(meta.get("indexes"), list):
@@ -125,7 +128,7 @@ def check_bson(repo: Repository, m: Manifest) -> Check:
                         if outside:
                             raise ValueError(f"entry {n} has ts {ts_str(ts) if ts else None} outside the backup's "
                                              f"window {ts_str(lo)}..{ts_str(hi)}")
-        except (OSError, EOFError, zlib.error, ValueError, BSONError, UnicodeDecodeError) as exc:
+        except errors as exc:
             bad.append(f"{name}: does not parse after {n} documents: {type(exc).__name__}: {exc}")
             continue
         parsed += 1

@@ -11,8 +11,9 @@ with two cores, compressing incompressible documents at level 1 costs more CPU t
 from __future__ import annotations
 
 import struct
-import zlib
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+from lifeboat.datastores.mongodb.codec import zlib
 
 PROBE_EVERY = 4 * 1024 * 1024  # bytes of input between two probes
 PROBE_BYTES = 32 * 1024  # how much of the data at a probe is test-compressed
@@ -27,7 +28,7 @@ class AdaptiveGzip:
     def __init__(self, raw: BinaryIO, level: int):
         self.raw, self.level = raw, level
         self._member_level: int | None = None
-        self._deflate: zlib._Compress | None = None
+        self._deflate: Any = None
         self._crc = self._size = 0
         self._since_probe = PROBE_EVERY  # probe at the first write
         self._stored = self._compressed = 0  # input bytes written each way (for the log and tests)
