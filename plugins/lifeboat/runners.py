@@ -144,12 +144,14 @@ class LocalRunner(Runner):
     def open_stdout(self, argv, *, env=None):
         argv = [str(a) for a in argv]
         log.info("$ %s (stdout streamed)", shlex.join(argv))
+        def popen(pipesize: int = -1) -> subprocess.Popen:
+            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._env(env),
+                                    start_new_session=True, pipesize=pipesize)
+
         try:  # a 1 MiB pipe (Linux's default 64 KiB stalls the tool whenever the reader hashes a chunk)
-            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._env(env),
-                                    start_new_session=True, pipesize=STREAM_PIPE_BYTES)
+            return popen(STREAM_PIPE_BYTES)
         except PermissionError:  # over the user's pipe-buffer quota (fs.pipe-user-pages-soft): the default
-            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._env(env),
-                                    start_new_session=True)
+            return popen()
 
     def start(self, argv, *, env=None, as_user=None, log_path=None):
         """Start a long-running process (a scratch server) detached from the task's process group."""

@@ -65,16 +65,21 @@ def gzip_writer(path: Path, level: int):
     return contextlib.closing(AdaptiveGzip(raw, level)), raw
 
 
+def _damaged_file_errors() -> tuple[type[Exception], ...]:
+    """What reading a damaged dump file raises: I/O, truncation, the codec, a bad length or UTF-8
+    (ValueError), BSON."""
+    from bson.errors import BSONError
+
+    return (OSError, EOFError, *CODEC_ERRORS, ValueError, BSONError)
+
+
 @contextlib.contextmanager
 def reading(repo: Repository, m: Manifest, rel: str) -> Iterator[Any]:
     """A backup file, decompressed; a damaged file fails the restore naming the file."""
-    from bson.errors import BSONError
-
-    errors: tuple[type[Exception], ...] = (OSError, EOFError, *CODEC_ERRORS, ValueError, BSONError)
     try:
         with repo.open_artifact(m, rel) as fh, gzip_reader(fh) as gz:
             yield gz
-    except errors as exc:
+    except _damaged_file_errors() as exc:
         raise RestoreFailed(f"{repo.artifact_url(m, rel)}: cannot read it back: {type(exc).__name__}: "
                             f"{exc} (run verification: the file is damaged)") from None
 
@@ -93,13 +98,10 @@ def oplog_entries(repo: Repository, m: Manifest) -> Iterator[dict]:
 def check_bson(repo: Repository, m: Manifest) -> Check:
     """Every BSON file decompresses and parses to its end, with the document counts recorded."""
     import bson
-    from bson.errors import BSONError
     from bson.json_util import loads
 
     bad: list[str] = []
     parsed = 0
-    errors: tuple[type[Exception], ...] = (OSError, EOFError, *CODEC_ERRORS, ValueError, BSONError,
-                                           UnicodeDecodeError)
     expected = {info["file"]: info["documents"] for info in (m.native.get("collections") or {}).values()}
     expected[OPLOG_FILE] = (m.native.get("oplog") or {}).get("entries")
     lo = parse_ts(m.position["from_ts"]) if m.position.get("from_ts") else None
@@ -128,7 +130,7 @@ def check_bson(repo: Repository, m: Manifest) -> Check:
                         if outside:
                             raise ValueError(f"entry {n} has ts {ts_str(ts) if ts else None} outside the backup's "
                                              f"window {ts_str(lo)}..{ts_str(hi)}")
-        except errors as exc:
+        except _damaged_file_errors() as exc:
             bad.append(f"{name}: does not parse after {n} documents: {type(exc).__name__}: {exc}")
             continue
         parsed += 1
