@@ -49,3 +49,26 @@ def test_a_replica_that_goes_away_is_an_error_and_never_blocks_the_writer():
         assert isinstance(feed.error, ConnectionError)
     finally:
         feed.close()
+
+
+def test_chunks_written_before_the_replica_connects_are_sent_first_and_in_order():
+    """The writer never waits for the handshake while the backlog has room; what it wrote meanwhile
+    goes out right after the `$EOF:` header, before anything written later."""
+    feed = SyncFeed(timeout=10, depth=8)
+    feed.start()
+    try:
+        for chunk in (b"REDIS0011", b"early-1", b"early-2"):
+            feed.put(chunk)  # no replica yet: returns at once
+        c = socket.create_connection(("127.0.0.1", feed.port), timeout=10)
+        f = c.makefile("rb")
+        c.sendall(_cmd(b"PSYNC", b"?", b"-1"))
+        assert f.readline().startswith(b"+FULLRESYNC ")
+        assert f.readline() == b"$EOF:" + feed.mark + b"\r\n"
+        feed.put(b"late")
+        feed.finish()
+        body = b"REDIS0011early-1early-2late"
+        assert f.read(len(body) + 40) == body + feed.mark
+        assert feed.error is None and feed.sent == len(body)
+        c.close()
+    finally:
+        feed.close()

@@ -60,3 +60,35 @@ def test_fetch_then_check_copies_first_and_names_a_damaged_artifact(tmp_path):
     stored.write_bytes(b"REDIS0010" + b"y" * 5000)  # same size, other bytes
     with pytest.raises(RestoreFailed, match=r"dump\.rdb: sha256 differs from the manifest \(the fetched copy\)"):
         repo.fetch_then_check(m, tmp_path / "bad")()
+
+
+def test_writeback_ahead_flushes_each_stretch_in_a_helper_thread_never_two_at_once(tmp_path, monkeypatch):
+    """A streamed file is written back while it grows: an fdatasync per `every` bytes, in a thread,
+    skipped while one is still running; leaving the block waits for it; a failed flush raises nothing
+    (durability is the final fsync's)."""
+    import os
+    import threading
+
+    from lifeboat.storage import local
+
+    calls: list[int] = []
+    gate = threading.Event()
+
+    def slow_fdatasync(fd: int) -> None:
+        calls.append(fd)
+        gate.wait(5)
+        raise OSError(5, "EIO from the early flush")
+
+    monkeypatch.setattr(local.os, "fdatasync", slow_fdatasync)
+    with open(tmp_path / "f", "wb") as fh, local.WritebackAhead(fh.fileno(), every=100) as ahead:
+        ahead.wrote(99)
+        assert calls == []
+        ahead.wrote(1)  # 100 bytes: a flush starts
+        ahead.wrote(500)  # while it runs: none more
+        assert len(calls) == 1
+        gate.set()
+        ahead._busy.join(5)
+        ahead.wrote(100)  # the next stretch
+        assert len(calls) == 2 and calls[0] == fh.fileno()
+    assert not ahead._busy.is_alive()
+    assert os.path.exists(tmp_path / "f")

@@ -6,63 +6,97 @@ never the live server) that answers the scratch server's handshake (PING, REPLCO
 `+FULLRESYNC` and the very same bytes in the diskless `$EOF:<mark>` framing. The scratch server runs
 `repl-diskless-load on-empty-db`, so Redis's own RDB loader (CRC64 checked) parses the snapshot as it
 arrives: loading overlaps the transfer instead of following it.
+
+The writer's thread sends each chunk itself (no queue, no second thread handing bytes over: that
+cost as much CPU as the copy into the staging file on a 2-core host); a thread only answers the
+handshake, and chunks that arrive before it is done wait in a bounded backlog.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import secrets
 import socket
 import threading
 
 log = logging.getLogger(__name__)
-_END = object()
 
 
 class SyncFeed:
     def __init__(self, timeout: float = 60.0, depth: int = 64):
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(timeout)
+        self.timeout = timeout
         self.port = self.listener.getsockname()[1]
         self.mark = secrets.token_hex(20).encode()  # 40 bytes, as Redis's CONFIG_RUN_ID_SIZE
         self.conn: socket.socket | None = None
         self.error: BaseException | None = None
         self.sent = 0
-        self._q: queue.Queue = queue.Queue(maxsize=depth)  # bounded: a slow loader slows the stream, no more
+        self.depth = depth  # chunks held before the replica is ready; one more waits for it
+        self._backlog: list[bytes | memoryview] = []
+        self._lock = threading.Lock()  # the backlog and the hand-over from the handshake thread
+        self._ready = threading.Event()  # set once the header is sent (or the feed failed)
         self._thread = threading.Thread(target=self._serve, name="lifeboat-redis-feed", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def put(self, chunk: bytes | memoryview) -> None:
-        self._q.put(chunk)
+        """Send `chunk` to the replica (from the writer's thread); a failed feed takes no more bytes."""
+        if not self._ready.is_set():
+            with self._lock:
+                held = not self._ready.is_set()  # checked again under the lock the hand-over holds
+                if held:
+                    self._backlog.append(chunk)
+                    full = len(self._backlog) >= self.depth
+            if held:
+                if full:  # the stream waits for the replica, no more
+                    self._ready.wait(self.timeout)
+                return
+        self._send(chunk)
+
+    def _send(self, chunk: bytes | memoryview) -> None:
+        if self.error is not None or self.conn is None:
+            return
+        try:
+            self.conn.sendall(chunk)
+            self.sent += len(chunk)
+        except OSError as exc:  # recorded; the caller reports it, the stream to the file goes on
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+            log.warning("feeding the scratch redis-server failed: %s", exc)
+        self._ready.set()
 
     def finish(self) -> None:
         """The stream is complete: send the end mark (after every chunk)."""
-        self._q.put(_END)
         self._thread.join()
+        if self.error is None and self.conn is not None:
+            try:
+                self.conn.sendall(self.mark)
+            except OSError as exc:
+                self._fail(exc)
 
     def _serve(self) -> None:
-        ended = False
         try:
             conn, _ = self.listener.accept()
             self.listener.close()
             conn.settimeout(None)
-            self.conn = conn
             self._handshake(conn)
-            conn.sendall(b"$EOF:" + self.mark + b"\r\n")
-            while (chunk := self._q.get()) is not _END:
-                conn.sendall(chunk)
-                self.sent += len(chunk)
-            ended = True
-            conn.sendall(self.mark)
-        except BaseException as exc:  # recorded; the caller reports it, the stream to the file goes on
-            self.error = exc
-            log.warning("feeding the scratch redis-server failed: %s", exc)
-            while not ended and self._q.get() is not _END:  # keep draining so the writer never blocks
-                pass
+            with self._lock:
+                conn.sendall(b"$EOF:" + self.mark + b"\r\n")
+                self.conn = conn
+                for chunk in self._backlog:
+                    self._send(chunk)
+                self._backlog.clear()
+                self._ready.set()
+        except BaseException as exc:
+            with self._lock:
+                self._backlog.clear()
+                self._fail(exc)
 
     @staticmethod
     def _handshake(conn: socket.socket) -> None:
@@ -105,6 +139,4 @@ class SyncFeed:
         if self.conn is not None:
             with contextlib.suppress(OSError):
                 self.conn.close()
-        if self._thread.is_alive():
-            with contextlib.suppress(queue.Full):
-                self._q.put_nowait(_END)
+        self._ready.set()

