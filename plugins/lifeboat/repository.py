@@ -250,7 +250,7 @@ class Repository(IndexedRecords):
     def incomplete(self, datastore: str) -> list[str]:
         """Backup folders with artifacts but no manifest: interrupted backups, never 'complete'."""
         if not self.primary.cheap_listing:
-            idx = self._index(f"{datastore}.backups").load()
+            idx = self._load_index(f"{datastore}.backups")
             if idx is not None:  # folders noted at their first artifact, dropped at their commit
                 out = []
                 for key in idx:

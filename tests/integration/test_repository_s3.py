@@ -67,3 +67,30 @@ def test_s3_repository_missing_connection_is_named(stack_env, monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_LIFEBOAT_S3_NOPE", raising=False)
     with pytest.raises(ConnectionConfigError, match="lifeboat_s3_nope"):
         list(open_storage("s3://lifeboat-us-west-2/x", "lifeboat_s3_nope").list(""))
+
+
+def test_s3_one_read_loads_each_index_area_once_and_only_inside_the_block(s3_repo, tmp_path, monkeypatch):
+    """The DR page reads a datastore's backups and then its interrupted ones: inside one_read() the
+    backups index is loaded once for both (same answers as outside); outside, every call reads afresh."""
+    from lifeboat import catalog_index
+
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    art = tmp_path / "a.bin"
+    art.write_bytes(b"x" * 100)
+    a = s3_repo.put_artifact("pg", "b1", "data/a.bin", art)
+    s3_repo.commit(Manifest(id="b1", datastore="pg", engine="postgres", kind="full", series="physical",
+                            region="us-west-2", started_at=at, finished_at=at + timedelta(minutes=1), artifacts=[a]))
+    s3_repo.put_artifact("pg", "b2", "data/a.bin", art)  # interrupted
+    loads: list[str] = []
+    real = catalog_index.RecordIndex.load
+
+    def counted(self):
+        loads.append(self.area)
+        return real(self)
+
+    monkeypatch.setattr(catalog_index.RecordIndex, "load", counted)
+    with s3_repo.one_read():
+        assert [m.id for m in Catalog(s3_repo).backups("pg")] == ["b1"]
+        assert s3_repo.incomplete("pg") == ["b2"]
+    assert loads == ["pg.backups"]
+    assert s3_repo.incomplete("pg") == ["b2"] and loads == ["pg.backups", "pg.backups"]

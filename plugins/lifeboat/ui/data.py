@@ -165,9 +165,10 @@ def load_snapshot(region: str | None = None, inventory=None) -> Snapshot:
             repo_log.setLevel(logging.WARNING)
         repo_log.addHandler(catcher)
     try:
-        snap.drills = repo.drills()
-        snap.datastores = [_datastore_view(inv, spec, repo, snap.drills, snap.generated_at)
-                           for spec in inv.datastores.values()]
+        with repo.one_read():  # each catalog index read once for the whole page
+            snap.drills = repo.drills()
+            snap.datastores = [_datastore_view(inv, spec, repo, snap.drills, snap.generated_at)
+                               for spec in inv.datastores.values()]
     except Exception as exc:
         log.exception("reading the catalog at %s failed", repo.url)
         snap.status = "unreadable"
