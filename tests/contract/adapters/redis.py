@@ -11,7 +11,7 @@ from tests.contract.adapters import Adapter, N
 class RedisAdapter(Adapter):
     fixtures = ("redis_engine", "rds")
     engine_fixture, kind, victim = "redis_engine", "rdb", "dump.rdb"
-    first_restore_step, last_verify_step = "fetch rdb from repository", "sampled keys digest"
+    first_restore_step, last_verify_step = "fetch rdb from repository", "key counts"
 
     def __init__(self, request, unique):
         super().__init__(request, unique)
