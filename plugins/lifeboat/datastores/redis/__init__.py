@@ -19,8 +19,9 @@ feed.py) to record *exact* facts of the snapshot in the manifest -- key counts p
 
 Verification: `redis-check-rdb` / `redis-check-aof` on the stored files, sha256 and size of every
 artifact. Restore test: copy the backup into a scratch folder (free space and memory checked
-first), start a scratch `redis-server` on it, wait until loading is done, compare key counts and
-the sampled digests with the manifest, read the heartbeat key for the RPO, kill it (its data goes with its folder), delete it.
+first), start a scratch `redis-server` on it, wait until loading is done, compare key counts (the RTO
+clock stops) and the sampled digests with the manifest, read the heartbeat key for the RPO, kill it
+(its data goes with its folder), delete it.
 
     options.py  the inventory options        rdb.py     RDB header reader (pure)
     sample.py   the key sample (pure)        aof.py     AOF manifest, consistent copy, partial tails
