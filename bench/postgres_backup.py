@@ -15,7 +15,7 @@ import sys
 
 from common import bench_stack, operator_context, pgbench_at, phase_timer, print_phases, report, timed
 
-RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 SCALE = int(os.environ.get("BENCH_PGBENCH_SCALE", "68"))  # ~1 GB
 
 

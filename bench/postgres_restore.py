@@ -1,6 +1,6 @@
 """The restore-test RTO of a pgBackRest full backup vs the plain native restore of the same set, at two sizes.
 
-    BENCH_RUNS=3 BENCH_RESTORE_SCALES=16,68 .venv/bin/python bench/postgres_restore.py
+    BENCH_RUNS=5 BENCH_RESTORE_SCALES=16,68 .venv/bin/python bench/postgres_restore.py
 
 For each pgbench scale (16 ~ 0.27 GB, 68 ~ 1.1 GB of database; ascending, so the bench stack is left at
 the postgres_backup bench's scale 68), `pgbench -i` fills the bench stack's `community` database, one full
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from common import ROOT, bench_stack, pgbench_at, quiet_disk, record
 
-RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 SCALES = [int(x) for x in os.environ.get("BENCH_RESTORE_SCALES", "16,68").split(",") if x.strip()]
 
 
