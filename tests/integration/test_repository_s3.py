@@ -26,14 +26,20 @@ def s3_repo(stack_env, unique):
                       region="us-west-2", mirror_region="us-east-1")
 
 
-def test_s3_repository_catalog_mirror_and_interrupted_backups(s3_repo, tmp_path):
+def _complete_b1_and_interrupted_b2(repo, tmp_path) -> datetime:
+    """Backup b1 committed, b2 with its artifact but no manifest (interrupted); returns b1's start."""
     at = datetime(2026, 11, 1, tzinfo=UTC)
     art = tmp_path / "a.bin"
     art.write_bytes(b"x" * 5000)
-    a = s3_repo.put_artifact("pg", "b1", "data/a.bin", art)
-    s3_repo.commit(Manifest(id="b1", datastore="pg", engine="postgres", kind="full", series="physical",
-                            region="us-west-2", started_at=at, finished_at=at + timedelta(minutes=1), artifacts=[a]))
-    s3_repo.put_artifact("pg", "b2", "data/a.bin", art)  # interrupted: no manifest
+    a = repo.put_artifact("pg", "b1", "data/a.bin", art)
+    repo.commit(Manifest(id="b1", datastore="pg", engine="postgres", kind="full", series="physical",
+                         region="us-west-2", started_at=at, finished_at=at + timedelta(minutes=1), artifacts=[a]))
+    repo.put_artifact("pg", "b2", "data/a.bin", art)  # interrupted: no manifest
+    return at
+
+
+def test_s3_repository_catalog_mirror_and_interrupted_backups(s3_repo, tmp_path):
+    at = _complete_b1_and_interrupted_b2(s3_repo, tmp_path)
     s3_repo.save_drill(Drill(id="d1", type="restore_test", datastore="pg", started_at=at,
                              objective_rto_seconds=1, objective_rpo_seconds=1))
     cat = Catalog(s3_repo)
@@ -74,13 +80,7 @@ def test_s3_one_read_loads_each_index_area_once_and_only_inside_the_block(s3_rep
     backups index is loaded once for both (same answers as outside); outside, every call reads afresh."""
     from lifeboat import catalog_index
 
-    at = datetime(2026, 11, 1, tzinfo=UTC)
-    art = tmp_path / "a.bin"
-    art.write_bytes(b"x" * 100)
-    a = s3_repo.put_artifact("pg", "b1", "data/a.bin", art)
-    s3_repo.commit(Manifest(id="b1", datastore="pg", engine="postgres", kind="full", series="physical",
-                            region="us-west-2", started_at=at, finished_at=at + timedelta(minutes=1), artifacts=[a]))
-    s3_repo.put_artifact("pg", "b2", "data/a.bin", art)  # interrupted
+    _complete_b1_and_interrupted_b2(s3_repo, tmp_path)
     loads: list[str] = []
     real = catalog_index.RecordIndex.load
 

@@ -72,10 +72,11 @@ def test_writeback_ahead_flushes_each_stretch_in_a_helper_thread_never_two_at_on
     from lifeboat.storage import local
 
     calls: list[int] = []
-    gate = threading.Event()
+    gate, entered = threading.Event(), threading.Semaphore(0)
 
     def slow_fdatasync(fd: int) -> None:
         calls.append(fd)
+        entered.release()
         gate.wait(5)
         raise OSError(5, "EIO from the early flush")
 
@@ -84,11 +85,13 @@ def test_writeback_ahead_flushes_each_stretch_in_a_helper_thread_never_two_at_on
         ahead.wrote(99)
         assert calls == []
         ahead.wrote(1)  # 100 bytes: a flush starts
+        assert entered.acquire(timeout=5)  # (the thread is in it, not merely started)
         ahead.wrote(500)  # while it runs: none more
         assert len(calls) == 1
         gate.set()
         ahead._busy.join(5)
         ahead.wrote(100)  # the next stretch
+        assert entered.acquire(timeout=5)
         assert len(calls) == 2 and calls[0] == fh.fileno()
     assert not ahead._busy.is_alive()
     assert os.path.exists(tmp_path / "f")
