@@ -452,3 +452,42 @@ def test_mongodb_backup_is_idempotent_for_a_retried_task(iso, unique):
     b = eng.backup("full", f"idem-{unique}")
     assert a == b
     assert os.path.exists(eng.ctx.repo.primary.local_path(f"{eng.name}/backups/{a.id}/manifest.json"))
+
+
+def test_mongodb_dump_files_upload_during_the_consistent_point_and_a_failure_there_is_incomplete(
+        iso, unique, monkeypatch):
+    """The dump files are final before the counts: they upload in a helper thread while the consistent
+    point is read; the oplog window file (written after it) uploads last. A failure at the consistent
+    point leaves artifacts without a manifest: an interrupted (incomplete) backup, never a complete one."""
+    import threading
+
+    from lifeboat.datastores.mongodb.server import LiveServer
+    from lifeboat.repository import Repository
+
+    eng, db = iso
+    seed(db, 20)
+    where: dict[str, str] = {}
+    put = Repository.put_artifact
+
+    def recording_put(self, datastore, backup_id, rel, local, *a, **kw):
+        where[rel] = threading.current_thread().name
+        return put(self, datastore, backup_id, rel, local, *a, **kw)
+
+    monkeypatch.setattr(Repository, "put_artifact", recording_put)
+    m = eng.backup("full", f"overlap-{unique}")
+    paths = [a.path for a in m.artifacts]
+    assert paths == sorted(paths) and "dump/oplog.bson" in paths
+    assert f"dump/t_{unique}/items.bson.gz" in paths and f"dump/t_{unique}/other.metadata.json.gz" in paths
+    assert where.pop("dump/oplog.bson") == threading.current_thread().name
+    assert set(where) == set(paths) - {"dump/oplog.bson"}
+    assert all(name.startswith("lifeboat-mongodb-upload") for name in where.values()), where
+    assert m.counts == {f"t_{unique}.items": 20, f"t_{unique}.other": 10}
+
+    def refused(self, databases):
+        raise Refused("injected: the consistent point failed")
+
+    monkeypatch.setattr(LiveServer, "consistent_point", refused)
+    with pytest.raises(Refused, match="injected"):
+        eng.backup("full", f"cut-{unique}")
+    assert eng.ctx.repo.manifest(eng.name, f"cut-{unique}") is None
+    assert f"cut-{unique}" in eng.ctx.repo.incomplete(eng.name)

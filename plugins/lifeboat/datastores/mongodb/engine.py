@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,10 +58,10 @@ class MongoDatastore(Datastore):
             server = self.live(c)
             hello = server.require_oplog()
             if kind == "full":
-                return self._take_full(server, hello, staging)
+                return self._take_full(server, hello, backup_id, staging)
             return self._take_oplog(server, hello, backup_id, staging)
 
-    def _take_full(self, server: LiveServer, hello: dict, staging: Path) -> Taken:
+    def _take_full(self, server: LiveServer, hello: dict, backup_id: str, staging: Path) -> Taken:
         databases = server.databases()
         if not databases:
             raise BackupNotFound(f"datastores.{self.name}: no database to back up on the server")
@@ -71,14 +72,25 @@ class MongoDatastore(Datastore):
         assert start is not None
         t0 = start["ts"]
         collections, skipped = dump_collections(server.client, databases, staging, self.options)
-        counts, until, exact = server.consistent_point(databases)
-        oldest = server.edge(1)
-        if oldest is not None and ts_key(oldest["ts"]) > ts_key(t0):
-            raise Refused(f"oplog window too short: the server's oplog rolled past the dump's start {fmt(t0)} during "
-                          f"the dump (oldest entry now {fmt(oldest['ts'])}): the dump cannot be made consistent; "
-                          "enlarge the oplog (replSetResizeOplog) or dump at a quieter time")
-        window = server.write_oplog(staging / OPLOG_FILE, in_scope_fn(self.options.databases), after=t0,
-                                    until=until["ts"], inclusive=True)
+        # The dump files are final now: they upload while the consistent point is read (its counts and its
+        # quiet `settle` are server round trips and waiting) and the oplog window is written. An error on
+        # either side leaves a folder without a manifest: an interrupted backup, never a complete one.
+        dump_files = sorted(p for p in staging.rglob("*") if p.is_file())
+        with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-mongodb-upload") as pool:
+            uploaded = pool.submit(lambda: [self.ctx.repo.put_artifact(self.name, backup_id,
+                                                                       p.relative_to(staging).as_posix(), p)
+                                            for p in dump_files])
+            counts, until, exact = server.consistent_point(databases)
+            oldest = server.edge(1)
+            if oldest is not None and ts_key(oldest["ts"]) > ts_key(t0):
+                raise Refused(f"oplog window too short: the server's oplog rolled past the dump's start {fmt(t0)} "
+                              f"during the dump (oldest entry now {fmt(oldest['ts'])}): the dump cannot be made "
+                              "consistent; enlarge the oplog (replSetResizeOplog) or dump at a quieter time")
+            window = server.write_oplog(staging / OPLOG_FILE, in_scope_fn(self.options.databases), after=t0,
+                                        until=until["ts"], inclusive=True)
+            artifacts = uploaded.result()
+        artifacts.append(self.ctx.repo.put_artifact(self.name, backup_id, OPLOG_FILE, staging / OPLOG_FILE))
+        artifacts.sort(key=lambda a: a.path)
         stats = server.oplog_stats()
         until_at = entry_time(until)
         return Taken(
@@ -93,6 +105,7 @@ class MongoDatastore(Datastore):
             },
             counts=counts if exact else {},
             tools=server.tools(),
+            artifacts=artifacts,
             native={
                 "tool": "lifeboat.mongodb", "layout": "mongodump --gzip --oplog directory (dump/)",
                 "replset": hello.get("setName"), "databases": databases,
