@@ -47,7 +47,8 @@ def instrument(phases: dict[str, list[float]]) -> None:
     eng_mod.dump_collections = wrap("dump collections (read + hash + gzip)", eng_mod.dump_collections)
     LiveServer.consistent_point = wrap("consistent point (counts + settle)", LiveServer.consistent_point)
     LiveServer.write_oplog = wrap("oplog window file", LiveServer.write_oplog)
-    Repository.put_tree = wrap("upload (sha256 + copy)", Repository.put_tree)
+    Repository.put_artifact = wrap("upload (sha256 + copy; dump files beside the consistent point)",
+                                   Repository.put_artifact)
     Repository.commit = wrap("manifest commit", Repository.commit)
 
 
