@@ -126,9 +126,15 @@ class Repository(IndexedRecords):
         area = f"{datastore}.backups"
         self._index(area).add({folder: b'{"started":true}'}, scan=lambda: self._scan(area))
 
-    def put_tree(self, datastore: str, backup_id: str, root: Path) -> list[Artifact]:
-        """Every file below `root`, as artifacts named by their path relative to it (sorted)."""
-        files = sorted(p for p in root.rglob("*") if p.is_file())
+    @staticmethod
+    def files_below(root: Path) -> list[Path]:
+        """Every file below `root`, sorted: what put_tree uploads."""
+        return sorted(p for p in root.rglob("*") if p.is_file())
+
+    def put_tree(self, datastore: str, backup_id: str, root: Path, files: list[Path] | None = None) -> list[Artifact]:
+        """Every file below `root` (or `files`, listed earlier with files_below while others are still being
+        written), as artifacts named by their path relative to it."""
+        files = self.files_below(root) if files is None else files
         return [self.put_artifact(datastore, backup_id, p.relative_to(root).as_posix(), p) for p in files]
 
     def commit(self, manifest: Manifest) -> Manifest:

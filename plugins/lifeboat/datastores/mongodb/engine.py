@@ -75,11 +75,9 @@ class MongoDatastore(Datastore):
         # The dump files are final now: they upload while the consistent point is read (its counts and its
         # quiet `settle` are server round trips and waiting) and the oplog window is written. An error on
         # either side leaves a folder without a manifest: an interrupted backup, never a complete one.
-        dump_files = sorted(p for p in staging.rglob("*") if p.is_file())
+        dump_files = self.ctx.repo.files_below(staging)
         with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-mongodb-upload") as pool:
-            uploaded = pool.submit(lambda: [self.ctx.repo.put_artifact(self.name, backup_id,
-                                                                       p.relative_to(staging).as_posix(), p)
-                                            for p in dump_files])
+            uploaded = pool.submit(self.ctx.repo.put_tree, self.name, backup_id, staging, dump_files)
             counts, until, exact = server.consistent_point(databases)
             oldest = server.edge(1)
             if oldest is not None and ts_key(oldest["ts"]) > ts_key(t0):
