@@ -46,6 +46,18 @@ def print_phases(phases: dict[str, list[float]], runs: int, width: int = 40) -> 
             print(f"    {name:<{width}} {sum(vals) / runs:7.2f}s")
 
 
+def drill_steps(repo, drill_id: str) -> dict[str, float]:
+    """Seconds of each step of a recorded drill (empty when the drill was not found)."""
+    d = repo.drill(drill_id)
+    return {s.name: s.seconds or 0.0 for s in d.steps} if d else {}
+
+
+def print_drill_steps(runs: list[dict[str, float]], width: int = 48, digits: int = 2) -> None:
+    """The mean seconds of each drill step over the runs, in the first run's step order."""
+    for step in runs[0] if runs else {}:
+        print(f"    {step:<{width}} {sum(r.get(step, 0.0) for r in runs) / len(runs):7.{digits}f}s")
+
+
 def print_ratio(label: str, native: list[float], ours: list[float]) -> None:
     paired = sorted(b / a for a, b in zip(native, ours, strict=False))
     print(f"  overhead ratio {label} = {statistics.median(ours) / statistics.median(native):.2f}x (medians); "

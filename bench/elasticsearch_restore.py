@@ -32,17 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
-from common import record, run_backup_operator  # noqa: E402
+from common import drill_steps, print_drill_steps, record, run_backup_operator  # noqa: E402
 from elasticsearch_snapshot import INDEX, INVENTORY, drop_repositories, fill, node  # noqa: E402
 
 
 def index_for(mb: int) -> str:
     return INDEX if mb == 300 else f"{INDEX}-{mb}"
-
-
-def drill_steps(repo, drill_id: str) -> dict[str, float]:
-    d = repo.drill(drill_id)
-    return {s.name: s.seconds for s in d.steps} if d else {}
 
 
 def main() -> int:
@@ -104,8 +99,7 @@ def main() -> int:
             n, o = statistics.median(native), statistics.median(ours)
             print(f"{mb} MB: native restore median {n:.2f}s, restore-test RTO median {o:.2f}s, ratio {o / n:.3f}x; "
                   "drill steps (mean s):")
-            for step in phases[0]:
-                print(f"    {step:<48} {statistics.mean(p.get(step, 0.0) for p in phases):7.2f}s")
+            print_drill_steps(phases)
             curve.append({"bytes": size, "ours_s": o, "native_s": n})
             extra = {"size_mb": round(size / 1e6, 1), "seconds_native": n, "seconds_lifeboat": o, "native": native,
                      "ours": ours, "native_label": "POST _snapshot/_restore?wait_for_completion=true",

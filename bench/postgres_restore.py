@@ -29,7 +29,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import ROOT, bench_stack, pgbench_at, quiet_disk, record
+from common import ROOT, bench_stack, drill_steps, pgbench_at, print_drill_steps, quiet_disk, record
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 SCALES = [int(x) for x in os.environ.get("BENCH_RESTORE_SCALES", "16,68").split(",") if x.strip()]
@@ -109,15 +109,13 @@ def main() -> int:
             if out.error is not None or out.summary.get("rto_seconds") is None:
                 raise SystemExit(f"restore test failed: {out.error!r} {out.summary.get('reasons')}")
             ours.append(out.summary["rto_seconds"])
-            d = repo.drill(out.summary["drill_id"])
-            phases.append({s.name: s.seconds or 0.0 for s in d.steps})
+            phases.append(drill_steps(repo, out.summary["drill_id"]))
             print(f"run {i + 1}/{RUNS}: native {native[-1]:.2f}s, restore-test RTO {ours[-1]:.2f}s "
                   f"(clock {out.summary['rto_clock']})", flush=True)
         n, o = statistics.median(native), statistics.median(ours)
         print(f"scale {scale} ({size / 1e6:.0f} MB): native median {n:.2f}s, restore-test RTO median {o:.2f}s, "
               f"ratio {o / n:.3f}x; drill steps (mean s):")
-        for step in phases[0]:
-            print(f"    {step:<48} {statistics.mean(p.get(step, 0.0) for p in phases):7.2f}s")
+        print_drill_steps(phases)
         curve.append({"bytes": size, "ours_s": o, "native_s": n})
         extra = {"size_mb": round(size / 1e6, 1), "seconds_native": n, "seconds_lifeboat": o, "native": native,
                  "ours": ours, "pgbench_scale": scale, "backup_id": m.id,

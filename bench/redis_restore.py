@@ -29,7 +29,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import quiet_disk, record, run_backup_operator, wait_serving
+from common import drill_steps, print_drill_steps, quiet_disk, record, run_backup_operator, wait_serving
 from redis_rdb_backup import bench_redis, fill, need_tools
 
 from lifeboat.net import free_port
@@ -81,6 +81,7 @@ def main() -> int:
         from lifeboat.repository import Repository
 
         live = redis.Redis(port=port, password=password)
+        repo = Repository.from_inventory(load_inventory(), "us-west-2")
         curve, results = [], []
         base = datetime(2030, 1, 1, tzinfo=UTC)
         for n, mb in enumerate(sizes_mb):
@@ -89,7 +90,6 @@ def main() -> int:
             live.set("lifeboat:heartbeat", datetime.now(UTC).isoformat())  # what lifeboat_heartbeat writes
             result, _ = run_backup_operator("redis", "rdb", base + timedelta(hours=n), f"bench-restore-{mb}")
             backup_id = result["backup_id"]
-            repo = Repository.from_inventory(load_inventory(), "us-west-2")
             rdb = tmp / "repo-w2" / Layout.artifact("redis", backup_id, "dump.rdb")
             size = rdb.stat().st_size
             print(f"{mb} MiB: {facts['keys']} keys, RDB {size / 1048576:.0f} MiB ({backup_id})")
@@ -101,15 +101,13 @@ def main() -> int:
                 if outcome.error is not None:
                     raise outcome.error
                 ours.append(float(outcome.summary["rto_seconds"]))
-                d = repo.drill(outcome.summary["drill_id"])
-                phases.append({s.name: s.seconds or 0.0 for s in d.steps})
+                phases.append(drill_steps(repo, outcome.summary["drill_id"]))
                 print(f"  run {i + 1}: native {native[-1]:.2f}s  restore-test RTO {ours[-1]:.2f}s")
             n_med, o_med = statistics.median(native), statistics.median(ours)
             ratio = o_med / n_med
             print(f"  medians of {args.runs}: native {n_med:.2f}s, restore test {o_med:.2f}s, ratio {ratio:.2f}x; "
                   "drill steps (mean s):")
-            for step in phases[0]:
-                print(f"    {step:<56} {statistics.mean(p.get(step, 0.0) for p in phases):7.3f}s")
+            print_drill_steps(phases, width=56, digits=3)
             curve.append({"bytes": size, "native_s": round(n_med, 3), "ours_s": round(o_med, 3)})
             results.append((f"redis_restore_{mb}mb", ratio, size, n_med, o_med, native, ours, facts["keys"]))
         for k, (name, ratio, size, n_med, o_med, native, ours, keys) in enumerate(results):
