@@ -483,7 +483,7 @@ def test_mongodb_dump_files_upload_during_the_consistent_point_and_a_failure_the
     assert all(name.startswith("lifeboat-mongodb-upload") for name in where.values()), where
     assert m.counts == {f"t_{unique}.items": 20, f"t_{unique}.other": 10}
 
-    def refused(self, databases):
+    def refused(self, databases, read=None):
         raise Refused("injected: the consistent point failed")
 
     monkeypatch.setattr(LiveServer, "consistent_point", refused)
@@ -491,3 +491,52 @@ def test_mongodb_dump_files_upload_during_the_consistent_point_and_a_failure_the
         eng.backup("full", f"cut-{unique}")
     assert eng.ctx.repo.manifest(eng.name, f"cut-{unique}") is None
     assert f"cut-{unique}" in eng.ctx.repo.incomplete(eng.name)
+
+
+def test_mongodb_full_dump_is_its_own_consistent_point_only_when_nothing_was_written_during_it(
+        iso, unique, monkeypatch):
+    """A dump during which the oplog did not move (a quiet settle after it) is exact at its start: its
+    own document counts are the manifest's, no second count read. A write after a collection was read,
+    or a collection created during the dump (FerretDB logs no create), makes the counts be read at a
+    consistent point after the dump: exact there, and the restore (dump + oplog window) equals the state."""
+    from lifeboat.datastores.mongodb import engine as engine_mod
+    from lifeboat.datastores.mongodb.server import LiveServer
+
+    eng, db = iso
+    seed(db, 30)
+    counted: list[str] = []
+    real_count = LiveServer.count
+
+    def counting(self, database, name):
+        counted.append(name)
+        return real_count(self, database, name)
+
+    monkeypatch.setattr(LiveServer, "count", counting)
+    quiet = eng.backup("full", f"quiet-{unique}")
+    assert counted == [], "a quiet dump needs no count read"
+    assert quiet.position["counts_exact"] and quiet.position["until_ts"] == quiet.position["start_ts"]
+    assert quiet.counts == {f"{db.name}.items": 30, f"{db.name}.other": 10}
+
+    real_dump = engine_mod.dump_collections
+    during = {"write": lambda: db.items.insert_many([{"_id": 1000 + i, "k": f"late-{i}"} for i in range(4)])}
+
+    def dump_then_write(*a, **kw):
+        out = real_dump(*a, **kw)
+        during["write"]()  # lands after every collection was read, before the consistent point
+        return out
+
+    monkeypatch.setattr(engine_mod, "dump_collections", dump_then_write)
+    busy = eng.backup("full", f"busy-{unique}")
+    assert sorted(set(counted)) == ["items", "other"]
+    assert busy.position["counts_exact"] and busy.position["until_ts"] != busy.position["start_ts"]
+    assert busy.native["collections"][f"{db.name}.items"]["documents"] == 30  # what the dump itself read
+    assert busy.counts == {f"{db.name}.items": 34, f"{db.name}.other": 10}
+    final = state(db)
+    restored, _ = restore_state(eng, busy, "latest", f"busy-{unique}")
+    assert restored == final
+
+    counted.clear()
+    during["write"] = lambda: db.create_collection("made_during")
+    created = eng.backup("full", f"created-{unique}")
+    assert "made_during" in counted, "a collection created during the dump is counted, not assumed"
+    assert created.counts == {f"{db.name}.items": 34, f"{db.name}.made_during": 0, f"{db.name}.other": 10}

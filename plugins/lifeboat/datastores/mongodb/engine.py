@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -22,7 +23,7 @@ from lifeboat.datastores.mongodb.recovery import MongoRecovery
 from lifeboat.datastores.mongodb.recovery import repoint as repoint_database
 from lifeboat.datastores.mongodb.scratch import MongoScratch, restore_into
 from lifeboat.datastores.mongodb.scratchdb import ScratchDatabases
-from lifeboat.datastores.mongodb.server import LiveServer
+from lifeboat.datastores.mongodb.server import LiveServer, QuietRead
 from lifeboat.datastores.mongodb.verify import NAME as HEADROOM
 from lifeboat.datastores.mongodb.verify import check_headroom
 from lifeboat.drills import DrillRecorder
@@ -72,13 +73,19 @@ class MongoDatastore(Datastore):
         assert start is not None
         t0 = start["ts"]
         collections, skipped = dump_collections(server.client, databases, staging, self.options)
+        # The dump read every document after the oplog's newest entry was `start`: if that is still the
+        # newest entry a quiet `settle` later, no write happened during the dump and its own counts are
+        # exact at `start` (no second count read). Only when every collection the count read would cover
+        # was dumped: a view or time series is counted there, not dumped.
+        dumped = QuietRead(start, {ns: info["documents"] for ns, info in collections.items()}, time.monotonic()) \
+            if all(why == "system collection" for why in skipped.values()) else None
         # The dump files are final now: they upload while the consistent point is read (its counts and its
         # quiet `settle` are server round trips and waiting) and the oplog window is written. An error on
         # either side leaves a folder without a manifest: an interrupted backup, never a complete one.
         dump_files = self.ctx.repo.files_below(staging)
         with ThreadPoolExecutor(1, thread_name_prefix="lifeboat-mongodb-upload") as pool:
             uploaded = pool.submit(self.ctx.repo.put_tree, self.name, backup_id, staging, dump_files)
-            counts, until, exact = server.consistent_point(databases)
+            counts, until, exact = server.consistent_point(databases, dumped)
             oldest = server.edge(1)
             if oldest is not None and ts_key(oldest["ts"]) > ts_key(t0):
                 raise Refused(f"oplog window too short: the server's oplog rolled past the dump's start {fmt(t0)} "

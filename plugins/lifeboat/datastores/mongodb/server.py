@@ -7,7 +7,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from lifeboat.datastores.mongodb.bsonio import gzip_writer
 from lifeboat.datastores.mongodb.oplog import entry_time, ts_key, ts_str
@@ -17,6 +17,13 @@ from lifeboat.errors import Refused
 
 log = logging.getLogger(__name__)
 COUNT_THREADS = 4  # collections counted at once by a consistent point
+
+
+class QuietRead(NamedTuple):
+    """Counts read in full after the oplog's newest entry was `edge`; the read ended at monotonic `done_at`."""
+    edge: dict | None
+    counts: dict[str, int]
+    done_at: float
 
 
 class LiveServer:
@@ -95,17 +102,38 @@ class LiveServer:
             return int(db.command("collStats", name).get("count", 0))
         return int(db.command("count", name)["n"])
 
-    def consistent_point(self, databases: list[str]) -> tuple[dict[str, int], dict, bool]:
+    def collections(self, databases: list[str]) -> list[tuple[str, str]]:
+        """(database, collection) of every non-system collection of `databases`, in name order."""
+        c = self.client
+        return [(db, name) for db in databases for name in sorted(c[db].list_collection_names())
+                if not name.startswith("system.")]
+
+    def consistent_point(self, databases: list[str],
+                         read: QuietRead | None = None) -> tuple[dict[str, int], dict, bool]:
         """Counts read with no oplog entry written during the read (and a quiet `settle` after it):
-        exact at the returned oplog position. Returns (counts, newest entry, exact)."""
+        exact at the returned oplog position. Returns (counts, newest entry, exact).
+
+        `read`: counts the caller has already read in full (a full dump's own document counts) with the
+        oplog's newest entry `read.edge` read before they were: when that is still the newest entry a
+        `settle` after the read ended, no write happened since `edge` and those counts are exact there,
+        without reading them again. The settle is waited from the end of that read, so work the caller
+        does meanwhile (the dump files' upload) overlaps it. Otherwise the counts are read as above."""
         settle = seconds(self.options.settle)
         c = self.client
         counts: dict[str, int] = {}
+        if read is not None:
+            time.sleep(max(0.0, read.done_at + settle - time.monotonic()))
         newest = self.edge(-1)
+        # (FerretDB logs no create/drop: the collections must also still be the ones that were read)
+        if read is not None and read.edge is not None and newest is not None \
+                and ts_key(read.edge["ts"]) == ts_key(newest["ts"]) \
+                and {f"{db}.{name}" for db, name in self.collections(databases)} == set(read.counts):
+            return dict(read.counts), newest, True
+        if read is not None:
+            log.info("writes during the dump: reading the counts at a consistent point")
         for attempt in range(self.options.consistent_point_attempts):
             before = newest
-            names = [(db, name) for db in databases for name in sorted(c[db].list_collection_names())
-                     if not name.startswith("system.")]
+            names = self.collections(databases)
             # one round trip per collection, several in flight: the shorter the read, the fewer writes
             # land inside it (and force another attempt)
             with ThreadPoolExecutor(min(COUNT_THREADS, max(1, len(names))),
