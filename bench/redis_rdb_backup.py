@@ -5,7 +5,7 @@
 
 Starts a private redis-server (127.0.0.1, free port, password, in a temp folder -- not the devstack's),
 fills it with ~--mb MiB of keys (mostly incompressible strings, plus hashes, lists, sets and zsets),
-then alternates, --runs times each:
+then, --runs times each, alternating who goes first:
 
   plain     redis-cli --rdb <file>                     (what an operator would type)
   lifeboat  BackupOperator(kind="rdb").execute(ctx)    (the task the backup DAG runs: INFO checks,
@@ -162,22 +162,29 @@ def main() -> int:
 
         Repository.put_artifact = timed("upload (copy)", Repository.put_artifact)
 
-        plain, lifeboat, sizes = [], [], []
+        plain, lifeboat, sizes, ids = [], [], [], []
         base = datetime(2030, 1, 1, tzinfo=UTC)
         env = {**os.environ, "REDISCLI_AUTH": password}
         for i in range(args.runs):
-            out = tmp / f"plain-{i}.rdb"
-            quiet_disk()
-            t = time.monotonic()
-            subprocess.run(["redis-cli", "-p", str(port), "--rdb", str(out)], env=env, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            plain.append(time.monotonic() - t)
-            sizes.append(out.stat().st_size)
-            out.unlink()
+            def run_plain(i: int = i) -> None:
+                out = tmp / f"plain-{i}.rdb"
+                quiet_disk()
+                t = time.monotonic()
+                subprocess.run(["redis-cli", "-p", str(port), "--rdb", str(out)], env=env, check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                plain.append(time.monotonic() - t)
+                sizes.append(out.stat().st_size)
+                out.unlink()
 
-            result, secs = run_backup_operator("redis", "rdb", base + timedelta(hours=i), f"bench-{i}")
-            lifeboat.append(secs)
-            print(f"run {i + 1}: plain {plain[-1]:.2f}s  lifeboat {lifeboat[-1]:.2f}s  ({result['backup_id']})")
+            def run_lifeboat(i: int = i) -> None:
+                result, secs = run_backup_operator("redis", "rdb", base + timedelta(hours=i), f"bench-{i}")
+                lifeboat.append(secs)
+                ids.append(result["backup_id"])
+
+            # alternate who goes first, so a drift of the machine's load does not favour one side
+            for side in (run_plain, run_lifeboat) if i % 2 == 0 else (run_lifeboat, run_plain):
+                side()
+            print(f"run {i + 1}: plain {plain[-1]:.2f}s  lifeboat {lifeboat[-1]:.2f}s  ({ids[-1]})")
 
         p, lb = statistics.median(plain), statistics.median(lifeboat)
         print(f"\nRDB {statistics.median(sizes) / 1048576:.0f} MiB, {facts['keys']} keys, medians of {args.runs} runs:")

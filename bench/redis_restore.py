@@ -5,7 +5,7 @@
 
 Starts a private redis-server (127.0.0.1, free port, password, temp folder -- not the devstack's), and
 for each size: fills it with ~size MiB (the same data mix as redis_rdb_backup.py), takes ONE RDB backup
-through the BackupOperator into a file:// repository, then alternates, --runs times each:
+through the BackupOperator into a file:// repository, then, --runs times each, alternating who goes first:
 
   native    copy dump.rdb from the repository into an empty folder, `redis-server --dir <it>
             --dbfilename dump.rdb --appendonly no --save ""` on a free port, poll until it answers PING
@@ -95,13 +95,17 @@ def main() -> int:
             print(f"{mb} MiB: {facts['keys']} keys, RDB {size / 1048576:.0f} MiB ({backup_id})")
             native, ours, phases = [], [], []
             for i in range(args.runs):
-                native.append(native_restore(rdb, tmp, i))
-                quiet_disk()
-                outcome = jobs.restore_drill("redis", backup_id)
-                if outcome.error is not None:
-                    raise outcome.error
-                ours.append(float(outcome.summary["rto_seconds"]))
-                phases.append(drill_steps(repo, outcome.summary["drill_id"]))
+                # alternate who goes first, so a drift of the machine's load does not favour one side
+                for side in ("native", "drill") if i % 2 == 0 else ("drill", "native"):
+                    if side == "native":
+                        native.append(native_restore(rdb, tmp, i))
+                        continue
+                    quiet_disk()
+                    outcome = jobs.restore_drill("redis", backup_id)
+                    if outcome.error is not None:
+                        raise outcome.error
+                    ours.append(float(outcome.summary["rto_seconds"]))
+                    phases.append(drill_steps(repo, outcome.summary["drill_id"]))
                 print(f"  run {i + 1}: native {native[-1]:.2f}s  restore-test RTO {ours[-1]:.2f}s")
             n_med, o_med = statistics.median(native), statistics.median(ours)
             ratio = o_med / n_med
